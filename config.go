@@ -1,0 +1,402 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+// Defaults, as documented in CONTRACT.md and --help.
+const (
+	DefaultListenPort       = 8080
+	DefaultRefreshSchedule  = "@every 6h"
+	DefaultShutdownTimeout  = refresher.DefaultShutdownTimeout
+	DefaultRetryMinInterval = 30 * time.Second
+	DefaultRetryMaxInterval = 15 * time.Minute
+	DefaultRoleSessionName  = "rancher-ecr-credentials"
+	DefaultLogLevel         = "info"
+	DefaultLogFormat        = "text"
+)
+
+// RegistrySpec is one entry of AWS_ECR_REGISTRY_IDS.
+type RegistrySpec struct {
+	ID     string
+	Region string
+}
+
+// Config is every setting of the daemon, from flags over environment over defaults.
+type Config struct {
+	CattleURL       string
+	CattleAccessKey string
+	CattleSecretKey string
+
+	Region          string
+	Registries      []RegistrySpec // empty: the caller's own registry in Region
+	RoleARN         string
+	RoleSessionName string
+	RoleExternalID  string
+	// WebIdentity is true when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK's
+	// web-identity chain then owns AWS_ROLE_ARN.
+	WebIdentity bool
+
+	AutoCreate      bool
+	ProxyHost       string
+	RancherProjects []string
+	RancherCAFile   string
+	RancherInsecure bool
+
+	ListenPort       int
+	LogLevel         logrus.Level
+	LogFormat        string
+	RefreshSchedule  string
+	ShutdownTimeout  time.Duration
+	RetryMinInterval time.Duration
+	RetryMaxInterval time.Duration
+
+	Once    bool
+	DryRun  bool
+	Demo    bool
+	Version bool
+	Help    bool
+}
+
+// setting is one configurable value: its env var, the flag named after it, its
+// default and help. Every env var has a flag; a flag wins over the environment.
+type setting struct {
+	env, def, usage string
+	isBool          bool
+	secret          bool
+	noEnv           bool // flag only (--demo, --version)
+	flag            string
+}
+
+func (s setting) flagName() string {
+	if s.flag != "" {
+		return s.flag
+	}
+	return strings.ReplaceAll(strings.ToLower(s.env), "_", "-")
+}
+
+func settings() []setting {
+	return []setting{
+		{env: "CATTLE_URL", usage: "Rancher API URL: https://host[/v1|/v2-beta][/projects/<id>]", def: ""},
+		{env: "CATTLE_ACCESS_KEY", usage: "Rancher API access key", secret: false},
+		{env: "CATTLE_ACCESS_KEY_FILE", usage: "file holding the access key (wins over CATTLE_ACCESS_KEY)"},
+		{env: "CATTLE_SECRET_KEY", usage: "Rancher API secret key", secret: true},
+		{env: "CATTLE_SECRET_KEY_FILE", usage: "file holding the secret key (wins over CATTLE_SECRET_KEY)"},
+		{env: "AWS_REGION", usage: "region of the ECR registries (or AWS_DEFAULT_REGION)"},
+		{env: "AWS_ECR_REGISTRY_IDS", usage: "comma list of 12-digit registry ids, each optionally id:region (default: the caller's own)"},
+		{env: "AWS_ROLE_ARN", usage: "IAM role to assume for ECR (ignored when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK assumes it)"},
+		{env: "AWS_ROLE_SESSION_NAME", def: DefaultRoleSessionName, usage: "session name for the assumed role"},
+		{env: "AWS_ROLE_EXTERNAL_ID", usage: "external id for the assumed role"},
+		{env: "AUTO_CREATE", def: "false", isBool: true, usage: "create the Rancher registry when none matches the ECR host"},
+		{env: "ECR_PROXY_HOST", usage: "write credentials under this host instead of the ECR host (one registry only)"},
+		{env: "RANCHER_PROJECTS", usage: "comma list of Rancher 1.x environment ids to write into (default: the URL's own scope)"},
+		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
+		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
+		{env: "LISTEN_PORT", def: strconv.Itoa(DefaultListenPort), usage: "HTTP port for /ping (0: any free port)"},
+		{env: "LOG_LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error"},
+		{env: "LOG_FORMAT", def: DefaultLogFormat, usage: "text or json"},
+		{env: "REFRESH_SCHEDULE", def: DefaultRefreshSchedule, usage: "cron spec (5 fields, or @every 4h style)"},
+		{env: "SHUTDOWN_TIMEOUT", def: DefaultShutdownTimeout.String(), usage: "how long a stop waits for a run in flight"},
+		{env: "RETRY_MIN_INTERVAL", def: DefaultRetryMinInterval.String(), usage: "shortest wait before retrying a failed run"},
+		{env: "RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "longest wait before retrying a failed run"},
+		{env: "RUN_ONCE", flag: "once", def: "false", isBool: true, usage: "one run, then exit 0 if every registry was written everywhere, 1 otherwise"},
+		{env: "DRY_RUN", flag: "dry-run", def: "false", isBool: true, usage: "read everything and log the planned writes, write nothing"},
+		{env: "DEMO", flag: "demo", def: "false", isBool: true, noEnv: true, usage: "run against built-in local stand-ins of ECR and Rancher"},
+		{env: "VERSION", flag: "version", def: "false", isBool: true, noEnv: true, usage: "print the version and exit"},
+		{env: "HELP", flag: "help", def: "false", isBool: true, noEnv: true, usage: "print this help and exit"},
+	}
+}
+
+// rawValue is a flag.Value that remembers its string; bool ones take no argument.
+type rawValue struct {
+	s      *string
+	isBool bool
+}
+
+func (v rawValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+func (v rawValue) Set(s string) error { *v.s = s; return nil }
+func (v rawValue) IsBoolFlag() bool   { return v.isBool }
+
+// ParseConfig reads settings from getenv, then args, over the defaults, and
+// validates them all at once. Its errors name the variable, one per line.
+func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+	raw := map[string]string{}
+	for _, s := range settings() {
+		raw[s.env] = s.def
+		if v := getenv(s.env); v != "" && !s.noEnv {
+			raw[s.env] = v
+		}
+	}
+	fs := flag.NewFlagSet("rancher-ecr-credentials", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	flagged := map[string]*string{}
+	for _, s := range settings() {
+		p := new(string)
+		*p = raw[s.env]
+		flagged[s.env] = p
+		fs.Var(rawValue{p, s.isBool}, s.flagName(), s.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{Help: true}, nil
+		}
+		return Config{}, fmt.Errorf("command line: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("command line: unexpected argument %q (settings are flags or environment variables, see --help)", fs.Arg(0))
+	}
+	for env, p := range flagged {
+		raw[env] = *p
+	}
+	if raw["AWS_REGION"] == "" {
+		raw["AWS_REGION"] = getenv("AWS_DEFAULT_REGION")
+	}
+	c, err := parseRaw(raw)
+	c.WebIdentity = getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != ""
+	return c, err
+}
+
+var (
+	idRE     = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// parseRaw converts and validates every value, collecting every problem.
+func parseRaw(raw map[string]string) (Config, error) {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, args...)...))
+	}
+	boolean := func(env string) bool {
+		v := raw[env]
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(env, "%q is not true or false", v)
+		}
+		return b
+	}
+	duration := func(env string) time.Duration {
+		d, err := time.ParseDuration(raw[env])
+		if err != nil || d <= 0 {
+			bad(env, "%q is not a positive Go duration such as 30s or 15m", raw[env])
+		}
+		return d
+	}
+	c := Config{
+		CattleURL:       strings.TrimSpace(raw["CATTLE_URL"]),
+		CattleAccessKey: raw["CATTLE_ACCESS_KEY"],
+		CattleSecretKey: raw["CATTLE_SECRET_KEY"],
+		Region:          strings.TrimSpace(raw["AWS_REGION"]),
+		RoleARN:         strings.TrimSpace(raw["AWS_ROLE_ARN"]),
+		RoleSessionName: raw["AWS_ROLE_SESSION_NAME"],
+		RoleExternalID:  raw["AWS_ROLE_EXTERNAL_ID"],
+		RancherCAFile:   raw["RANCHER_CA_FILE"],
+		RefreshSchedule: strings.TrimSpace(raw["REFRESH_SCHEDULE"]),
+		LogFormat:       strings.ToLower(raw["LOG_FORMAT"]),
+		AutoCreate:      boolean("AUTO_CREATE"),
+		RancherInsecure: boolean("RANCHER_INSECURE_SKIP_VERIFY"),
+		Once:            boolean("RUN_ONCE"),
+		DryRun:          boolean("DRY_RUN"),
+		Demo:            boolean("DEMO"),
+		Version:         boolean("VERSION"),
+		Help:            boolean("HELP"),
+	}
+	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
+	c.RetryMinInterval = duration("RETRY_MIN_INTERVAL")
+	c.RetryMaxInterval = duration("RETRY_MAX_INTERVAL")
+	if c.RetryMinInterval > 0 && c.RetryMaxInterval > 0 && c.RetryMinInterval > c.RetryMaxInterval {
+		bad("RETRY_MAX_INTERVAL", "%s is shorter than RETRY_MIN_INTERVAL %s", c.RetryMaxInterval, c.RetryMinInterval)
+	}
+	if c.Help || c.Version {
+		return c, nil
+	}
+
+	for _, k := range []struct {
+		env string
+		dst *string
+	}{{"CATTLE_ACCESS_KEY", &c.CattleAccessKey}, {"CATTLE_SECRET_KEY", &c.CattleSecretKey}} {
+		if f := raw[k.env+"_FILE"]; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				bad(k.env+"_FILE", "cannot read %s: %v", f, errors.Unwrap(err))
+				continue
+			}
+			*k.dst = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	if !c.Demo {
+		switch _, _, err := rancherapi.ParseURL(c.CattleURL); {
+		case c.CattleURL == "":
+			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta")
+		case errors.Is(err, rancherapi.ErrRancher2URL):
+			bad("CATTLE_URL", "Rancher 2.x (/v3) is not supported yet; use a Rancher 1.x URL (…/v1 or …/v2-beta)")
+		case err != nil:
+			bad("CATTLE_URL", "%v", err)
+		}
+		if c.CattleAccessKey == "" {
+			bad("CATTLE_ACCESS_KEY", "required (or CATTLE_ACCESS_KEY_FILE)")
+		}
+		if c.CattleSecretKey == "" {
+			bad("CATTLE_SECRET_KEY", "required (or CATTLE_SECRET_KEY_FILE)")
+		}
+		if c.Region == "" {
+			bad("AWS_REGION", "required (or AWS_DEFAULT_REGION), e.g. us-east-1")
+		}
+	}
+	if c.Region != "" && !regionRE.MatchString(c.Region) {
+		bad("AWS_REGION", "%q is not an AWS region name such as us-east-1", c.Region)
+	}
+	c.Registries = parseRegistries(raw["AWS_ECR_REGISTRY_IDS"], c.Region, bad)
+
+	if p := strings.TrimSpace(raw["ECR_PROXY_HOST"]); p != "" {
+		h, err := refresher.NormalizeHost(p)
+		switch {
+		case err != nil:
+			bad("ECR_PROXY_HOST", "%q is not a host: %v", p, err)
+		case len(c.Registries) > 1:
+			bad("ECR_PROXY_HOST", "set, but AWS_ECR_REGISTRY_IDS names %d registries: one proxy host can only stand for one registry", len(c.Registries))
+		}
+		c.ProxyHost = h
+	}
+	for _, p := range splitList(raw["RANCHER_PROJECTS"]) {
+		if strings.EqualFold(p, "all") {
+			bad("RANCHER_PROJECTS", "\"all\" is not supported yet; list the environment ids, e.g. 1a5,1a7")
+			continue
+		}
+		if strings.ContainsAny(p, "/?#: ") {
+			bad("RANCHER_PROJECTS", "%q is not a Rancher 1.x environment id such as 1a5", p)
+			continue
+		}
+		c.RancherProjects = append(c.RancherProjects, p)
+	}
+	if c.RancherCAFile != "" {
+		if _, err := os.Stat(c.RancherCAFile); err != nil {
+			bad("RANCHER_CA_FILE", "cannot read %s: %v", c.RancherCAFile, errors.Unwrap(err))
+		}
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(raw["LISTEN_PORT"]))
+	if err != nil || port < 0 || port > 65535 {
+		bad("LISTEN_PORT", "%q is not a port number (0-65535)", raw["LISTEN_PORT"])
+	}
+	c.ListenPort = port
+	if c.LogLevel, err = logrus.ParseLevel(raw["LOG_LEVEL"]); err != nil {
+		bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", raw["LOG_LEVEL"])
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "%q is not text or json", raw["LOG_FORMAT"])
+	}
+	if _, err := cron.ParseStandard(c.RefreshSchedule); err != nil {
+		bad("REFRESH_SCHEDULE", "invalid cron spec %q: %v", c.RefreshSchedule, err)
+	}
+	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
+		bad("AWS_ROLE_ARN", "%q is not an ARN such as arn:aws:iam::111122223333:role/ecr-read", c.RoleARN)
+	}
+	return c, errors.Join(errs...)
+}
+
+// parseRegistries reads "id[,id:region]…", reporting every bad entry.
+func parseRegistries(v, defRegion string, bad func(env, format string, args ...any)) []RegistrySpec {
+	const env = "AWS_ECR_REGISTRY_IDS"
+	var out []RegistrySpec
+	seen := map[RegistrySpec]bool{}
+	perRegion := map[string]int{}
+	for _, e := range splitList(v) {
+		id, region, hasRegion := strings.Cut(e, ":")
+		if !hasRegion {
+			region = defRegion
+		}
+		switch {
+		case !idRE.MatchString(id):
+			bad(env, "%q is not a 12-digit AWS account id", id)
+			continue
+		case hasRegion && !regionRE.MatchString(region):
+			bad(env, "%q: %q is not an AWS region name such as eu-west-1", e, region)
+			continue
+		}
+		r := RegistrySpec{ID: id, Region: region}
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		perRegion[region]++
+		if perRegion[region] == 11 { // GetAuthorizationToken takes at most 10 ids
+			bad(env, "more than 10 registry ids in region %s (ECR's limit per request)", region)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LogFields is the configuration as logged at start, secrets replaced by REDACTED.
+func (c Config) LogFields() logrus.Fields {
+	redact := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "REDACTED"
+	}
+	ids := make([]string, 0, len(c.Registries))
+	for _, r := range c.Registries {
+		ids = append(ids, r.ID+":"+r.Region)
+	}
+	return logrus.Fields{
+		"cattle_url": c.CattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
+		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
+		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": strings.Join(c.RancherProjects, ","),
+		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
+	}
+}
+
+// writeHelp lists every flag with its env var and default.
+func writeHelp(w io.Writer) {
+	fmt.Fprintf(w, "rancher-ecr-credentials keeps Rancher registry credentials for Amazon ECR fresh.\n\n")
+	fmt.Fprintf(w, "Usage:\n  rancher-ecr-credentials [flags]\n  rancher-ecr-credentials healthcheck\n\n")
+	fmt.Fprintf(w, "Every flag has an environment variable; a flag wins over the environment.\n\n")
+	for _, s := range settings() {
+		arg := " VALUE"
+		if s.isBool {
+			arg = ""
+		}
+		env := "env " + s.env
+		if s.noEnv {
+			env = "flag only"
+		}
+		def := s.def
+		if def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s (%s; default %s)\n", s.flagName(), arg, s.usage, env, def)
+	}
+	fmt.Fprintf(w, "\nThe AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE,\n"+
+		"AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.\n")
+}

@@ -1,0 +1,282 @@
+// Command rancher-ecr-credentials keeps Rancher registry credentials for private
+// Amazon ECR registries fresh. main only wires: configuration in config.go, the
+// work in refresher/ and rancherapi/.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version string
+
+// exitError carries a process exit code out of run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if ee == nil || ee.err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.Exit(code)
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// run does all the wiring. Configuration problems return exit code 2 before any
+// network call; a --once run that did not write everything returns exit code 1.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, getenv, stdout)
+	}
+	cfg, err := ParseConfig(args, getenv)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	switch {
+	case cfg.Help:
+		writeHelp(stdout)
+		return nil
+	case cfg.Version:
+		fmt.Fprintln(stdout, "rancher-ecr-credentials", buildVersion())
+		return nil
+	}
+
+	log := newLogger(cfg, stderr)
+	var demo *demoStandIns
+	var ecrOpts []func(*ecr.Options)
+	var awsOpts []func(*awsconfig.LoadOptions) error
+	if cfg.Demo {
+		demo = startDemo(stdout)
+		defer demo.Close()
+		cfg = demo.configure(cfg)
+		ecrOpts = append(ecrOpts, demo.ecrOption)
+		awsOpts = append(awsOpts, awsconfig.WithCredentialsProvider(demo.awsCredentials()))
+	}
+
+	scopes, err := newScopes(cfg, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	sources, err := newSources(ctx, cfg, awsOpts, ecrOpts)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	r := refresher.New(sources, scopes)
+	r.Logger = log
+	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
+	r.ShutdownTimeout = cfg.ShutdownTimeout
+	if demo != nil {
+		r.OnRunDone = func(error) { demo.report(stdout) }
+	}
+	log.WithFields(cfg.LogFields()).WithField("version", buildVersion()).Info("starting")
+
+	if cfg.Once || cfg.DryRun {
+		if err := r.RunOnce(ctx); err != nil {
+			return &exitError{code: 1} // each failure was logged by RunOnce
+		}
+		return nil
+	}
+
+	srv, err := serveHTTP(ctx, cfg.ListenPort, log)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("LISTEN_PORT: %w", err)}
+	}
+	defer srv.Close()
+	return r.Run(ctx, cfg.RefreshSchedule)
+}
+
+func newLogger(cfg Config, out io.Writer) *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(out)
+	l.SetLevel(cfg.LogLevel)
+	if cfg.LogFormat == "json" {
+		l.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+	}
+	return l
+}
+
+// newScopes builds one Rancher client per scope: the URL's own, or one per
+// RANCHER_PROJECTS entry.
+func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, error) {
+	hc, err := rancherHTTPClient(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	client, err := rancherapi.NewClient(cfg.CattleURL, cfg.CattleAccessKey, cfg.CattleSecretKey, hc)
+	if err != nil {
+		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	}
+	setup := func(c *rancherapi.Client) *rancherapi.Client {
+		c.UserAgent = "rancher-ecr-credentials/" + buildVersion()
+		c.Debugf = log.Debugf
+		return c
+	}
+	if len(cfg.RancherProjects) == 0 {
+		name := client.ProjectID()
+		if name == "" {
+			name = "default"
+		}
+		return []refresher.Scope{{Name: name, Store: setup(client)}}, nil
+	}
+	var scopes []refresher.Scope
+	for _, p := range cfg.RancherProjects {
+		scopes = append(scopes, refresher.Scope{Name: p, Store: setup(client.WithProject(p))})
+	}
+	return scopes, nil
+}
+
+// rancherHTTPClient honours RANCHER_CA_FILE and RANCHER_INSECURE_SKIP_VERIFY, and
+// keeps the default transport's proxy-from-environment and keep-alives.
+func rancherHTTPClient(cfg Config, log logrus.FieldLogger) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RancherCAFile != "" {
+		pem, err := os.ReadFile(cfg.RancherCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("RANCHER_CA_FILE: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("RANCHER_CA_FILE: %s holds no PEM certificate", cfg.RancherCAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	if cfg.RancherInsecure {
+		log.Warn("RANCHER_INSECURE_SKIP_VERIFY is true: Rancher's TLS certificate is NOT verified; anyone on the path can read the API keys and tokens")
+		tr.TLSClientConfig.InsecureSkipVerify = true
+	}
+	return &http.Client{Transport: tr, Timeout: rancherapi.DefaultTimeout}, nil
+}
+
+// newSources builds one ECR client per region. AWS credentials come from the SDK's
+// default chain; AWS_ROLE_ARN is assumed through STS unless web identity owns it.
+// Nothing here touches the network.
+func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) ([]refresher.Source, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}, awsOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	if cfg.RoleARN != "" && !cfg.WebIdentity {
+		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = cfg.RoleSessionName
+			if cfg.RoleExternalID != "" {
+				o.ExternalID = aws.String(cfg.RoleExternalID)
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(p)
+	}
+	var order []string
+	ids := map[string][]string{}
+	if len(cfg.Registries) == 0 {
+		order = []string{cfg.Region}
+	}
+	for _, r := range cfg.Registries {
+		if _, ok := ids[r.Region]; !ok {
+			order = append(order, r.Region)
+		}
+		ids[r.Region] = append(ids[r.Region], r.ID)
+	}
+	var sources []refresher.Source
+	for _, region := range order {
+		opts := append([]func(*ecr.Options){func(o *ecr.Options) { o.Region = region }}, ecrOpts...)
+		sources = append(sources, refresher.Source{Region: region, RegistryIDs: ids[region], Client: ecr.NewFromConfig(awsCfg, opts...)})
+	}
+	return sources, nil
+}
+
+// serveHTTP serves /ping on the port until ctx is done.
+func serveHTTP(ctx context.Context, port int, log logrus.FieldLogger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "pong!")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	log.WithField("address", ln.Addr().String()).Info("http listening")
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("http server stopped")
+		}
+	}()
+	return srv, nil
+}
+
+// healthcheck GETs /healthz on the local port: exit 0 when it answers 200.
+func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	port := getenv("LISTEN_PORT")
+	if port == "" {
+		port = strconv.Itoa(DefaultListenPort)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/ping", nil)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: LISTEN_PORT: %w", err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %s", resp.Status)}
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}

@@ -1,0 +1,286 @@
+// Package rancherapi is a small client for the Rancher 1.x (Cattle) API: just the
+// registries and registry credentials an ECR credential refresher needs.
+//
+// It knows nothing about ECR or schedules. Facts about the API it relies on are in
+// shared/spec/rancher-api.md §1.
+package rancherapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultTimeout bounds one HTTP exchange with Rancher when the caller passes no
+	// *http.Client. The old image had no timeout at all, so one hung connection
+	// stalled it forever.
+	DefaultTimeout = 15 * time.Second
+
+	// DefaultPageSize is the page size asked for when listing. Cattle caps limit
+	// at 3000 (spec §1.7); asking for the cap keeps requests per run near one.
+	DefaultPageSize = 3000
+
+	// maxPages stops a server whose pagination never ends.
+	maxPages = 10000
+
+	// maxBodyBytes bounds a successful response body; maxErrorBodyBytes an error body.
+	maxBodyBytes      = 64 << 20
+	maxErrorBodyBytes = 1 << 20
+)
+
+// Client talks to one Rancher 1.x API scope: an environment chosen by the URL or,
+// for an unscoped URL, by the API key itself.
+type Client struct {
+	hc        *http.Client
+	base      *url.URL // ends in "/": e.g. http://host/v2-beta/projects/1a5/
+	root      *url.URL // the version root, e.g. http://host/v2-beta/
+	accessKey string
+	secretKey string
+	projectID string // "" when the key's own environment is used
+
+	// UserAgent is sent with every request.
+	UserAgent string
+	// PageSize is the limit asked for per page when listing.
+	PageSize int
+	// Debugf, when set, receives one line per HTTP exchange (method, URL without
+	// credentials, status, duration). Never a header or a body.
+	Debugf func(format string, args ...any)
+}
+
+// NewClient returns a client for a Cattle URL in any form Rancher users write it
+// (see ParseURL). A nil hc gets a client with DefaultTimeout; http.DefaultClient
+// is never modified.
+func NewClient(rawURL, accessKey, secretKey string, hc *http.Client) (*Client, error) {
+	u, project, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	root := u
+	if project != "" {
+		root = u.JoinPath("..", "..") // strip projects/<id>
+		root.Path += "/"
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: DefaultTimeout}
+	}
+	return &Client{
+		hc:        hc,
+		base:      u,
+		root:      root,
+		accessKey: accessKey,
+		secretKey: secretKey,
+		projectID: project,
+		UserAgent: "rancher-ecr-credentials",
+		PageSize:  DefaultPageSize,
+	}, nil
+}
+
+// WithProject returns a copy of c scoped to another environment, under the same
+// API version: <root>/projects/<id>/.
+func (c *Client) WithProject(id string) *Client {
+	n := *c
+	n.base = c.root.JoinPath("projects", url.PathEscape(id))
+	n.base.Path += "/"
+	n.projectID = id
+	return &n
+}
+
+// BaseURL returns the normalized API base the client writes under, ending in "/".
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// ProjectID returns the environment id named in the URL, or "" when the API key's
+// own environment is used.
+func (c *Client) ProjectID() string { return c.projectID }
+
+// ErrRancher2URL is returned by ParseURL for a Rancher 2.x (/v3) URL.
+var ErrRancher2URL = errors.New("this is a Rancher 2.x (/v3) URL")
+
+// ParseURL normalizes a Rancher 1.x API URL to the base that collections hang off
+// and returns the environment id it names, if any. Accepted forms (spec §1.1):
+//
+//	http(s)://host[:port][/prefix]                     → …/v2-beta/
+//	…/v1, …/v2-beta                                    → unchanged
+//	…/v1/projects/<id>, …/v2-beta/projects/<id>        → scoped to <id>
+//
+// A URL that ends in /projects/<id> is made explicitly scoped (…/projects/<id>/),
+// because Cattle only scopes a request when a path segment follows the id; the old
+// image got this wrong and wrote into other environments.
+func ParseURL(raw string) (*url.URL, string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, "", fmt.Errorf("not a URL: %w", redactURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, "", fmt.Errorf("scheme must be http or https, e.g. https://rancher.example.com/v2-beta")
+	}
+	if u.Host == "" {
+		return nil, "", fmt.Errorf("no host, e.g. https://rancher.example.com/v2-beta")
+	}
+	if u.User != nil {
+		return nil, "", fmt.Errorf("must not hold credentials; use CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
+	}
+	u.RawQuery, u.Fragment, u.RawPath = "", "", ""
+
+	var segs []string
+	for _, s := range strings.Split(u.Path, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	ver := -1
+	for i, s := range segs {
+		l := strings.ToLower(s)
+		if l == "v3" {
+			return nil, "", ErrRancher2URL
+		}
+		if l == "v1" || l == "v2-beta" {
+			ver = i
+			break
+		}
+	}
+	var prefix, rest []string
+	if ver < 0 {
+		prefix, rest = segs, []string{"v2-beta"}
+	} else {
+		prefix, rest = segs[:ver], segs[ver:]
+	}
+	project := ""
+	switch {
+	case len(rest) == 1:
+	case len(rest) == 3 && strings.EqualFold(rest[1], "projects") && rest[2] != "":
+		project = rest[2]
+	default:
+		return nil, "", fmt.Errorf("path %q is not a Rancher 1.x API path; use …/v2-beta or …/v2-beta/projects/<environment id>", u.Path)
+	}
+	u.Path = "/" + strings.Join(append(prefix, rest...), "/") + "/"
+	return u, project, nil
+}
+
+// redactURLError drops the offending URL from a url.Parse error: it may hold userinfo.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// newRequest builds a request for a path relative to the base URL (or a path with
+// query such as a pagination link, see resolve) with auth and JSON headers.
+func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body any) (*http.Request, error) {
+	var buf io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		buf = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), buf)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(c.accessKey, c.secretKey)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.UserAgent)
+	// Ask for a bare 401 instead of a browser login challenge (spec §1.2).
+	req.Header.Set("X-API-No-Challenge", "true")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// endpoint returns base + rel, with optional query.
+func (c *Client) endpoint(rel string, q url.Values) *url.URL {
+	u := c.base.JoinPath(rel)
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return u
+}
+
+// resolve turns a link from a response (pagination.next) into a URL on the
+// configured host. Only its path and query are kept: Cattle builds links from the
+// Host it was asked under, which behind a proxy may not be the one we use, and
+// the Basic credentials must never go to another host.
+func (c *Client) resolve(link string) (*url.URL, error) {
+	l, err := url.Parse(link)
+	if err != nil {
+		return nil, fmt.Errorf("pagination link: %w", redactURLError(err))
+	}
+	u := *c.base
+	u.Path, u.RawPath, u.RawQuery = l.Path, l.RawPath, l.RawQuery
+	return &u, nil
+}
+
+// do sends req and decodes a 2xx JSON body into v (if v is non-nil). Any other
+// status becomes an *Error. The body is always drained and closed so the
+// connection is reused.
+func (c *Client) do(req *http.Request, v any) error {
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return fmt.Errorf("%s %s: %w", req.Method, sanitizeURL(req.URL), ctxErr)
+		}
+		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), Err: redactURLError(err)}
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
+		resp.Body.Close()
+	}()
+	if c.Debugf != nil {
+		c.Debugf("rancher api %s %s: %d in %s", req.Method, sanitizeURL(req.URL), resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	}
+	if err := checkResponse(req, resp); err != nil {
+		return err
+	}
+	if v == nil {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, Err: err}
+	}
+	if len(body) > maxBodyBytes {
+		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode,
+			Message: fmt.Sprintf("response body larger than %d MiB", maxBodyBytes>>20)}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode,
+			Message: "response is not Rancher API JSON (is CATTLE_URL the API URL, not the UI?)", Err: jsonError(err)}
+	}
+	return nil
+}
+
+// jsonError keeps the position of a JSON syntax error but never quotes the body.
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %q has the wrong JSON type %s", te.Field, te.Value)
+	}
+	return errors.New("invalid JSON")
+}
+
+// sanitizeURL returns u without userinfo, for errors and logs.
+func sanitizeURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	return c.String()
+}

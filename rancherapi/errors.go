@@ -1,0 +1,133 @@
+package rancherapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// ErrNotFound is matched by errors.Is for a 404 answer.
+var ErrNotFound = errors.New("not found")
+
+// Error is a failed exchange with Rancher: a non-2xx answer (StatusCode and the
+// Cattle error envelope's Code, FieldName and Message), a transport failure (Err),
+// or a body that could not be used. It never holds a request or response body.
+type Error struct {
+	Method     string
+	URL        string // without credentials
+	StatusCode int    // 0 when no answer came
+	Code       string // Cattle error code, e.g. "MissingRequired", "ServerAddressUsed"
+	FieldName  string // the field a 422 is about
+	Message    string
+	Err        error // transport or decoding cause
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: ", e.Method, e.URL)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, "%d", e.StatusCode)
+		if e.Code != "" {
+			fmt.Fprintf(&b, " %s", e.Code)
+		}
+		if e.FieldName != "" {
+			fmt.Fprintf(&b, " (field %s)", e.FieldName)
+		}
+		if e.Message != "" && e.Message != e.Code {
+			fmt.Fprintf(&b, ": %s", e.Message)
+		}
+	}
+	if e.Err != nil {
+		if e.StatusCode != 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Err.Error())
+	}
+	if h := e.hint(); h != "" {
+		fmt.Fprintf(&b, " (%s)", h)
+	}
+	return b.String()
+}
+
+// hint says how to fix the errors users hit most (spec §1.2, §4.2 item 11).
+func (e *Error) hint() string {
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		return "the API key pair was rejected: check the access key and secret key, and that the key still exists in Rancher"
+	case http.StatusForbidden:
+		return "the API key may not act on this environment: use an environment API key, or a service-account key " +
+			"(labels io.rancher.container.create_agent=true, io.rancher.container.agent.role=environment), " +
+			"or the environment id the key belongs to"
+	case http.StatusMethodNotAllowed:
+		return "the API key's role cannot write registries: use an environment or service-account key"
+	}
+	return ""
+}
+
+// Unwrap exposes the cause, and ErrNotFound for a 404.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.StatusCode == http.StatusNotFound {
+		errs = append(errs, ErrNotFound)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// Temporary reports whether trying again later may succeed: no answer at all,
+// 408, 409 (a resource in transition), 429 and 5xx.
+func (e *Error) Temporary() bool {
+	switch {
+	case e.StatusCode == 0:
+		return true
+	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusConflict,
+		e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
+		return true
+	}
+	return false
+}
+
+// HasCode reports whether err is a Rancher error with the given code.
+func HasCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && strings.EqualFold(e.Code, code)
+}
+
+// errorBody is Cattle's error envelope (spec §1.9). status can be a number or, from
+// Rancher 2's auth filter, a string, so it is not decoded; the HTTP status is used.
+type errorBody struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	FieldName string `json:"fieldName"`
+}
+
+// checkResponse returns nil for 2xx and an *Error otherwise, reading at most 1 MiB
+// of the body for the Cattle error envelope.
+func checkResponse(req *http.Request, resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	e := &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil {
+		e.Code, e.FieldName = eb.Code, eb.FieldName
+		e.Message = truncate(eb.Message, 300)
+	}
+	if e.Code == "" && e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,173 @@
+package rancherapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Registry is a Cattle registry (spec §1.4). ServerAddress is create-only.
+type Registry struct {
+	ID            string `json:"id"`
+	Name          string `json:"name,omitempty"`
+	Description   string `json:"description,omitempty"`
+	ServerAddress string `json:"serverAddress"`
+	AccountID     string `json:"accountId,omitempty"`
+	State         string `json:"state,omitempty"`
+}
+
+// RegistryCredential is a Cattle registryCredential as read back (spec §1.5). It has
+// no SecretValue field on purpose: the password is write-only for most roles, and a
+// create response that echoes it is dropped by the decoder instead of being kept.
+type RegistryCredential struct {
+	ID          string `json:"id"`
+	RegistryID  string `json:"registryId"`
+	PublicValue string `json:"publicValue"`
+	Email       string `json:"email,omitempty"`
+	State       string `json:"state,omitempty"`
+	AccountID   string `json:"accountId,omitempty"`
+}
+
+// CredentialInput is the body of a credential create or update. Only these fields
+// are sent: Cattle silently drops fields it cannot update (spec §1.11).
+type CredentialInput struct {
+	RegistryID  string `json:"registryId,omitempty"` // create only
+	PublicValue string `json:"publicValue"`
+	SecretValue string `json:"secretValue"`
+	// Email must be non-empty: /v1 rejects a create without it and an update with
+	// an empty one (spec §1.12).
+	Email string `json:"email"`
+}
+
+// String never prints the secret, so a CredentialInput in a log line is harmless.
+func (in CredentialInput) String() string {
+	return fmt.Sprintf("{registryId:%s publicValue:%s secretValue:REDACTED email:%s}", in.RegistryID, in.PublicValue, in.Email)
+}
+
+// GoString keeps %#v from printing the secret too.
+func (in CredentialInput) GoString() string { return in.String() }
+
+// collection is the gdapi collection envelope (spec §1.8).
+type collection[T any] struct {
+	Type       string `json:"type"`
+	Data       []T    `json:"data"`
+	Pagination *struct {
+		Next    string `json:"next"`
+		Partial bool   `json:"partial"`
+	} `json:"pagination"`
+}
+
+// listAll reads every page of a collection, following pagination.next.
+func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([]T, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("limit", strconv.Itoa(c.PageSize))
+	u := c.endpoint(rel, q)
+	var all []T
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page >= maxPages || seen[u.String()] {
+			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), Message: "pagination does not end"}
+		}
+		seen[u.String()] = true
+		req, err := c.newRequest(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		var col collection[T]
+		if err := c.do(req, &col); err != nil {
+			return nil, err
+		}
+		if col.Type != "collection" {
+			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u),
+				Message: fmt.Sprintf("answer is a %q, not a collection (is CATTLE_URL a Rancher 1.x API URL?)", col.Type)}
+		}
+		all = append(all, col.Data...)
+		if col.Pagination == nil || col.Pagination.Next == "" {
+			return all, nil
+		}
+		if u, err = c.resolve(col.Pagination.Next); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// ListRegistries returns every registry in the scope, all pages.
+//
+// Cattle API: GET <base>/registries. Registries cannot be filtered by
+// serverAddress (the filter is silently ignored, spec §1.7), so callers match
+// client-side.
+func (c *Client) ListRegistries(ctx context.Context) ([]Registry, error) {
+	return listAll[Registry](ctx, c, "registries", nil)
+}
+
+// CreateRegistry creates a registry for serverAddress. The answer is 201 with the
+// registry still registering; a registry with the same address in the scope gives
+// a 400 ServerAddressUsed error.
+//
+// Cattle API: POST <base>/registries.
+func (c *Client) CreateRegistry(ctx context.Context, serverAddress, description string) (Registry, error) {
+	body := Registry{ServerAddress: serverAddress, Description: description}
+	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("registries", nil), body)
+	if err != nil {
+		return Registry{}, err
+	}
+	var r Registry
+	if err := c.do(req, &r); err != nil {
+		return Registry{}, err
+	}
+	return r, nil
+}
+
+// ListRegistryCredentials returns the credentials of one registry, all pages. Only
+// credentials whose registryId matches are returned, whatever the server filtered.
+//
+// Cattle API: GET <base>/registrycredentials?registryId=<id>.
+func (c *Client) ListRegistryCredentials(ctx context.Context, registryID string) ([]RegistryCredential, error) {
+	all, err := listAll[RegistryCredential](ctx, c, "registrycredentials", url.Values{"registryId": {registryID}})
+	if err != nil {
+		return nil, err
+	}
+	own := all[:0]
+	for _, cr := range all {
+		if cr.RegistryID == registryID {
+			own = append(own, cr)
+		}
+	}
+	return own, nil
+}
+
+// CreateRegistryCredential creates a credential for in.RegistryID.
+//
+// Cattle API: POST <base>/registrycredentials.
+func (c *Client) CreateRegistryCredential(ctx context.Context, in CredentialInput) (RegistryCredential, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("registrycredentials", nil), in)
+	if err != nil {
+		return RegistryCredential{}, err
+	}
+	var cr RegistryCredential
+	if err := c.do(req, &cr); err != nil {
+		return RegistryCredential{}, err
+	}
+	return cr, nil
+}
+
+// UpdateRegistryCredential writes new values into an existing credential in place,
+// keeping its id (containers hold the id, spec §1.14). in.RegistryID is not sent.
+//
+// Cattle API: PUT <base>/registrycredentials/<id>.
+func (c *Client) UpdateRegistryCredential(ctx context.Context, id string, in CredentialInput) (RegistryCredential, error) {
+	in.RegistryID = ""
+	req, err := c.newRequest(ctx, http.MethodPut, c.endpoint("registrycredentials/"+url.PathEscape(id), nil), in)
+	if err != nil {
+		return RegistryCredential{}, err
+	}
+	var cr RegistryCredential
+	if err := c.do(req, &cr); err != nil {
+		return RegistryCredential{}, err
+	}
+	return cr, nil
+}

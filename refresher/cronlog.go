@@ -1,0 +1,28 @@
+package refresher
+
+import (
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+)
+
+// cronLogger adapts a logrus logger to cron.Logger. cron's Info lines (schedule,
+// wake) go to Debug: the refresher logs its own line per run.
+type cronLogger struct{ l logrus.FieldLogger }
+
+var _ cron.Logger = cronLogger{}
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.WithFields(fields(kv)).Debug("cron: " + msg) }
+
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.WithFields(fields(kv)).WithError(err).Error("cron: " + msg)
+}
+
+func fields(kv []any) logrus.Fields {
+	f := logrus.Fields{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, ok := kv[i].(string); ok {
+			f[k] = kv[i+1]
+		}
+	}
+	return f
+}

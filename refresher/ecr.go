@@ -1,0 +1,176 @@
+package refresher
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+)
+
+// TokenLifetime is how long ECR login tokens live. An expiresAt in the past or
+// further than this ahead (clock skew, emulators such as moto, which always answer
+// 2015-01-01) is replaced by fetch time + TokenLifetime.
+const TokenLifetime = 12 * time.Hour
+
+// ECRAPI is the one ECR call the refresher makes; *ecr.Client implements it.
+type ECRAPI interface {
+	GetAuthorizationToken(ctx context.Context, in *ecr.GetAuthorizationTokenInput, optFns ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
+}
+
+var _ ECRAPI = (*ecr.Client)(nil)
+
+// Source is one GetAuthorizationToken call: a region and the registry ids asked
+// for there (none: the caller's own registry).
+type Source struct {
+	Region      string
+	RegistryIDs []string
+	Client      ECRAPI
+}
+
+// label names a source in logs and errors when no host is known yet.
+func (s Source) label() string {
+	if len(s.RegistryIDs) == 0 {
+		return "default registry in " + s.Region
+	}
+	return "registries " + strings.Join(s.RegistryIDs, ",") + " in " + s.Region
+}
+
+// Token is a decoded ECR login for one registry.
+type Token struct {
+	Host       string // where the credential is written: the registry host, or ECR_PROXY_HOST
+	ECRHost    string // the host from proxyEndpoint
+	RegistryID string // the account id, from the host's first label
+	Region     string
+	Username   string
+	Password   string
+	FetchedAt  time.Time
+	ExpiresAt  time.Time // as used: clamped, see TokenLifetime
+	// Clamped is true when ECR's expiresAt was implausible and ExpiresAt was derived.
+	Clamped bool
+}
+
+// String never prints the password.
+func (t Token) String() string {
+	return fmt.Sprintf("{host:%s region:%s username:%s password:REDACTED expires_at:%s}", t.Host, t.Region, t.Username, t.ExpiresAt.Format(time.RFC3339))
+}
+
+// GoString keeps %#v from printing the password too.
+func (t Token) GoString() string { return t.String() }
+
+// decodeToken splits a base64 "user:password" on the first colon only (passwords
+// may hold colons). Errors never include the token.
+func decodeToken(b64 string) (user, password string, err error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return "", "", errors.New("authorization token is not base64")
+	}
+	user, password, ok := strings.Cut(string(raw), ":")
+	switch {
+	case !ok:
+		return "", "", errors.New("authorization token has no user:password separator")
+	case user == "":
+		return "", "", errors.New("authorization token has an empty user name")
+	case password == "":
+		return "", "", errors.New("authorization token has an empty password")
+	}
+	return user, password, nil
+}
+
+// NormalizeHost returns the lowercased host[:port] of a registry address such as
+// "https://111122223333.dkr.ecr.us-east-1.amazonaws.com/", "Host:5000/path" or
+// "host". It fails for addresses with no usable host.
+func NormalizeHost(addr string) (string, error) {
+	a := strings.TrimSpace(addr)
+	if i := strings.Index(a, "://"); i >= 0 {
+		u, err := url.Parse(a)
+		if err != nil {
+			return "", errors.New("not a URL")
+		}
+		a = u.Host
+	} else if i := strings.IndexAny(a, "/?#"); i >= 0 {
+		a = a[:i]
+	}
+	a = strings.ToLower(strings.TrimSuffix(a, "."))
+	if a == "" {
+		return "", errors.New("no host")
+	}
+	host, port := a, ""
+	if i := strings.LastIndex(a, ":"); i >= 0 && !strings.HasSuffix(a, "]") {
+		host, port = a[:i], a[i+1:]
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return "", errors.New("invalid port")
+		}
+	}
+	if host == "" {
+		return "", errors.New("no host")
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_[]:", r)) {
+			return "", fmt.Errorf("invalid character %q in host", r)
+		}
+	}
+	return a, nil
+}
+
+// fetch makes one GetAuthorizationToken call and decodes every entry. Entries that
+// cannot be used are returned as errors next to the good tokens.
+func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, error) {
+	in := &ecr.GetAuthorizationTokenInput{}
+	if len(s.RegistryIDs) > 0 {
+		in.RegistryIds = s.RegistryIDs
+	}
+	out, err := s.Client.GetAuthorizationToken(ctx, in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ecr get authorization token (%s): %w", s.label(), err)
+	}
+	var toks []Token
+	var errs []error
+	seen := map[string]bool{}
+	for i, d := range out.AuthorizationData {
+		host, err := NormalizeHost(deref(d.ProxyEndpoint))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ecr answer %d (%s): proxyEndpoint: %w", i, s.label(), err))
+			continue
+		}
+		user, pw, err := decodeToken(deref(d.AuthorizationToken))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ecr answer for %s: %w", host, err))
+			continue
+		}
+		t := Token{Host: host, ECRHost: host, RegistryID: strings.SplitN(host, ".", 2)[0], Region: s.Region,
+			Username: user, Password: pw, FetchedAt: now}
+		t.ExpiresAt, t.Clamped = clampExpiry(d.ExpiresAt, now)
+		seen[t.RegistryID] = true
+		toks = append(toks, t)
+	}
+	for _, id := range s.RegistryIDs {
+		if !seen[id] {
+			errs = append(errs, fmt.Errorf("ecr returned no token for registry %s in %s", id, s.Region))
+		}
+	}
+	if len(s.RegistryIDs) == 0 && len(toks) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("ecr returned no token (%s)", s.label()))
+	}
+	return toks, errs, nil
+}
+
+// clampExpiry returns the expiry to plan with: ECR's value when plausible,
+// otherwise now + TokenLifetime.
+func clampExpiry(exp *time.Time, now time.Time) (time.Time, bool) {
+	if exp == nil || !exp.After(now) || exp.After(now.Add(TokenLifetime+5*time.Minute)) {
+		return now.Add(TokenLifetime), true
+	}
+	return *exp, false
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

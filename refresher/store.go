@@ -1,0 +1,26 @@
+package refresher
+
+import (
+	"context"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+)
+
+// RegistryStore is where registry credentials are kept: one Rancher scope.
+// *rancherapi.Client implements it.
+type RegistryStore interface {
+	ListRegistries(ctx context.Context) ([]rancherapi.Registry, error)
+	CreateRegistry(ctx context.Context, serverAddress, description string) (rancherapi.Registry, error)
+	ListRegistryCredentials(ctx context.Context, registryID string) ([]rancherapi.RegistryCredential, error)
+	CreateRegistryCredential(ctx context.Context, in rancherapi.CredentialInput) (rancherapi.RegistryCredential, error)
+	UpdateRegistryCredential(ctx context.Context, id string, in rancherapi.CredentialInput) (rancherapi.RegistryCredential, error)
+}
+
+var _ RegistryStore = (*rancherapi.Client)(nil)
+
+// Scope is one place credentials are written into, with the name used in logs,
+// /readyz and metrics (a Rancher environment id, or "default" for the API key's own).
+type Scope struct {
+	Name  string
+	Store RegistryStore
+}
