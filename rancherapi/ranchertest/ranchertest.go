@@ -266,8 +266,8 @@ func (h handler) registryJSON(r *Registry) map[string]any {
 	self := h.base + "/registries/" + r.ID
 	return map[string]any{
 		"id": r.ID, "type": "registry", "kind": "registry", "baseType": "storagePool",
-		"links":   map[string]any{"self": self, "credentials": self + "/credentials"},
-		"actions": map[string]any{"update": self + "/?action=update", "deactivate": self + "/?action=deactivate"},
+		"links":     map[string]any{"self": self, "credentials": self + "/credentials"},
+		"actions":   map[string]any{"update": self + "/?action=update", "deactivate": self + "/?action=deactivate"},
 		"accountId": r.Project, "serverAddress": r.ServerAddress, "state": r.State, "transitioning": "no",
 		"name": nullable(r.Name), "description": nullable(r.Description), "removed": nil, "created": "2017-06-01T15:04:05Z",
 	}
@@ -277,8 +277,8 @@ func (h handler) credentialJSON(c *Credential, withSecret bool) map[string]any {
 	self := h.base + "/registrycredentials/" + c.ID
 	m := map[string]any{
 		"id": c.ID, "type": "registryCredential", "kind": "registryCredential", "baseType": "credential",
-		"links":   map[string]any{"self": self, "registry": self + "/registry"},
-		"actions": map[string]any{"update": self + "/?action=update", "deactivate": self + "/?action=deactivate"},
+		"links":     map[string]any{"self": self, "registry": self + "/registry"},
+		"actions":   map[string]any{"update": self + "/?action=update", "deactivate": self + "/?action=deactivate"},
 		"accountId": c.Project, "registryId": c.RegistryID, "publicValue": c.PublicValue, "secretValue": nil,
 		"state": c.State, "transitioning": "no", "name": nil, "removed": nil,
 	}
