@@ -27,24 +27,24 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: ", e.Method, e.URL)
+	fmt.Fprintf(&b, "%s %s:", e.Method, e.URL)
 	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "%d", e.StatusCode)
-		if e.Code != "" {
+		fmt.Fprintf(&b, " %d", e.StatusCode)
+		switch {
+		case e.Code != "":
 			fmt.Fprintf(&b, " %s", e.Code)
+		case e.Message == "":
+			fmt.Fprintf(&b, " %s", http.StatusText(e.StatusCode))
 		}
 		if e.FieldName != "" {
 			fmt.Fprintf(&b, " (field %s)", e.FieldName)
 		}
-		if e.Message != "" && e.Message != e.Code {
-			fmt.Fprintf(&b, ": %s", e.Message)
-		}
+	}
+	if e.Message != "" && e.Message != e.Code {
+		fmt.Fprintf(&b, " %s", e.Message)
 	}
 	if e.Err != nil {
-		if e.StatusCode != 0 {
-			b.WriteString(": ")
-		}
-		b.WriteString(e.Err.Error())
+		fmt.Fprintf(&b, " %s", e.Err)
 	}
 	if h := e.hint(); h != "" {
 		fmt.Fprintf(&b, " (%s)", h)

@@ -70,7 +70,7 @@ func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([
 	seen := map[string]bool{}
 	for page := 0; ; page++ {
 		if page >= maxPages || seen[u.String()] {
-			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), Message: "pagination does not end"}
+			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), StatusCode: http.StatusOK, Message: "pagination does not end"}
 		}
 		seen[u.String()] = true
 		req, err := c.newRequest(ctx, http.MethodGet, u, nil)
@@ -82,7 +82,7 @@ func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([
 			return nil, err
 		}
 		if col.Type != "collection" {
-			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u),
+			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), StatusCode: http.StatusOK,
 				Message: fmt.Sprintf("answer is a %q, not a collection (is CATTLE_URL a Rancher 1.x API URL?)", col.Type)}
 		}
 		all = append(all, col.Data...)
@@ -110,7 +110,10 @@ func (c *Client) ListRegistries(ctx context.Context) ([]Registry, error) {
 //
 // Cattle API: POST <base>/registries.
 func (c *Client) CreateRegistry(ctx context.Context, serverAddress, description string) (Registry, error) {
-	body := Registry{ServerAddress: serverAddress, Description: description}
+	body := struct {
+		ServerAddress string `json:"serverAddress"`
+		Description   string `json:"description,omitempty"`
+	}{serverAddress, description}
 	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("registries", nil), body)
 	if err != nil {
 		return Registry{}, err
