@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 
-	srv, err := serveHTTP(ctx, cfg.ListenPort, log)
+	srv, err := serveHTTP(ctx, cfg.ListenPort, newHandler(), log)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 	}
@@ -236,18 +236,23 @@ func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadO
 	return sources, nil
 }
 
-// serveHTTP serves /ping on the port until ctx is done.
-func serveHTTP(ctx context.Context, port int, log logrus.FieldLogger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
-	if err != nil {
-		return nil, err
-	}
+// newHandler serves the daemon's HTTP endpoints.
+func newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "pong!")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	return mux
+}
+
+// serveHTTP serves h on the port until the returned server is closed.
+func serveHTTP(ctx context.Context, port int, h http.Handler, log logrus.FieldLogger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	log.WithField("address", ln.Addr().String()).Info("http listening")
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus"
+)
+
+// envOf turns a map into a getenv.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// minimal is the old image's required environment.
+func minimal() map[string]string {
+	return map[string]string{
+		"CATTLE_URL":        "http://rancher.example.com:8080/v1",
+		"CATTLE_ACCESS_KEY": "access",
+		"CATTLE_SECRET_KEY": "secret",
+		"AWS_REGION":        "us-east-1",
+	}
+}
+
+func TestParseConfig_Defaults(t *testing.T) {
+	t.Parallel()
+	got, err := ParseConfig(nil, envOf(minimal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		CattleURL: "http://rancher.example.com:8080/v1", CattleAccessKey: "access", CattleSecretKey: "secret",
+		Region: "us-east-1", RoleSessionName: DefaultRoleSessionName,
+		ListenPort: DefaultListenPort, LogLevel: logrus.InfoLevel, LogFormat: "text", RefreshSchedule: "@every 6h",
+		ShutdownTimeout: 10 * time.Second, RetryMinInterval: 30 * time.Second, RetryMaxInterval: 15 * time.Minute,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("config (-want +got):\n%s", d)
+	}
+}
+
+// The old image's environment, all of it, is accepted unchanged.
+func TestParseConfig_OldImageEnvironment(t *testing.T) {
+	t.Parallel()
+	env := minimal()
+	env["AWS_ECR_REGISTRY_IDS"] = "111122223333, 444455556666:eu-west-1"
+	env["AWS_ROLE_ARN"] = "arn:aws:iam::111122223333:role/ecr-read"
+	env["AUTO_CREATE"] = "true"
+	env["LISTEN_PORT"] = "9090"
+	env["LOG_LEVEL"] = "debug"
+	got, err := ParseConfig(nil, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]RegistrySpec{{"111122223333", "us-east-1"}, {"444455556666", "eu-west-1"}}, got.Registries); d != "" {
+		t.Errorf("registries (-want +got):\n%s", d)
+	}
+	if !got.AutoCreate || got.ListenPort != 9090 || got.LogLevel != logrus.DebugLevel || got.RoleARN != env["AWS_ROLE_ARN"] {
+		t.Errorf("config = %+v", got)
+	}
+}
+
+func TestParseConfig_FlagsWin(t *testing.T) {
+	t.Parallel()
+	env := minimal()
+	env["LISTEN_PORT"] = "9090"
+	env["RUN_ONCE"] = "true"
+	got, err := ParseConfig([]string{"--listen-port", "7070", "--auto-create", "--once=false", "--cattle-url=http://other.example.com/v2-beta"}, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ListenPort != 7070 || !got.AutoCreate || got.Once || got.CattleURL != "http://other.example.com/v2-beta" {
+		t.Errorf("config = %+v, want the flags' values", got)
+	}
+}
+
+func TestParseConfig_DefaultRegion(t *testing.T) {
+	t.Parallel()
+	env := minimal()
+	delete(env, "AWS_REGION")
+	env["AWS_DEFAULT_REGION"] = "eu-central-1"
+	got, err := ParseConfig(nil, envOf(env))
+	if err != nil || got.Region != "eu-central-1" {
+		t.Errorf("region = %q, %v", got.Region, err)
+	}
+}
+
+func TestParseConfig_KeyFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ak, sk := filepath.Join(dir, "ak"), filepath.Join(dir, "sk")
+	if err := os.WriteFile(ak, []byte("file-access\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sk, []byte("file-secret\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := minimal()
+	env["CATTLE_ACCESS_KEY_FILE"], env["CATTLE_SECRET_KEY_FILE"] = ak, sk
+	got, err := ParseConfig(nil, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CattleAccessKey != "file-access" || got.CattleSecretKey != "file-secret" {
+		t.Errorf("keys = %q/%q, want the files' contents without the newline", got.CattleAccessKey, got.CattleSecretKey)
+	}
+	env["CATTLE_SECRET_KEY_FILE"] = filepath.Join(dir, "missing")
+	_, err = ParseConfig(nil, envOf(env))
+	if err == nil || !strings.Contains(err.Error(), "CATTLE_SECRET_KEY_FILE: cannot read") {
+		t.Errorf("err = %v, want the unreadable file named", err)
+	}
+}
+
+// Every problem is reported at once, one line each, naming the variable.
+func TestParseConfig_Invalid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{name: "Empty", env: map[string]string{}, want: []string{
+			"CATTLE_URL: required", "CATTLE_ACCESS_KEY: required", "CATTLE_SECRET_KEY: required", "AWS_REGION: required"}},
+		{name: "Everything", env: map[string]string{
+			"CATTLE_URL": "ftp://x", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s", "AWS_REGION": "useast1",
+			"AWS_ECR_REGISTRY_IDS": "12345,111122223333:mars", "AUTO_CREATE": "yes please", "LISTEN_PORT": "99999",
+			"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "REFRESH_SCHEDULE": "every day", "SHUTDOWN_TIMEOUT": "10",
+			"RETRY_MIN_INTERVAL": "1h", "RETRY_MAX_INTERVAL": "1m", "AWS_ROLE_ARN": "role/x", "RANCHER_CA_FILE": "/nonexistent/ca.pem",
+		}, want: []string{
+			"CATTLE_URL: scheme must be http or https", "AWS_REGION: \"useast1\" is not an AWS region",
+			"AWS_ECR_REGISTRY_IDS: \"12345\" is not a 12-digit", "AWS_ECR_REGISTRY_IDS: \"111122223333:mars\"",
+			"AUTO_CREATE: \"yes please\" is not true or false", "LISTEN_PORT: \"99999\"", "LOG_LEVEL: \"loud\"",
+			"LOG_FORMAT: \"xml\"", "REFRESH_SCHEDULE: invalid cron spec", "SHUTDOWN_TIMEOUT: \"10\" is not a positive Go duration",
+			"RETRY_MAX_INTERVAL: 1m0s is shorter than RETRY_MIN_INTERVAL", "AWS_ROLE_ARN: \"role/x\" is not an ARN",
+			"RANCHER_CA_FILE: cannot read",
+		}},
+		{name: "Rancher2", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), want: []string{"CATTLE_URL: Rancher 2.x (/v3) is not supported yet"}},
+		{name: "ProxyWithTwoRegistries", env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
+			want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
+		{name: "ProxyNotAHost", env: with(minimal(), "ECR_PROXY_HOST", "a b"), want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
+		{name: "TooManyIDs", env: with(minimal(), "AWS_ECR_REGISTRY_IDS", strings.Repeat("111122223333,", 1)+"100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
+			want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
+		{name: "ProjectsAll", env: with(minimal(), "RANCHER_PROJECTS", "all"), want: []string{"RANCHER_PROJECTS: \"all\" is not supported yet"}},
+		{name: "UnknownFlag", env: minimal(), args: []string{"--cattle-uri=x"}, want: []string{"command line: flag provided but not defined: -cattle-uri"}},
+		{name: "StrayArgument", env: minimal(), args: []string{"once"}, want: []string{"unexpected argument \"once\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseConfig(tt.args, envOf(tt.env))
+			if err == nil {
+				t.Fatal("ParseConfig accepted it")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Errorf("got %d lines, want %d:\n%s", len(lines), len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%s", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "secret") && tt.env["CATTLE_SECRET_KEY"] == "secret" {
+				t.Errorf("error prints the secret key")
+			}
+		})
+	}
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	c := map[string]string{}
+	for a, b := range m {
+		c[a] = b
+	}
+	c[k] = v
+	return c
+}
+
+// --help names every variable of the contract with its default.
+func TestWriteHelp(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	writeHelp(&b)
+	for _, env := range []string{"CATTLE_URL", "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY", "CATTLE_ACCESS_KEY_FILE", "CATTLE_SECRET_KEY_FILE",
+		"AWS_REGION", "AWS_ECR_REGISTRY_IDS", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_ROLE_EXTERNAL_ID", "AUTO_CREATE",
+		"ECR_PROXY_HOST", "LISTEN_PORT", "LOG_LEVEL", "LOG_FORMAT", "REFRESH_SCHEDULE", "SHUTDOWN_TIMEOUT", "RETRY_MIN_INTERVAL",
+		"RETRY_MAX_INTERVAL", "RANCHER_PROJECTS", "RANCHER_CA_FILE", "RANCHER_INSECURE_SKIP_VERIFY", "RUN_ONCE", "DRY_RUN",
+		"AWS_ENDPOINT_URL_ECR", "HTTPS_PROXY"} {
+		if !strings.Contains(b.String(), env) {
+			t.Errorf("help does not mention %s", env)
+		}
+	}
+	for _, f := range []string{"--once", "--dry-run", "--demo", "--version", "--help", "--cattle-url VALUE", "default @every 6h", "default 8080"} {
+		if !strings.Contains(b.String(), f) {
+			t.Errorf("help does not mention %q", f)
+		}
+	}
+}
+
+func TestConfig_LogFields(t *testing.T) {
+	t.Parallel()
+	c, err := ParseConfig(nil, envOf(minimal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.LogFields()
+	if f["cattle_secret_key"] != "REDACTED" {
+		t.Errorf("cattle_secret_key = %v, want REDACTED", f["cattle_secret_key"])
+	}
+	for k, v := range f {
+		if v == "secret" {
+			t.Errorf("field %s holds the secret key", k)
+		}
+	}
+}
