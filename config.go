@@ -77,7 +77,6 @@ type Config struct {
 type setting struct {
 	env, def, usage string
 	isBool          bool
-	secret          bool
 	noEnv           bool // flag only (--demo, --version)
 	flag            string
 }
@@ -91,10 +90,10 @@ func (s setting) flagName() string {
 
 func settings() []setting {
 	return []setting{
-		{env: "CATTLE_URL", usage: "Rancher API URL: https://host[/v1|/v2-beta][/projects/<id>]", def: ""},
-		{env: "CATTLE_ACCESS_KEY", usage: "Rancher API access key", secret: false},
+		{env: "CATTLE_URL", usage: "Rancher API URL: https://host[/v1|/v2-beta][/projects/<id>]"},
+		{env: "CATTLE_ACCESS_KEY", usage: "Rancher API access key"},
 		{env: "CATTLE_ACCESS_KEY_FILE", usage: "file holding the access key (wins over CATTLE_ACCESS_KEY)"},
-		{env: "CATTLE_SECRET_KEY", usage: "Rancher API secret key", secret: true},
+		{env: "CATTLE_SECRET_KEY", usage: "Rancher API secret key"},
 		{env: "CATTLE_SECRET_KEY_FILE", usage: "file holding the secret key (wins over CATTLE_SECRET_KEY)"},
 		{env: "AWS_REGION", usage: "region of the ECR registries (or AWS_DEFAULT_REGION)"},
 		{env: "AWS_ECR_REGISTRY_IDS", usage: "comma list of 12-digit registry ids, each optionally id:region (default: the caller's own)"},

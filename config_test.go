@@ -219,3 +219,50 @@ func TestConfig_LogFields(t *testing.T) {
 		}
 	}
 }
+
+// TestREADME_ConfigTable keeps the README's configuration table true: every
+// setting with its flag and default, and nothing the code does not know.
+func TestREADME_ConfigTable(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 4 {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.Trim(strings.TrimSpace(cells[i]), "`")
+		}
+		rows[cells[0]] = cells
+	}
+	known := map[string]bool{}
+	for _, s := range settings() {
+		if s.noEnv {
+			continue
+		}
+		known[s.env] = true
+		row, ok := rows[s.env]
+		if !ok {
+			t.Errorf("README table lacks %s", s.env)
+			continue
+		}
+		if row[1] != "--"+s.flagName() {
+			t.Errorf("README: %s flag = %q, want --%s", s.env, row[1], s.flagName())
+		}
+		if s.def != "" && row[2] != s.def {
+			t.Errorf("README: %s default = %q, want %q", s.env, row[2], s.def)
+		}
+	}
+	for env := range rows {
+		if !known[env] && strings.ToUpper(env) == env {
+			t.Errorf("README table documents %s, which the code does not read", env)
+		}
+	}
+}

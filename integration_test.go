@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+)
+
+// The moto suite drives the built binary, and through it the real AWS SDK,
+// against moto_server (a third-party AWS emulator) and the Rancher stand-in.
+// Without moto_server it skips, unless REQUIRE_MOTO=1 (as .ci/run sets), where a
+// skip would hide that the suite never ran.
+
+const (
+	motoAWSSecret   = "moto-secret-DO-NOT-LEAK"
+	motoDefaultAcct = "123456789012" // moto's own account: the caller's registry
+)
+
+type motoSuite struct {
+	bin     string
+	motoURL string
+}
+
+func TestIntegration_Moto(t *testing.T) {
+	motoPath, err := exec.LookPath("moto_server")
+	if err != nil {
+		if os.Getenv("REQUIRE_MOTO") == "1" {
+			t.Fatal("moto_server is not installed but REQUIRE_MOTO=1: install it with `pip install 'moto[server]'`")
+		}
+		t.Skip("moto_server not installed: skipping the AWS integration suite (pip install 'moto[server]')")
+	}
+	if testing.Short() {
+		t.Skip("integration suite skipped in -short mode")
+	}
+	s := &motoSuite{bin: buildBinary(t), motoURL: startMoto(t, motoPath)}
+
+	t.Run("DefaultRegistry", s.testDefaultRegistry)
+	t.Run("TwoRegistriesTwoRegions", s.testTwoRegistries)
+	t.Run("AssumeRole", s.testAssumeRole)
+	t.Run("NoRegistryExitsOne", s.testNoRegistry)
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rancher-ecr-credentials")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startMoto runs moto_server on a free loopback port until the test ends.
+func startMoto(t *testing.T, path string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	// Wait until it answers, cancellable and bounded.
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("moto_server did not start: %v\n%s", ctx.Err(), logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// motoPassword asks moto directly, through the SDK, for the password it hands
+// out for a registry, so the suite does not depend on moto's token format.
+func (s *motoSuite) motoPassword(t *testing.T, region, id string) string {
+	t.Helper()
+	c := ecr.New(ecr.Options{Region: region, BaseEndpoint: aws.String(s.motoURL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", motoAWSSecret, "")})
+	out, err := c.GetAuthorizationToken(t.Context(), &ecr.GetAuthorizationTokenInput{RegistryIds: []string{id}})
+	if err != nil || len(out.AuthorizationData) != 1 {
+		t.Fatalf("moto GetAuthorizationToken: %v", err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(*out.AuthorizationData[0].AuthorizationToken)
+	_, pw, _ := strings.Cut(string(raw), ":")
+	return pw
+}
+
+// runOnce starts the binary with --once and a clean environment plus extra.
+func (s *motoSuite) runOnce(t *testing.T, rancherURL string, extra ...string) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), s.bin, "--once")
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"CATTLE_URL=" + rancherURL, "CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + e2eRancherSK,
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDMOTO", "AWS_SECRET_ACCESS_KEY=" + motoAWSSecret,
+		"AWS_ENDPOINT_URL_ECR=" + s.motoURL, "AWS_ENDPOINT_URL_STS=" + s.motoURL,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + filepath.Join(dir, "none"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"), "LOG_LEVEL=debug",
+	}, extra...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func newRancher(t *testing.T) (*ranchertest.Server, string) {
+	t.Helper()
+	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: e2eRancherSK, Project: e2eProject})
+	srv := httptest.NewServer(rs)
+	t.Cleanup(srv.Close)
+	return rs, srv.URL + "/v1/projects/" + e2eProject
+}
+
+func ecrHost(id, region string) string { return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", id, region) }
+
+func (s *motoSuite) testDefaultRegistry(t *testing.T) {
+	rs, url := newRancher(t)
+	reg := rs.AddRegistry(e2eProject, ecrHost(motoDefaultAcct, "us-east-1"), "")
+	cred := rs.AddCredential(e2eProject, reg, "AWS", "stale", "")
+	out, code := s.runOnce(t, url)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	want := s.motoPassword(t, "us-east-1", motoDefaultAcct)
+	if c, _ := rs.Credential(cred); c.SecretValue != want || c.PublicValue != "AWS" || c.Email == "" {
+		t.Errorf("credential = %+v, want moto's password and an email (/v1)", c)
+	}
+	// moto's expiresAt is 2015-01-01: one warning, no failure.
+	if got := strings.Count(out, "assuming a 12h token"); got != 1 {
+		t.Errorf("clamp warnings = %d, want 1:\n%s", got, out)
+	}
+	noSecrets(t, out, want, motoAWSSecret)
+}
+
+func (s *motoSuite) testTwoRegistries(t *testing.T) {
+	rs, url := newRancher(t)
+	a, b := ecrHost("111122223333", "us-east-1"), ecrHost("555566667777", "eu-west-1")
+	reg := rs.AddRegistry(e2eProject, a, "")
+	cred := rs.AddCredential(e2eProject, reg, "AWS", "stale", "")
+	out, code := s.runOnce(t, url, "AWS_ECR_REGISTRY_IDS=111122223333,555566667777:eu-west-1", "AUTO_CREATE=true")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if c, _ := rs.Credential(cred); c.SecretValue != s.motoPassword(t, "us-east-1", "111122223333") {
+		t.Errorf("existing credential not updated in place: %+v", c)
+	}
+	regs := rs.Registries(e2eProject)
+	if len(regs) != 2 || regs[1].ServerAddress != b {
+		t.Fatalf("registries = %+v, want %s auto-created", regs, b)
+	}
+	creds := rs.Credentials(e2eProject)
+	if len(creds) != 2 || creds[1].RegistryID != regs[1].ID || creds[1].SecretValue != s.motoPassword(t, "eu-west-1", "555566667777") {
+		t.Errorf("credentials = %+v", creds)
+	}
+	noSecrets(t, out, motoAWSSecret, creds[0].SecretValue, creds[1].SecretValue)
+}
+
+// moto answers an assumed role's calls in the role's account, so the caller's
+// own registry becomes the role's: proof the role was assumed through STS.
+func (s *motoSuite) testAssumeRole(t *testing.T) {
+	rs, url := newRancher(t)
+	roleAcct := "210987654321"
+	reg := rs.AddRegistry(e2eProject, ecrHost(roleAcct, "us-east-1"), "")
+	rs.AddRegistry(e2eProject, ecrHost(motoDefaultAcct, "us-east-1"), "")
+	out, code := s.runOnce(t, url, "AWS_ROLE_ARN=arn:aws:iam::"+roleAcct+":role/ecr-read", "AWS_ROLE_EXTERNAL_ID=ext-1")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	creds := rs.Credentials(e2eProject)
+	if len(creds) != 1 || creds[0].RegistryID != reg {
+		t.Fatalf("credentials = %+v, want one, for the role's account %s only", creds, roleAcct)
+	}
+	noSecrets(t, out, motoAWSSecret, creds[0].SecretValue)
+}
+
+func (s *motoSuite) testNoRegistry(t *testing.T) {
+	rs, url := newRancher(t)
+	rs.AddRegistry(e2eProject, "index.docker.io", "")
+	out, code := s.runOnce(t, url)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	if !strings.Contains(out, "add a registry with server address "+ecrHost(motoDefaultAcct, "us-east-1")) {
+		t.Errorf("output does not name the fix:\n%s", out)
+	}
+	if len(rs.Credentials(e2eProject)) != 0 {
+		t.Errorf("something was written")
+	}
+}
