@@ -262,6 +262,19 @@ func (c *Client) do(req *http.Request, v any) error {
 	return nil
 }
 
+// send makes one request with a JSON body and decodes the answer into a T.
+func send[T any](ctx context.Context, c *Client, method string, u *url.URL, body any) (T, error) {
+	var zero, v T
+	req, err := c.newRequest(ctx, method, u, body)
+	if err != nil {
+		return zero, err
+	}
+	if err := c.do(req, &v); err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
 // jsonError keeps the position of a JSON syntax error but never quotes the body.
 func jsonError(err error) error {
 	var se *json.SyntaxError

@@ -114,15 +114,7 @@ func (c *Client) CreateRegistry(ctx context.Context, serverAddress, description 
 		ServerAddress string `json:"serverAddress"`
 		Description   string `json:"description,omitempty"`
 	}{serverAddress, description}
-	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("registries", nil), body)
-	if err != nil {
-		return Registry{}, err
-	}
-	var r Registry
-	if err := c.do(req, &r); err != nil {
-		return Registry{}, err
-	}
-	return r, nil
+	return send[Registry](ctx, c, http.MethodPost, c.endpoint("registries", nil), body)
 }
 
 // ListRegistryCredentials returns the credentials of one registry, all pages. Only
@@ -147,15 +139,7 @@ func (c *Client) ListRegistryCredentials(ctx context.Context, registryID string)
 //
 // Cattle API: POST <base>/registrycredentials.
 func (c *Client) CreateRegistryCredential(ctx context.Context, in CredentialInput) (RegistryCredential, error) {
-	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("registrycredentials", nil), in)
-	if err != nil {
-		return RegistryCredential{}, err
-	}
-	var cr RegistryCredential
-	if err := c.do(req, &cr); err != nil {
-		return RegistryCredential{}, err
-	}
-	return cr, nil
+	return send[RegistryCredential](ctx, c, http.MethodPost, c.endpoint("registrycredentials", nil), in)
 }
 
 // UpdateRegistryCredential writes new values into an existing credential in place,
@@ -164,13 +148,5 @@ func (c *Client) CreateRegistryCredential(ctx context.Context, in CredentialInpu
 // Cattle API: PUT <base>/registrycredentials/<id>.
 func (c *Client) UpdateRegistryCredential(ctx context.Context, id string, in CredentialInput) (RegistryCredential, error) {
 	in.RegistryID = ""
-	req, err := c.newRequest(ctx, http.MethodPut, c.endpoint("registrycredentials/"+url.PathEscape(id), nil), in)
-	if err != nil {
-		return RegistryCredential{}, err
-	}
-	var cr RegistryCredential
-	if err := c.do(req, &cr); err != nil {
-		return RegistryCredential{}, err
-	}
-	return cr, nil
+	return send[RegistryCredential](ctx, c, http.MethodPut, c.endpoint("registrycredentials/"+url.PathEscape(id), nil), in)
 }
