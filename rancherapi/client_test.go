@@ -447,3 +447,37 @@ func TestCredentialInput_String(t *testing.T) {
 		}
 	}
 }
+
+// TestClient_URLForms sends a real request for every CATTLE_URL form users write
+// and checks the path it lands on.
+func TestClient_URLForms(t *testing.T) {
+	t.Parallel()
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path)
+		serve(http.StatusOK, []byte(`{"type":"collection","data":[]}`))(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	forms := map[string]string{
+		"":                       "/v2-beta/registries",
+		"/":                      "/v2-beta/registries",
+		"/v1":                    "/v1/registries",
+		"/v2-beta":               "/v2-beta/registries",
+		"/v1/projects/1a10":      "/v1/projects/1a10/registries",
+		"/v2-beta/projects/1a5/": "/v2-beta/projects/1a5/registries",
+		"/prefix/v1":             "/prefix/v1/registries",
+	}
+	for form, want := range forms {
+		got = nil
+		c, err := NewClient(srv.URL+form, testAccess, testSecret, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", form, err)
+		}
+		if _, err := c.ListRegistries(t.Context()); err != nil {
+			t.Fatalf("%q: %v", form, err)
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("CATTLE_URL …%s requested %v, want %s", form, got, want)
+		}
+	}
+}
