@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -112,6 +114,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	r.Logger = log
 	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
 	r.ShutdownTimeout = cfg.ShutdownTimeout
+	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.Metrics = refresher.NewMetrics(reg)
 	if demo != nil {
 		r.OnRunDone = func(error) { demo.report(stdout) }
 	}
@@ -124,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 
-	srv, err := serveHTTP(ctx, cfg.ListenPort, newHandler(), log)
+	srv, err := serveHTTP(ctx, cfg.ListenPort, newHandler(r, reg), log)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 	}
@@ -236,16 +242,6 @@ func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadO
 	return sources, nil
 }
 
-// newHandler serves the daemon's HTTP endpoints.
-func newHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "pong!")
-	})
-	return mux
-}
-
 // serveHTTP serves h on the port until the returned server is closed.
 func serveHTTP(ctx context.Context, port int, h http.Handler, log logrus.FieldLogger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
@@ -270,7 +266,7 @@ func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writ
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/ping", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("healthcheck: LISTEN_PORT: %w", err)}
 	}

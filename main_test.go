@@ -216,12 +216,3 @@ func TestRun_Demo(t *testing.T) {
 		t.Errorf("demo prints a password")
 	}
 }
-
-func TestHandler_Ping(t *testing.T) {
-	t.Parallel()
-	rec := httptest.NewRecorder()
-	newHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ping", nil))
-	if rec.Code != 200 || rec.Body.String() != "pong!" {
-		t.Errorf("/ping = %d %q, want 200 pong!", rec.Code, rec.Body.String())
-	}
-}

@@ -52,6 +52,8 @@ type Token struct {
 	ExpiresAt  time.Time // as used: clamped, see TokenLifetime
 	// Clamped is true when ECR's expiresAt was implausible and ExpiresAt was derived.
 	Clamped bool
+
+	source int // index of the Source it came from
 }
 
 // String never prints the password.
@@ -62,21 +64,25 @@ func (t Token) String() string {
 // GoString keeps %#v from printing the password too.
 func (t Token) GoString() string { return t.String() }
 
+// errMalformed marks an ECR answer that cannot be used; asking again soon will
+// not fix it.
+var errMalformed = errors.New("malformed ecr answer")
+
 // decodeToken splits a base64 "user:password" on the first colon only (passwords
 // may hold colons). Errors never include the token.
 func decodeToken(b64 string) (user, password string, err error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
-		return "", "", errors.New("authorization token is not base64")
+		return "", "", fmt.Errorf("%w: authorization token is not base64", errMalformed)
 	}
 	user, password, ok := strings.Cut(string(raw), ":")
 	switch {
 	case !ok:
-		return "", "", errors.New("authorization token has no user:password separator")
+		return "", "", fmt.Errorf("%w: authorization token has no user:password separator", errMalformed)
 	case user == "":
-		return "", "", errors.New("authorization token has an empty user name")
+		return "", "", fmt.Errorf("%w: authorization token has an empty user name", errMalformed)
 	case password == "":
-		return "", "", errors.New("authorization token has an empty password")
+		return "", "", fmt.Errorf("%w: authorization token has an empty password", errMalformed)
 	}
 	return user, password, nil
 }
@@ -134,7 +140,7 @@ func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, err
 	for i, d := range out.AuthorizationData {
 		host, err := NormalizeHost(deref(d.ProxyEndpoint))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("ecr answer %d (%s): proxyEndpoint: %w", i, s.label(), err))
+			errs = append(errs, fmt.Errorf("%w %d (%s): proxyEndpoint: %v", errMalformed, i, s.label(), err))
 			continue
 		}
 		user, pw, err := decodeToken(deref(d.AuthorizationToken))

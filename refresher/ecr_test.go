@@ -141,7 +141,7 @@ func TestSource_Fetch(t *testing.T) {
 		{Host: hostA, ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1", Username: "AWS", Password: fake.Password("111122223333"), FetchedAt: t0, ExpiresAt: t0.Add(12 * time.Hour)},
 		{Host: hostB, ECRHost: hostB, RegistryID: "444455556666", Region: "us-east-1", Username: "AWS", Password: fake.Password("444455556666"), FetchedAt: t0, ExpiresAt: t0.Add(12 * time.Hour)},
 	}
-	if d := cmp.Diff(want, toks); d != "" {
+	if d := cmp.Diff(want, toks, cmp.AllowUnexported(Token{})); d != "" {
 		t.Errorf("tokens (-want +got):\n%s", d)
 	}
 

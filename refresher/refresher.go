@@ -4,11 +4,11 @@
 package refresher
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -26,6 +26,9 @@ const (
 	DefaultRunTimeout = 5 * time.Minute
 	// DefaultShutdownTimeout is how long a stop waits for a run in flight.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultRetryMinInterval and DefaultRetryMaxInterval bound the backoff.
+	DefaultRetryMinInterval = 30 * time.Second
+	DefaultRetryMaxInterval = 15 * time.Minute
 
 	registryDescription = "Amazon ECR registry; its credential is refreshed by rancher-ecr-credentials"
 )
@@ -34,27 +37,16 @@ const (
 // and AUTO_CREATE is off.
 var ErrNoRegistry = errors.New("no registry for this host")
 
-// PairStatus is the state of one (registry host, scope) pair, as /readyz shows it.
-// It never holds a secret.
-type PairStatus struct {
-	Host        string    `json:"host"`
-	Scope       string    `json:"scope"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	ExpiresAt   time.Time `json:"expires_at,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-
-	region, registryID string
-}
-
-type pairKey struct{ host, scope string }
-
 // Refresher keeps registry credentials fresh. Set the exported fields before the
 // first run and do not change them afterwards.
 type Refresher struct {
-	mu      sync.Mutex
-	written map[string][sha256.Size]byte // scope + credential id → hash of what this process last wrote there
-	warned  map[string]bool              // hosts already warned about an implausible expiresAt
-	status  map[pairKey]*PairStatus
+	mu         sync.Mutex
+	written    map[string][sha256.Size]byte // scope + credential id → hash of what this process last wrote there
+	warned     map[string]bool              // hosts already warned about an implausible expiresAt
+	pairs      map[pairKey]*pairState
+	sources    []sourceState // parallel to Sources
+	runStarted time.Time     // zero when no run is in flight
+	loopExited bool
 
 	// Sources are the ECR calls made per run, one per region.
 	Sources []Source
@@ -73,10 +65,17 @@ type Refresher struct {
 	RunTimeout time.Duration
 	// ShutdownTimeout is how long Run waits for a run in flight once ctx is done.
 	ShutdownTimeout time.Duration
+	// RetryMinInterval and RetryMaxInterval bound the backoff after a failure;
+	// RetryMinInterval is also the shortest time between two refreshes of a pair.
+	RetryMinInterval, RetryMaxInterval time.Duration
+	// Metrics, when set, receives run and write outcomes.
+	Metrics *Metrics
 	// Logger receives one line per write and per failure, and one summary per run.
 	Logger logrus.FieldLogger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Jitter returns a random duration in [0, d); tests replace it.
+	Jitter func(d time.Duration) time.Duration
 	// OnRunDone, when set, is called at the end of every run with its result.
 	OnRunDone func(err error)
 }
@@ -84,64 +83,105 @@ type Refresher struct {
 // New returns a refresher with defaults for everything but its sources and scopes.
 func New(sources []Source, scopes []Scope) *Refresher {
 	return &Refresher{
-		written:         map[string][sha256.Size]byte{},
-		warned:          map[string]bool{},
-		status:          map[pairKey]*PairStatus{},
-		Sources:         sources,
-		Scopes:          scopes,
-		Email:           DefaultEmail,
-		RunTimeout:      DefaultRunTimeout,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		Logger:          logrus.StandardLogger(),
-		Now:             time.Now,
+		written:          map[string][sha256.Size]byte{},
+		warned:           map[string]bool{},
+		pairs:            map[pairKey]*pairState{},
+		sources:          make([]sourceState, len(sources)),
+		Sources:          sources,
+		Scopes:           scopes,
+		Email:            DefaultEmail,
+		RunTimeout:       DefaultRunTimeout,
+		ShutdownTimeout:  DefaultShutdownTimeout,
+		RetryMinInterval: DefaultRetryMinInterval,
+		RetryMaxInterval: DefaultRetryMaxInterval,
+		Logger:           logrus.StandardLogger(),
+		Now:              time.Now,
+		Jitter:           func(d time.Duration) time.Duration { return rand.N(max(d, 1)) },
 	}
+}
+
+func (r *Refresher) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return r.Jitter(d)
 }
 
 // counts is what one run did, for its summary line.
 type counts struct{ written, unchanged int }
 
-// RunOnce is one reconcile: fetch a token per registry, then in every scope write
-// it into every credential of every registry whose address matches its host.
-// A failure on one registry or scope does not stop the others. Each failure is
-// logged once here, with its scope and host; the returned error joins them all.
-func (r *Refresher) RunOnce(ctx context.Context) error {
+// RunOnce is one full reconcile: fetch a token per registry, then in every scope
+// write it into every credential of every registry whose address matches its
+// host. A failure on one registry or scope does not stop the others. Each failure
+// is logged once here, with its scope and host; the returned error joins them all.
+func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true) }
+
+// RunDue refreshes only what is due now: pairs whose freshness deadline or retry
+// time has come, and registries whose ECR call failed. What is fresh is left alone.
+func (r *Refresher) RunDue(ctx context.Context) error { return r.run(ctx, false) }
+
+func (r *Refresher) run(ctx context.Context, all bool) error {
 	start := r.Now()
+	r.setRunning(start)
+	defer r.setRunning(time.Time{})
+	sel := r.selectDue(start, all)
+
 	var errs []error
 	var tokens []Token
-	for _, src := range r.Sources {
+	for i, src := range r.Sources {
+		if !sel.sources[i] {
+			continue
+		}
 		toks, bad, err := src.fetch(ctx, r.Now())
 		if err != nil {
+			r.recordSource(i, r.Now(), err)
 			r.Logger.WithError(err).WithField("region", src.Region).Error("ecr token fetch failed")
-			r.markSourceFailed(src, err)
 			errs = append(errs, err)
 			continue
 		}
+		// An unusable entry fails the source (it is retried whole); the good
+		// entries are still written.
+		r.recordSource(i, r.Now(), errors.Join(bad...))
 		for _, e := range bad {
 			r.Logger.WithError(e).WithField("region", src.Region).Error("ecr token unusable")
 		}
 		errs = append(errs, bad...)
-		tokens = append(tokens, toks...)
-	}
-	for i := range tokens {
-		if r.ProxyHost != "" {
-			tokens[i].Host = r.ProxyHost
+		for _, t := range toks {
+			t.source = i
+			if r.ProxyHost != "" {
+				t.Host = r.ProxyHost
+			}
+			r.warnClamped(t)
+			tokens = append(tokens, t)
 		}
-		r.warnClamped(tokens[i])
 	}
 
 	var c counts
 	for _, sc := range r.Scopes {
-		errs = append(errs, r.syncScope(ctx, sc, tokens, &c)...)
+		var due []Token
+		for _, t := range tokens {
+			if sel.wants(t, sc.Name) {
+				due = append(due, t)
+			}
+		}
+		errs = append(errs, r.syncScope(ctx, sc, due, &c)...)
 	}
 	if err := ctx.Err(); err != nil && len(errs) == 0 {
 		errs = append(errs, err)
 	}
+	end := r.Now()
 	l := r.Logger.WithFields(logrus.Fields{
 		"written": c.written, "unchanged": c.unchanged, "failed": len(errs),
-		"registries": len(tokens), "scopes": len(r.Scopes), "duration": r.Now().Sub(start).Round(time.Millisecond).String(),
+		"registries": len(tokens), "scopes": len(r.Scopes), "duration": end.Sub(start).Round(time.Millisecond).String(),
 	})
+	if !all {
+		l = l.WithField("retry", true)
+	}
 	if r.DryRun {
 		l = l.WithField("dry_run", true)
+	}
+	if next := r.NextDue(); !next.IsZero() {
+		l = l.WithField("next_due", next.UTC().Format(time.RFC3339))
 	}
 	if len(errs) > 0 {
 		l.Warn("run finished with failures")
@@ -149,6 +189,7 @@ func (r *Refresher) RunOnce(ctx context.Context) error {
 		l.Info("run finished")
 	}
 	err := errors.Join(errs...)
+	r.Metrics.run(end, end.Sub(start), err)
 	if r.OnRunDone != nil {
 		r.OnRunDone(err)
 	}
@@ -181,7 +222,8 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 		err = fmt.Errorf("scope %s: list registries: %w", sc.Name, err)
 		log.WithError(err).Error("rancher registries unreadable")
 		for _, t := range tokens {
-			r.record(t, sc.Name, err)
+			r.recordPair(t, sc.Name, r.Now(), err)
+			r.Metrics.write(t.Host, sc.Name, "failed")
 		}
 		return []error{err}
 	}
@@ -202,8 +244,9 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 	var errs []error
 	for _, t := range tokens {
 		err := r.syncHost(ctx, sc, t, byHost[t.Host], c)
-		r.record(t, sc.Name, err)
+		r.recordPair(t, sc.Name, r.Now(), err)
 		if err != nil {
+			r.Metrics.write(t.Host, sc.Name, "failed")
 			err = fmt.Errorf("%s in scope %s: %w", t.Host, sc.Name, err)
 			log.WithField("registry", t.Host).WithError(err).Error("registry credential not written")
 			errs = append(errs, err)
@@ -292,6 +335,7 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 		log := r.Logger.WithFields(logrus.Fields{"scope": sc.Name, "registry": t.Host, "registry_id": reg.ID, "credential_id": cr.ID})
 		if cr.PublicValue == t.Username && r.wrote(sc.Name, cr.ID, t) {
 			c.unchanged++
+			r.Metrics.write(t.Host, sc.Name, "unchanged")
 			log.Debug("registry credential unchanged")
 			continue
 		}
@@ -305,6 +349,8 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 		}
 		r.remember(sc.Name, cr.ID, t)
 		c.written++
+		r.Metrics.write(t.Host, sc.Name, "updated")
+		r.Metrics.written(t.Host, t.ExpiresAt)
 		log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("registry credential updated")
 	}
 	return errors.Join(errs...)
@@ -322,6 +368,8 @@ func (r *Refresher) createCredential(ctx context.Context, sc Scope, t Token, reg
 	}
 	r.remember(sc.Name, cr.ID, t)
 	c.written++
+	r.Metrics.write(t.Host, sc.Name, "created")
+	r.Metrics.written(t.Host, t.ExpiresAt)
 	log.WithFields(logrus.Fields{"credential_id": cr.ID, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).Info("registry credential created")
 	return nil
 }
@@ -360,50 +408,4 @@ func (r *Refresher) remember(scope, credID string, t Token) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.written[scope+"\x00"+credID] = tokenHash(t)
-}
-
-// record updates the status of a (host, scope) pair after a write attempt.
-func (r *Refresher) record(t Token, scope string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := pairKey{t.Host, scope}
-	p := r.status[k]
-	if p == nil {
-		p = &PairStatus{Host: t.Host, Scope: scope, region: t.Region, registryID: t.RegistryID}
-		r.status[k] = p
-	}
-	switch {
-	case err != nil:
-		p.LastError = err.Error()
-	case !r.DryRun:
-		p.LastSuccess, p.ExpiresAt, p.LastError = r.Now(), t.ExpiresAt, ""
-	}
-}
-
-// markSourceFailed records an ECR failure on every known pair of that source.
-func (r *Refresher) markSourceFailed(src Source, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range r.status {
-		if p.region == src.Region && (len(src.RegistryIDs) == 0 || slices.Contains(src.RegistryIDs, p.registryID)) {
-			p.LastError = err.Error()
-		}
-	}
-}
-
-// Status returns the state of every (host, scope) pair seen so far, sorted.
-func (r *Refresher) Status() []PairStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]PairStatus, 0, len(r.status))
-	for _, p := range r.status {
-		out = append(out, *p)
-	}
-	slices.SortFunc(out, func(a, b PairStatus) int {
-		if a.Host != b.Host {
-			return cmp.Compare(a.Host, b.Host)
-		}
-		return cmp.Compare(a.Scope, b.Scope)
-	})
-	return out
 }

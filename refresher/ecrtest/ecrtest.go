@@ -23,7 +23,8 @@ var idPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // real ECR does. Serve it with httptest.NewServer(s).
 type Server struct {
 	mu     sync.Mutex
-	issued map[string]string // registry id → last password handed out
+	issued map[string]string    // registry id → last password handed out
+	expiry map[string]time.Time // password → the expiresAt it was handed out with
 	calls  atomic.Int64
 
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
@@ -40,7 +41,7 @@ type Server struct {
 
 // New returns a server for the given caller account and region.
 func New(account, region string) *Server {
-	return &Server{issued: map[string]string{}, Account: account, Region: region, Lifetime: 12 * time.Hour, Now: time.Now}
+	return &Server{issued: map[string]string{}, expiry: map[string]time.Time{}, Account: account, Region: region, Lifetime: 12 * time.Hour, Now: time.Now}
 }
 
 // SetIntercept installs a hook run before every request, after counting it. When
@@ -61,6 +62,13 @@ func (s *Server) Password(registryID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.issued[registryID]
+}
+
+// ExpiryOf returns the expiresAt a password was handed out with (zero if never).
+func (s *Server) ExpiryOf(password string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expiry[password]
 }
 
 // Host returns the registry host of an account in this server's region.
@@ -99,7 +107,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	exp := float64(s.Now().Add(s.Lifetime).UnixMilli()) / 1000
+	expAt := s.Now().Add(s.Lifetime)
+	exp := float64(expAt.UnixMilli()) / 1000
 	type data struct {
 		AuthorizationToken string  `json:"authorizationToken"`
 		ExpiresAt          float64 `json:"expiresAt"`
@@ -113,6 +122,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		pw := fmt.Sprintf("ECRTEST-PASSWORD-%s-%d", id, n)
 		s.issued[id] = pw
+		s.expiry[pw] = expAt.Truncate(time.Millisecond)
 		out.AuthorizationData = append(out.AuthorizationData, data{
 			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + pw)),
 			ExpiresAt:          exp,
