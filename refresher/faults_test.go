@@ -147,9 +147,11 @@ func cattleError(status int, code string) func(http.ResponseWriter, *http.Reques
 	}
 }
 
-func isPut(r *http.Request) bool  { return r.Method == http.MethodPut }
-func isList(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/registries") }
-func anyReq(*http.Request) bool   { return true }
+func isPut(r *http.Request) bool { return r.Method == http.MethodPut }
+func isList(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/registries")
+}
+func anyReq(*http.Request) bool { return true }
 
 // TestRefresher_Faults injects one fault at a time: the first run fails and
 // keeps the old credential, /readyz says why and /metrics counts it; the retry
