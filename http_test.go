@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -64,5 +65,65 @@ func TestHandler(t *testing.T) {
 	}
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "no credential written") {
 		t.Errorf("/readyz = %d %s, want 503 with the reason", code, body)
+	}
+}
+
+// TestHandler_AfterRun reads /readyz and /metrics of a real refresher, wired as
+// run wires it, after one run against the stand-ins.
+func TestHandler_AfterRun(t *testing.T) {
+	w := newWorld(t)
+	reg := w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	w.rancher.AddCredential(e2eProject, reg, "AWS", "old", "")
+	cfg, err := ParseConfig(nil, envOf(w.env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	r, promReg, err := newRefresher(t.Context(), cfg, newLogger(cfg, &logs), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(r, promReg)
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "no ECR token fetched yet") {
+		t.Errorf("/readyz before the first run = %d %s, want 503", code, body)
+	}
+	if err := r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get(t, h, "/readyz")
+	if code != 200 || !strings.Contains(body, `"host": "`+w.ecr.Host(e2eAccount)+`"`) || !strings.Contains(body, `"scope": "1a5"`) {
+		t.Errorf("/readyz after a good run = %d %s", code, body)
+	}
+	_, metrics := get(t, h, "/metrics")
+	for _, want := range []string{
+		`rancher_ecr_credentials_writes_total{registry="` + w.ecr.Host(e2eAccount) + `",result="updated",scope="1a5"} 1`,
+		`rancher_ecr_credentials_runs_total{result="success"} 1`,
+		`rancher_ecr_credentials_token_expiry_timestamp_seconds{registry="` + w.ecr.Host(e2eAccount) + `"}`,
+		"go_goroutines", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	noSecrets(t, body+metrics+logs.String(), w.ecr.Password(e2eAccount))
+}
+
+func TestRun_JSONLogs(t *testing.T) {
+	w := newWorld(t)
+	w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	w.env["LOG_FORMAT"] = "json"
+	_, logs, err := w.run(t.Context(), "--once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
+			t.Errorf("not a JSON log line: %s", l)
+		}
+	}
+	if !strings.Contains(logs, `"msg":"registry credential created"`) {
+		t.Errorf("no write line:\n%s", logs)
 	}
 }

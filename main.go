@@ -41,7 +41,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
@@ -102,22 +107,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		awsOpts = append(awsOpts, awsconfig.WithCredentialsProvider(demo.awsCredentials()))
 	}
 
-	scopes, err := newScopes(cfg, log)
+	r, reg, err := newRefresher(ctx, cfg, log, awsOpts, ecrOpts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	sources, err := newSources(ctx, cfg, awsOpts, ecrOpts)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	r := refresher.New(sources, scopes)
-	r.Logger = log
-	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
-	r.ShutdownTimeout = cfg.ShutdownTimeout
-	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r.Metrics = refresher.NewMetrics(reg)
 	if demo != nil {
 		r.OnRunDone = func(error) { demo.report(stdout) }
 	}
@@ -136,6 +129,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer srv.Close()
 	return r.Run(ctx, cfg.RefreshSchedule)
+}
+
+// newRefresher builds the refresher and its metrics registry from the
+// configuration. Nothing here touches the network.
+func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) (*refresher.Refresher, *prometheus.Registry, error) {
+	scopes, err := newScopes(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	sources, err := newSources(ctx, cfg, awsOpts, ecrOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := refresher.New(sources, scopes)
+	r.Logger = log
+	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
+	r.ShutdownTimeout = cfg.ShutdownTimeout
+	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.Metrics = refresher.NewMetrics(reg)
+	return r, reg, nil
 }
 
 func newLogger(cfg Config, out io.Writer) *logrus.Logger {
