@@ -28,7 +28,8 @@ func (r *Refresher) Run(ctx context.Context, spec string) error {
 	r.logScheduleGaps(sched, spec)
 
 	tick := make(chan struct{}, 1)
-	l := cronLogger{r.Logger}
+	l := &cronLogger{l: r.Logger}
+	defer l.close()
 	// robfig/cron v3.0.1 installs an empty chain by default: set it explicitly.
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(l), cron.WithChain(cron.Recover(l), cron.SkipIfStillRunning(l)))
 	c.Schedule(sched, cron.FuncJob(func() {
