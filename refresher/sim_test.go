@@ -17,7 +17,17 @@ import (
 // spin.
 func TestRefresher_SimulatedDay(t *testing.T) {
 	t.Parallel()
-	outage := func(now time.Time) bool { return !now.Before(t0.Add(8*time.Hour)) && now.Before(t0.Add(13*time.Hour)) }
+	// during answers with fail from +8h to +13h on the stand's clock.
+	during := func(s *stand, fail func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) bool {
+		return func(w http.ResponseWriter, r *http.Request) bool {
+			now := s.clock.Now()
+			if now.Before(t0.Add(8*time.Hour)) || !now.Before(t0.Add(13*time.Hour)) {
+				return false
+			}
+			fail(w, r)
+			return true
+		}
+	}
 	tests := []struct {
 		name     string
 		spec     string
@@ -25,41 +35,17 @@ func TestRefresher_SimulatedDay(t *testing.T) {
 		fault    func(s *stand)
 	}{
 		{name: "ECROutage", spec: "@every 6h", fault: func(s *stand) {
-			s.ecr.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if outage(s.clock.Now()) {
-					ecrtest.WriteError(w, 500, "ServerException", "internal")
-					return true
-				}
-				return false
-			})
+			s.ecr.SetIntercept(during(s, func(w http.ResponseWriter, _ *http.Request) {
+				ecrtest.WriteError(w, 500, "ServerException", "internal")
+			}))
 		}},
 		{name: "ECRThrottledDaily", spec: "0 3 * * *", fault: func(s *stand) {
-			s.ecr.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if outage(s.clock.Now()) {
-					ecrtest.WriteError(w, 400, "ThrottlingException", "Rate exceeded")
-					return true
-				}
-				return false
-			})
+			s.ecr.SetIntercept(during(s, func(w http.ResponseWriter, _ *http.Request) {
+				ecrtest.WriteError(w, 400, "ThrottlingException", "Rate exceeded")
+			}))
 		}},
-		{name: "RancherOutage", spec: "@every 6h", fault: func(s *stand) {
-			s.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if outage(s.clock.Now()) {
-					cattleError(503, "Service Unavailable")(w, r)
-					return true
-				}
-				return false
-			})
-		}},
-		{name: "RancherAuthBroken", spec: "@every 6h", fault: func(s *stand) {
-			s.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if outage(s.clock.Now()) {
-					cattleError(401, "Unauthorized")(w, r)
-					return true
-				}
-				return false
-			})
-		}},
+		{name: "RancherOutage", spec: "@every 6h", fault: func(s *stand) { s.rancher.SetIntercept(during(s, cattleError(503, "Service Unavailable"))) }},
+		{name: "RancherAuthBroken", spec: "@every 6h", fault: func(s *stand) { s.rancher.SetIntercept(during(s, cattleError(401, "Unauthorized"))) }},
 		// moto's expiresAt: 2015-01-01, taken as 12h from fetch.
 		{name: "ExpiresAtInThePast", spec: "@every 6h", lifetime: -100000 * time.Hour, fault: func(*stand) {}},
 		// A schedule that alone would leave tokens to expire: the guard covers it.
