@@ -1,6 +1,7 @@
 package rancherapi
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,14 @@ func (e *Error) Error() string {
 
 // hint says how to fix the errors users hit most (spec §1.2, §4.2 item 11).
 func (e *Error) hint() string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	switch {
+	case errors.As(e.Err, &ua):
+		return "Rancher's TLS certificate is not signed by a trusted CA: give the CA bundle in RANCHER_CA_FILE"
+	case errors.As(e.Err, &hn):
+		return "Rancher's TLS certificate does not name this host: use the host name the certificate was issued for"
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return "the API key pair was rejected: check the access key and secret key, and that the key still exists in Rancher"

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+)
+
+// tlsWorld is newWorld with Rancher served over TLS by a self-signed test CA,
+// whose certificate is returned as a PEM file.
+func tlsWorld(t *testing.T) (*world, *httptest.Server, string) {
+	t.Helper()
+	w := newWorld(t)
+	srv := httptest.NewTLSServer(w.rancher)
+	t.Cleanup(srv.Close)
+	w.env["CATTLE_URL"] = srv.URL + "/v2-beta/projects/" + e2eProject
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	return w, srv, ca
+}
+
+func TestRun_TLS(t *testing.T) {
+	t.Run("UntrustedCA", func(t *testing.T) {
+		w, _, _ := tlsWorld(t)
+		_, logs, err := w.run(t.Context(), "--once")
+		if exitCode(err) != 1 || !strings.Contains(logs, "give the CA bundle in RANCHER_CA_FILE") {
+			t.Errorf("exit %d, logs:\n%s\nwant a failure naming RANCHER_CA_FILE", exitCode(err), logs)
+		}
+	})
+	t.Run("CAFile", func(t *testing.T) {
+		w, _, ca := tlsWorld(t)
+		w.env["RANCHER_CA_FILE"] = ca
+		if _, logs, err := w.run(t.Context(), "--once"); err != nil {
+			t.Fatalf("run: %v\n%s", err, logs)
+		}
+		if n := len(w.rancher.Credentials(e2eProject)); n != 1 {
+			t.Errorf("credentials = %d, want 1 written over TLS", n)
+		}
+	})
+	t.Run("CAFileWithoutPEM", func(t *testing.T) {
+		w, _, _ := tlsWorld(t)
+		bad := filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.env["RANCHER_CA_FILE"] = bad
+		_, _, err := w.run(t.Context(), "--once")
+		if exitCode(err) != 2 || !strings.Contains(err.Error(), "RANCHER_CA_FILE: "+bad+" holds no PEM certificate") {
+			t.Errorf("err = %v, want exit 2 naming RANCHER_CA_FILE", err)
+		}
+		if w.rancher.Requests() != 0 {
+			t.Error("Rancher was called with a broken CA file")
+		}
+	})
+	t.Run("InsecureSkipVerify", func(t *testing.T) {
+		w, _, _ := tlsWorld(t)
+		w.env["RANCHER_INSECURE_SKIP_VERIFY"] = "true"
+		_, logs, err := w.run(t.Context(), "--once")
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, logs)
+		}
+		if !strings.Contains(logs, "level=warning") || !strings.Contains(logs, "NOT verified") {
+			t.Errorf("no loud warning:\n%s", logs)
+		}
+	})
+}
+
+// forwardProxy is a local HTTP proxy: CONNECT tunnels and absolute-URI requests.
+// Every host is sent to 127.0.0.1 on the same port, so names that do not
+// resolve here (example.com) can only be reached through it.
+type forwardProxy struct {
+	mu    sync.Mutex
+	hosts []string
+}
+
+func (p *forwardProxy) seen() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.hosts, " ")
+}
+
+func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.hosts = append(p.hosts, r.Method+" "+r.Host)
+	p.mu.Unlock()
+	_, port, _ := net.SplitHostPort(r.Host)
+	target := net.JoinHostPort("127.0.0.1", port)
+	if r.Method == http.MethodConnect {
+		dst, err := net.Dial("tcp", target)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			dst.Close()
+			return
+		}
+		_, _ = conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		go func() { _, _ = io.Copy(dst, buf); dst.Close() }()
+		_, _ = io.Copy(conn, dst)
+		conn.Close()
+		return
+	}
+	r.URL.Host, r.RequestURI = target, ""
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// TestBinary_Proxy runs the binary with HTTPS_PROXY and HTTP_PROXY: Rancher over
+// TLS through a CONNECT tunnel, ECR through the plain proxy. The names used
+// resolve nowhere on this machine, so only the proxy can have carried the calls.
+// (A binary, because Go reads the proxy variables once per process.)
+func TestBinary_Proxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: e2eRancherSK, Project: e2eProject})
+	rSrv := httptest.NewTLSServer(rs)
+	t.Cleanup(rSrv.Close)
+	w := newWorld(t) // for its ECR stand-in
+	ecrSrv := httptest.NewServer(w.ecr)
+	t.Cleanup(ecrSrv.Close)
+	proxy := &forwardProxy{}
+	pSrv := httptest.NewServer(proxy)
+	t.Cleanup(pSrv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rSrv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, rPort, _ := net.SplitHostPort(rSrv.Listener.Addr().String())
+	_, ePort, _ := net.SplitHostPort(ecrSrv.Listener.Addr().String())
+	reg := rs.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), bin, "--once")
+	cmd.Env = []string{
+		"HOME=" + dir, "HTTPS_PROXY=" + pSrv.URL, "HTTP_PROXY=" + pSrv.URL,
+		"CATTLE_URL=https://example.com:" + rPort + "/v2-beta/projects/" + e2eProject, "RANCHER_CA_FILE=" + ca,
+		"CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + e2eRancherSK,
+		"AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://ecr.example.com:" + ePort,
+		"AWS_ACCESS_KEY_ID=AKIDPROXY", "AWS_SECRET_ACCESS_KEY=" + e2eAWSSecret, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run through the proxy: %v\n%s", err, out)
+	}
+	creds := rs.Credentials(e2eProject)
+	if len(creds) != 1 || creds[0].RegistryID != reg || creds[0].SecretValue != w.ecr.Password(e2eAccount) {
+		t.Errorf("credentials = %+v", creds)
+	}
+	seen := proxy.seen()
+	for _, want := range []string{"CONNECT example.com:" + rPort, "POST ecr.example.com:" + ePort} {
+		if !strings.Contains(seen, want) {
+			t.Errorf("the proxy did not carry %q (it saw %s)", want, seen)
+		}
+	}
+	noSecrets(t, string(out), w.ecr.Password(e2eAccount))
+}
