@@ -54,6 +54,8 @@ type Config struct {
 	AutoCreate      bool
 	ProxyHost       string
 	RancherProjects []string
+	// AllProjects is RANCHER_PROJECTS=all: every scope the key can see, found again each run.
+	AllProjects bool
 	RancherCAFile   string
 	RancherInsecure bool
 
@@ -102,7 +104,7 @@ func settings() []setting {
 		{env: "AWS_ROLE_EXTERNAL_ID", usage: "external id for the assumed role"},
 		{env: "AUTO_CREATE", def: "false", isBool: true, usage: "create the Rancher registry when none matches the ECR host"},
 		{env: "ECR_PROXY_HOST", usage: "write credentials under this host instead of the ECR host (one registry only)"},
-		{env: "RANCHER_PROJECTS", usage: "comma list of Rancher 1.x environment ids to write into (default: the URL's own scope)"},
+		{env: "RANCHER_PROJECTS", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (default: the URL's own scope)"},
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
 		{env: "LISTEN_PORT", def: strconv.Itoa(DefaultListenPort), usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
@@ -243,16 +245,19 @@ func parseRaw(raw map[string]string) (Config, error) {
 			*k.dst = strings.TrimRight(string(b), "\r\n")
 		}
 	}
+	var api rancherapi.APIURL
 	if !c.Demo {
-		switch _, _, err := rancherapi.ParseURL(c.CattleURL); {
+		var err error
+		api, err = rancherapi.ParseURL(c.CattleURL)
+		switch {
 		case c.CattleURL == "":
-			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta")
-		case errors.Is(err, rancherapi.ErrRancher2URL):
-			bad("CATTLE_URL", "Rancher 2.x (/v3) is not supported yet; use a Rancher 1.x URL (…/v1 or …/v2-beta)")
+			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)")
 		case err != nil:
 			bad("CATTLE_URL", "%v", err)
 		}
-		if c.CattleAccessKey == "" {
+		// Rancher 2.x takes a whole bearer token ("token-xxxxx:secret") as the secret key alone.
+		bearer := api.Rancher2 && c.CattleAccessKey == "" && strings.Contains(c.CattleSecretKey, ":")
+		if c.CattleAccessKey == "" && !bearer {
 			bad("CATTLE_ACCESS_KEY", "required (or CATTLE_ACCESS_KEY_FILE)")
 		}
 		if c.CattleSecretKey == "" {
@@ -277,17 +282,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 		}
 		c.ProxyHost = h
 	}
-	for _, p := range splitList(raw["RANCHER_PROJECTS"]) {
-		if strings.EqualFold(p, "all") {
-			bad("RANCHER_PROJECTS", "\"all\" is not supported yet; list the environment ids, e.g. 1a5,1a7")
-			continue
-		}
-		if strings.ContainsAny(p, "/?#: ") {
-			bad("RANCHER_PROJECTS", "%q is not a Rancher 1.x environment id such as 1a5", p)
-			continue
-		}
-		c.RancherProjects = append(c.RancherProjects, p)
-	}
+	c.RancherProjects, c.AllProjects = parseProjects(raw["RANCHER_PROJECTS"], api, bad)
 	if c.RancherCAFile != "" {
 		if _, err := os.Stat(c.RancherCAFile); err != nil {
 			bad("RANCHER_CA_FILE", "cannot read %s: %v", c.RancherCAFile, errors.Unwrap(err))
@@ -311,6 +306,37 @@ func parseRaw(raw map[string]string) (Config, error) {
 		bad("AWS_ROLE_ARN", "%q is not an ARN such as arn:aws:iam::111122223333:role/ecr-read", c.RoleARN)
 	}
 	return c, errors.Join(errs...)
+}
+
+var (
+	envIDRE     = regexp.MustCompile(`^1a[0-9]+$`)
+	projectIDRE = regexp.MustCompile(`^(local|c-[a-z0-9]+):p-[a-z0-9]+$`)
+)
+
+// parseProjects reads RANCHER_PROJECTS: ids of the URL's Rancher version, or "all".
+func parseProjects(v string, api rancherapi.APIURL, bad func(env, format string, args ...any)) ([]string, bool) {
+	const env = "RANCHER_PROJECTS"
+	list := splitList(v)
+	if len(list) == 1 && strings.EqualFold(list[0], "all") {
+		return nil, true
+	}
+	var out []string
+	for _, p := range list {
+		switch {
+		case strings.EqualFold(p, "all"):
+			bad(env, "\"all\" must stand alone")
+		case api.Rancher2 && !projectIDRE.MatchString(p):
+			bad(env, "%q is not a Rancher 2.x project id such as c-abcde:p-fghij (local:p-xxxxx for the local cluster)", p)
+		case !api.Rancher2 && api.Root != nil && !envIDRE.MatchString(p):
+			bad(env, "%q is not a Rancher 1.x environment id such as 1a5", p)
+		default:
+			out = append(out, p)
+		}
+	}
+	if api.Rancher2 && api.Project == "" && len(out) == 0 && len(list) == 0 {
+		bad(env, "required with a Rancher 2.x URL that names no project: list project ids (c-abcde:p-fghij) or all; or use CATTLE_URL …/v3/project/<project id>")
+	}
+	return out, false
 }
 
 // parseRegistries reads "id[,id:region]…", reporting every bad entry.
@@ -371,9 +397,16 @@ func (c Config) LogFields() logrus.Fields {
 	return logrus.Fields{
 		"cattle_url": c.CattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
-		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": strings.Join(c.RancherProjects, ","),
+		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c),
 		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
 	}
+}
+
+func projectsField(c Config) string {
+	if c.AllProjects {
+		return "all"
+	}
+	return strings.Join(c.RancherProjects, ",")
 }
 
 // writeHelp lists every flag with its env var and default.

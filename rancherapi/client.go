@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,6 +46,7 @@ type Client struct {
 	accessKey string
 	secretKey string
 	projectID string // "" when the key's own environment is used
+	rancher2  bool
 
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -59,39 +61,37 @@ type Client struct {
 // (see ParseURL). A nil hc gets a client with DefaultTimeout; http.DefaultClient
 // is never modified.
 func NewClient(rawURL, accessKey, secretKey string, hc *http.Client) (*Client, error) {
-	u, project, err := ParseURL(rawURL)
+	a, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
-	}
-	root := u
-	if project != "" {
-		root = u.JoinPath("..", "..") // strip projects/<id>
-		root.Path += "/"
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	return &Client{
 		hc:        hc,
-		base:      u,
-		root:      root,
+		base:      a.Base,
+		root:      a.Root,
+		rancher2:  a.Rancher2,
 		accessKey: accessKey,
 		secretKey: secretKey,
-		projectID: project,
+		projectID: a.Project,
 		UserAgent: "rancher-ecr-credentials",
 		PageSize:  DefaultPageSize,
 	}, nil
 }
 
-// WithProject returns a copy of c scoped to another environment, under the same
-// API version: <root>/projects/<id>/.
+// WithProject returns a copy of c scoped to another environment (Rancher 1.x) or
+// project (Rancher 2.x), under the same API version.
 func (c *Client) WithProject(id string) *Client {
 	n := *c
-	n.base = c.root.JoinPath("projects", url.PathEscape(id))
-	n.base.Path += "/"
+	n.base = projectURL(c.root, id, c.rancher2)
 	n.projectID = id
 	return &n
 }
+
+// Rancher2 reports whether the client speaks Rancher 2.x's /v3 API.
+func (c *Client) Rancher2() bool { return c.rancher2 }
 
 // BaseURL returns the normalized API base the client writes under, ending in "/".
 func (c *Client) BaseURL() string { return c.base.String() }
@@ -100,32 +100,39 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // own environment is used.
 func (c *Client) ProjectID() string { return c.projectID }
 
-// ErrRancher2URL is returned by ParseURL for a Rancher 2.x (/v3) URL.
-var ErrRancher2URL = errors.New("this is a Rancher 2.x (/v3) URL")
+// APIURL is a Rancher API URL taken apart: the base collections hang off, the
+// version root, the scope it names, and whether it is Rancher 2.x (/v3).
+type APIURL struct {
+	Base     *url.URL // ends in "/": …/v2-beta/projects/1a5/ or …/v3/project/c-x:p-y/
+	Root     *url.URL // the version root, ending in "/": …/v2-beta/ or …/v3/
+	Project  string   // the environment or project named, "" for none
+	Rancher2 bool
+}
 
-// ParseURL normalizes a Rancher 1.x API URL to the base that collections hang off
-// and returns the environment id it names, if any. Accepted forms (spec §1.1):
+// ParseURL normalizes a Rancher API URL in any form users write it:
 //
-//	http(s)://host[:port][/prefix]                     → …/v2-beta/
-//	…/v1, …/v2-beta                                    → unchanged
-//	…/v1/projects/<id>, …/v2-beta/projects/<id>        → scoped to <id>
+//	http(s)://host[:port][/prefix]                     → Rancher 1.x, …/v2-beta/
+//	…/v1, …/v2-beta                                    → Rancher 1.x, unchanged
+//	…/v1/projects/<id>, …/v2-beta/projects/<id>        → Rancher 1.x, scoped to <id>
+//	…/v3                                               → Rancher 2.x, no project
+//	…/v3/project/<c-x:p-y>, …/v3/projects/<c-x:p-y>    → Rancher 2.x, scoped
 //
-// A URL that ends in /projects/<id> is made explicitly scoped (…/projects/<id>/),
-// because Cattle only scopes a request when a path segment follows the id; the old
-// image got this wrong and wrote into other environments.
-func ParseURL(raw string) (*url.URL, string, error) {
+// A Rancher 1.x URL that ends in /projects/<id> is made explicitly scoped
+// (…/projects/<id>/): Cattle only scopes a request when a path segment follows
+// the id, which the old image got wrong, writing into other environments.
+func ParseURL(raw string) (APIURL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		return nil, "", fmt.Errorf("not a URL: %w", redactURLError(err))
+		return APIURL{}, fmt.Errorf("not a URL: %w", redactURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, "", fmt.Errorf("scheme must be http or https, e.g. https://rancher.example.com/v2-beta")
+		return APIURL{}, fmt.Errorf("scheme must be http or https, e.g. https://rancher.example.com/v2-beta")
 	}
 	if u.Host == "" {
-		return nil, "", fmt.Errorf("no host, e.g. https://rancher.example.com/v2-beta")
+		return APIURL{}, fmt.Errorf("no host, e.g. https://rancher.example.com/v2-beta")
 	}
 	if u.User != nil {
-		return nil, "", fmt.Errorf("must not hold credentials; use CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
+		return APIURL{}, fmt.Errorf("must not hold credentials; use CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
 	}
 	u.RawQuery, u.Fragment, u.RawPath = "", "", ""
 
@@ -135,15 +142,19 @@ func ParseURL(raw string) (*url.URL, string, error) {
 			segs = append(segs, s)
 		}
 	}
-	ver := -1
-	for i, s := range segs {
-		l := strings.ToLower(s)
-		if l == "v3" {
-			return nil, "", ErrRancher2URL
-		}
-		if l == "v1" || l == "v2-beta" {
-			ver = i
+	ver := slices.IndexFunc(segs, func(s string) bool {
+		s = strings.ToLower(s)
+		return s == "v1" || s == "v2-beta" || s == "v3"
+	})
+	for _, s := range segs {
+		if ver >= 0 {
 			break
+		}
+		switch strings.ToLower(s) {
+		case "k8s", "api", "apis":
+			return APIURL{}, fmt.Errorf("path %q is a Kubernetes API, not Rancher's; use https://<rancher>/v3 (Rancher 2.x) or https://<rancher>/v2-beta (Rancher 1.x)", u.Path)
+		case "dashboard", "g", "login":
+			return APIURL{}, fmt.Errorf("path %q is the Rancher UI, not its API; use https://<rancher>/v3 (Rancher 2.x) or https://<rancher>/v2-beta (Rancher 1.x)", u.Path)
 		}
 	}
 	var prefix, rest []string
@@ -152,16 +163,37 @@ func ParseURL(raw string) (*url.URL, string, error) {
 	} else {
 		prefix, rest = segs[:ver], segs[ver:]
 	}
-	project := ""
+	a := APIURL{Rancher2: strings.EqualFold(rest[0], "v3")}
 	switch {
 	case len(rest) == 1:
-	case len(rest) == 3 && strings.EqualFold(rest[1], "projects") && rest[2] != "":
-		project = rest[2]
+	case a.Rancher2 && len(rest) == 3 && (strings.EqualFold(rest[1], "project") || strings.EqualFold(rest[1], "projects")):
+		a.Project = rest[2]
+	case !a.Rancher2 && len(rest) == 3 && strings.EqualFold(rest[1], "projects"):
+		a.Project = rest[2]
+	case a.Rancher2:
+		return APIURL{}, fmt.Errorf("path %q is not a Rancher 2.x API path; use …/v3 or …/v3/project/<cluster id>:<project id>", u.Path)
 	default:
-		return nil, "", fmt.Errorf("path %q is not a Rancher 1.x API path; use …/v2-beta or …/v2-beta/projects/<environment id>", u.Path)
+		return APIURL{}, fmt.Errorf("path %q is not a Rancher 1.x API path; use …/v2-beta or …/v2-beta/projects/<environment id>", u.Path)
 	}
-	u.Path = "/" + strings.Join(append(prefix, rest...), "/") + "/"
-	return u, project, nil
+	root := *u
+	root.Path = "/" + strings.Join(append(prefix, rest[0]), "/") + "/"
+	a.Root, a.Base = &root, &root
+	if a.Project != "" {
+		a.Base = projectURL(&root, a.Project, a.Rancher2)
+	}
+	return a, nil
+}
+
+// projectURL is the base of a project under a version root: Cattle's
+// …/projects/<id>/, norman's …/project/<id>/.
+func projectURL(root *url.URL, id string, rancher2 bool) *url.URL {
+	seg := "projects"
+	if rancher2 {
+		seg = "project"
+	}
+	u := root.JoinPath(seg, url.PathEscape(id))
+	u.Path += "/"
+	return u
 }
 
 // redactURLError drops the offending URL from a url.Parse error: it may hold userinfo.
@@ -188,7 +220,12 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body
 	if err != nil {
 		return nil, err
 	}
-	req.SetBasicAuth(c.accessKey, c.secretKey)
+	if c.accessKey == "" && strings.Contains(c.secretKey, ":") {
+		// A Rancher 2.x bearer token, "token-xxxxx:secret", given whole.
+		req.Header.Set("Authorization", "Bearer "+c.secretKey)
+	} else {
+		req.SetBasicAuth(c.accessKey, c.secretKey)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.UserAgent)
 	// Ask for a bare 401 instead of a browser login challenge (spec §1.2).

@@ -86,6 +86,7 @@ func TestParseURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		in, base, project, err string
+		v3                     bool
 	}{
 		{in: "http://rancher.example.com", base: "http://rancher.example.com/v2-beta/"},
 		{in: "http://rancher.example.com/", base: "http://rancher.example.com/v2-beta/"},
@@ -95,7 +96,13 @@ func TestParseURL(t *testing.T) {
 		{in: "http://rancher.example.com/v2-beta/projects/1a5/", base: "http://rancher.example.com/v2-beta/projects/1a5/", project: "1a5"},
 		{in: "http://proxy.example.com/rancher/v2-beta/projects/1a5", base: "http://proxy.example.com/rancher/v2-beta/projects/1a5/", project: "1a5"},
 		{in: " http://rancher.example.com/v1?x=1 ", base: "http://rancher.example.com/v1/"},
-		{in: "https://rancher.example.com/v3", err: "Rancher 2.x"},
+		{in: "https://rancher.example.com/v3", base: "https://rancher.example.com/v3/", v3: true},
+		{in: "https://rancher.example.com/v3/project/c-abcde:p-fghij", base: "https://rancher.example.com/v3/project/c-abcde:p-fghij/", project: "c-abcde:p-fghij", v3: true},
+		{in: "https://rancher.example.com/v3/projects/local:p-x1/", base: "https://rancher.example.com/v3/project/local:p-x1/", project: "local:p-x1", v3: true},
+		{in: "https://rancher.example.com/v3/clusters/c-abcde", err: "not a Rancher 2.x API path"},
+		{in: "https://rancher.example.com/k8s/clusters/c-abcde", err: "is a Kubernetes API"},
+		{in: "https://rancher.example.com:6443/api", err: "is a Kubernetes API"},
+		{in: "https://rancher.example.com/dashboard/c/local/explorer", err: "is the Rancher UI"},
 		{in: "rancher.example.com/v1", err: "scheme must be http or https"},
 		{in: "http:///v1", err: "no host"},
 		{in: "http://user:pw@rancher.example.com/v1", err: "must not hold credentials"},
@@ -105,7 +112,7 @@ func TestParseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			u, project, err := ParseURL(tt.in)
+			a, err := ParseURL(tt.in)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("ParseURL(%q) error = %v, want %q", tt.in, err, tt.err)
@@ -118,11 +125,11 @@ func TestParseURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := u.String(); got != tt.base {
+			if got := a.Base.String(); got != tt.base {
 				t.Errorf("base = %q, want %q", got, tt.base)
 			}
-			if project != tt.project {
-				t.Errorf("project = %q, want %q", project, tt.project)
+			if a.Project != tt.project || a.Rancher2 != tt.v3 {
+				t.Errorf("project, rancher2 = %q, %v, want %q, %v", a.Project, a.Rancher2, tt.project, tt.v3)
 			}
 		})
 	}

@@ -67,9 +67,13 @@ func (e *Error) hint() string {
 	case http.StatusUnauthorized:
 		return "the API key pair was rejected: check the access key and secret key, and that the key still exists in Rancher"
 	case http.StatusForbidden:
-		return "the API key may not act on this environment: use an environment API key, or a service-account key " +
-			"(labels io.rancher.container.create_agent=true, io.rancher.container.agent.role=environment), " +
-			"or the environment id the key belongs to"
+		return "the API key may not act on this environment or project: on Rancher 1.x use an environment API key, " +
+			"or a service-account key (labels io.rancher.container.create_agent=true, io.rancher.container.agent.role=environment), " +
+			"or the environment id the key belongs to; on Rancher 2.x the key's user must be a member of the project allowed to manage secrets"
+	case http.StatusNotFound:
+		if e.Method == http.MethodGet {
+			return "no such API here: is CATTLE_URL https://<rancher>/v2-beta (Rancher 1.x) or https://<rancher>/v3 (Rancher 2.x), and does the environment or project exist?"
+		}
 	case http.StatusMethodNotAllowed:
 		return "the API key's role cannot write registries: use an environment or service-account key"
 	}

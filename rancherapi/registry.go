@@ -61,11 +61,16 @@ type collection[T any] struct {
 
 // listAll reads every page of a collection, following pagination.next.
 func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([]T, error) {
+	return listAllURL[T](ctx, c, c.base.JoinPath(rel), q)
+}
+
+// listAllURL is listAll for a collection at u.
+func listAllURL[T any](ctx context.Context, c *Client, u *url.URL, q url.Values) ([]T, error) {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("limit", strconv.Itoa(c.PageSize))
-	u := c.endpoint(rel, q)
+	u.RawQuery = q.Encode()
 	var all []T
 	seen := map[string]bool{}
 	for page := 0; ; page++ {
@@ -83,7 +88,7 @@ func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([
 		}
 		if col.Type != "collection" {
 			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), StatusCode: http.StatusOK,
-				Message: fmt.Sprintf("answer is a %q, not a collection (is CATTLE_URL a Rancher 1.x API URL?)", col.Type)}
+				Message: fmt.Sprintf("answer is a %q, not a collection (is CATTLE_URL a Rancher API URL: https://<rancher>/v2-beta or https://<rancher>/v3?)", col.Type)}
 		}
 		all = append(all, col.Data...)
 		if col.Pagination == nil || col.Pagination.Next == "" {

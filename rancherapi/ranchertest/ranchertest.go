@@ -19,10 +19,16 @@ import (
 // Key is an API key pair. Project is the environment the key acts on when a
 // request names none; Projects lists every environment it may name (an
 // environment key may name only its own).
+//
+// Projects may hold "*": every project the server has, now or later.
 type Key struct {
 	Access, Secret string
 	Project        string
 	Projects       []string
+}
+
+func (k Key) allows(project string) bool {
+	return project == k.Project || slices.Contains(k.Projects, project) || slices.Contains(k.Projects, "*")
 }
 
 // Registry is a stored registry.
@@ -45,13 +51,15 @@ type Server struct {
 	creds    map[string]*Credential
 	nextID   int
 	requests atomic.Int64
+	projects []string               // known environments / projects, in creation order
+	dcreds   map[string]*DockerCred // Rancher 2.x dockerCredentials by id
 
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 // New returns an empty server that accepts the given keys.
 func New(keys ...Key) *Server {
-	return &Server{keys: keys, regs: map[string]*Registry{}, creds: map[string]*Credential{}, nextID: 1}
+	return &Server{keys: keys, regs: map[string]*Registry{}, creds: map[string]*Credential{}, dcreds: map[string]*DockerCred{}, nextID: 1}
 }
 
 // SetIntercept installs a hook run before every request, after counting it. When
@@ -67,6 +75,16 @@ func (s *Server) SetIntercept(f func(w http.ResponseWriter, r *http.Request) boo
 
 // Requests returns how many requests were received.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// AddProject makes a Rancher 1.x environment or Rancher 2.x project exist, for
+// project listings.
+func (s *Server) AddProject(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.projects, id) {
+		s.projects = append(s.projects, id)
+	}
+}
 
 // AddRegistry stores a registry directly and returns its id. state "" is active.
 func (s *Server) AddRegistry(project, serverAddress, state string) string {
@@ -158,6 +176,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, ok := s.authenticate(r)
+	if !ok && strings.Contains(r.URL.Path, "/v3") {
+		// Rancher 2.x's auth filter answers with its own shape: status as a string (spec §2.2).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"type":"error","status":"401","message":"Unauthorized 401: must authenticate"}`))
+		return
+	}
 	if !ok {
 		if r.Header.Get("X-API-No-Challenge") == "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Enter API access key and secret key as username and password"`)
@@ -166,6 +191,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if i := slices.Index(segs, "v3"); i >= 0 {
+		s.serveV3(w, r, key, segs[i+1:])
+		return
+	}
 	ver := slices.IndexFunc(segs, func(s string) bool { return s == "v1" || s == "v2-beta" })
 	if ver < 0 {
 		writeError(w, http.StatusNotFound, "Not Found", "Not Found", "")
@@ -184,7 +213,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h := r.Header.Get("X-API-Project-Id"); h != "" {
 		project = h
 	}
-	if !slices.Contains(key.Projects, project) && project != key.Project {
+	if len(rest) == 1 && strings.EqualFold(rest[0], "projects") {
+		s.listProjects(w, r, key, "")
+		return
+	}
+	if !key.allows(project) {
 		writeError(w, http.StatusForbidden, "Forbidden", "Forbidden", "")
 		return
 	}
@@ -232,6 +265,9 @@ func cattleType(name string) string {
 
 func (s *Server) authenticate(r *http.Request) (Key, bool) {
 	a, sec, ok := r.BasicAuth()
+	if bearer, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
+		a, sec, ok = strings.Cut(bearer, ":")
+	}
 	if !ok {
 		return Key{}, false
 	}

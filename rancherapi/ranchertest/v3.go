@@ -1,0 +1,209 @@
+package ranchertest
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// DockerCred is a stored Rancher 2.x project-scoped dockerCredential, passwords
+// included, for assertions.
+type DockerCred struct {
+	ID, Project, Name string
+	Registries        map[string]Auth
+	// Writes counts creates and updates.
+	Writes int
+}
+
+// Auth is one registries entry.
+type Auth struct{ Username, Password string }
+
+// AddDockerCredential stores a dockerCredential directly and returns its id.
+func (s *Server) AddDockerCredential(project, name string, regs map[string]Auth) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addDockerCred(project, name, regs).ID
+}
+
+func (s *Server) addDockerCred(project, name string, regs map[string]Auth) *DockerCred {
+	_, p, _ := strings.Cut(project, ":")
+	d := &DockerCred{ID: p + ":" + name, Project: project, Name: name, Registries: maps.Clone(regs)}
+	s.dcreds[d.ID] = d
+	return d
+}
+
+// DockerCredentials returns copies of a project's dockerCredentials, by name.
+func (s *Server) DockerCredentials(project string) []DockerCred {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DockerCred
+	for _, d := range s.dcreds {
+		if d.Project == project {
+			c := *d
+			c.Registries = maps.Clone(d.Registries)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b DockerCred) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// serveV3 routes the norman API: /v3/projects, and
+// /v3/project(s)/<c-x:p-y>/dockercredentials[/<id>] (spec §2.1).
+func (s *Server) serveV3(w http.ResponseWriter, r *http.Request, key Key, rest []string) {
+	if len(rest) == 1 && rest[0] == "projects" && r.Method == http.MethodGet {
+		s.listProjects(w, r, key, "/v3")
+		return
+	}
+	if len(rest) < 3 || (rest[0] != "project" && rest[0] != "projects") || cattleTypeV3(rest[2]) == "" || len(rest) > 4 {
+		writeNormanError(w, http.StatusNotFound, "NotFound", "not found", "")
+		return
+	}
+	project := rest[1]
+	s.mu.Lock()
+	known := slices.Contains(s.projects, project)
+	s.mu.Unlock()
+	switch {
+	case !known:
+		writeNormanError(w, http.StatusNotFound, "NotFound", "projects.management.cattle.io \""+project+"\" not found", "")
+		return
+	case !key.allows(project):
+		writeNormanError(w, http.StatusForbidden, "PermissionDenied", "unauthorized", "")
+		return
+	}
+	base := strings.ToLower(fmt.Sprintf("http://%s/v3/project/%s/", r.Host, project))
+	switch {
+	case len(rest) == 3 && r.Method == http.MethodGet:
+		s.listDockerCreds(w, r, project, base)
+	case len(rest) == 3 && r.Method == http.MethodPost:
+		s.createDockerCred(w, r, project, base)
+	case len(rest) == 4 && r.Method == http.MethodPut:
+		s.updateDockerCred(w, r, project, rest[3], base)
+	default:
+		writeNormanError(w, http.StatusMethodNotAllowed, "MethodNotAllow", "method not allowed", "")
+	}
+}
+
+func cattleTypeV3(name string) string {
+	if strings.EqualFold(name, "dockercredentials") || strings.EqualFold(name, "dockercredential") {
+		return "dockerCredential"
+	}
+	return ""
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, key Key, prefix string) {
+	s.mu.Lock()
+	var items []map[string]any
+	for _, p := range s.projects {
+		if key.allows(p) {
+			items = append(items, map[string]any{"id": p, "type": "project", "name": "project " + p, "state": "active"})
+		}
+	}
+	s.mu.Unlock()
+	handler{s: s, w: w, r: r}.page("project", items)
+}
+
+func (s *Server) dockerCredJSON(d *DockerCred, base string) map[string]any {
+	regs := map[string]any{}
+	for h, a := range d.Registries { // password and auth are write-only (spec §2.3)
+		regs[h] = map[string]any{"username": a.Username}
+	}
+	self := base + "dockerCredentials/" + d.ID
+	return map[string]any{
+		"id": d.ID, "type": "dockerCredential", "baseType": "secret", "name": d.Name, "projectId": d.Project,
+		"namespaceId": nil, "registries": regs, "labels": map[string]any{"cattle.io/creator": "norman"}, "annotations": map[string]any{},
+		"links": map[string]any{"self": self, "update": self, "remove": self},
+	}
+}
+
+func (s *Server) listDockerCreds(w http.ResponseWriter, r *http.Request, project, base string) {
+	s.mu.Lock()
+	var list []*DockerCred
+	for _, d := range s.dcreds {
+		if d.Project == project {
+			list = append(list, d)
+		}
+	}
+	slices.SortFunc(list, func(a, b *DockerCred) int { return strings.Compare(a.ID, b.ID) })
+	items := make([]map[string]any, 0, len(list))
+	for _, d := range list {
+		items = append(items, s.dockerCredJSON(d, base))
+	}
+	s.mu.Unlock()
+	handler{s: s, w: w, r: r}.page("dockerCredential", items)
+}
+
+type dockerCredBody struct {
+	Name       *string `json:"name"`
+	Registries map[string]struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	} `json:"registries"`
+}
+
+func (b dockerCredBody) auths() map[string]Auth {
+	out := map[string]Auth{}
+	for h, a := range b.Registries {
+		out[h] = Auth{a.Username, a.Password}
+	}
+	return out
+}
+
+func (s *Server) createDockerCred(w http.ResponseWriter, r *http.Request, project, base string) {
+	var in dockerCredBody
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+		writeNormanError(w, http.StatusUnprocessableEntity, "InvalidBodyContent", "", "")
+		return
+	}
+	if in.Name == nil || *in.Name == "" {
+		writeNormanError(w, http.StatusUnprocessableEntity, "MissingRequired", "", "name")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, p, _ := strings.Cut(project, ":")
+	if _, exists := s.dcreds[p+":"+*in.Name]; exists {
+		writeNormanError(w, http.StatusConflict, "AlreadyExists", "secrets \""+*in.Name+"\" already exists", "")
+		return
+	}
+	d := s.addDockerCred(project, *in.Name, in.auths())
+	d.Writes++
+	writeNormanJSON(w, http.StatusCreated, s.dockerCredJSON(d, base))
+}
+
+func (s *Server) updateDockerCred(w http.ResponseWriter, r *http.Request, project, id, base string) {
+	var in dockerCredBody
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+		writeNormanError(w, http.StatusUnprocessableEntity, "InvalidBodyContent", "", "")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.dcreds[id]
+	if !ok || d.Project != project {
+		writeNormanError(w, http.StatusNotFound, "NotFound", "not found", "")
+		return
+	}
+	if in.Registries != nil { // a map is replaced wholesale, not merged (spec §2.4)
+		d.Registries = in.auths()
+	}
+	d.Writes++
+	writeNormanJSON(w, http.StatusOK, s.dockerCredJSON(d, base))
+}
+
+func writeNormanError(w http.ResponseWriter, status int, code, message, field string) {
+	body := map[string]any{"baseType": "error", "type": "error", "status": status, "code": code, "message": message}
+	if field != "" {
+		body["fieldName"] = field
+	}
+	writeNormanJSON(w, status, body)
+}
+
+func writeNormanJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

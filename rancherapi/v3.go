@@ -1,0 +1,114 @@
+package rancherapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Project is a Rancher 1.x environment or a Rancher 2.x project.
+type Project struct {
+	ID    string `json:"id"` // "1a5" or "c-abcde:p-fghij"
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// ListProjects returns every environment (Rancher 1.x) or project (Rancher 2.x)
+// the key can see, all pages.
+//
+// API: GET <root>/projects (Cattle and norman alike).
+func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
+	u := c.root.JoinPath("projects")
+	return listAllURL[Project](ctx, c, u, nil)
+}
+
+// DockerCredential is a Rancher 2.x project-scoped dockerCredential as read back
+// (spec §2.3). Passwords are write-only and never come back, so a read-back map
+// holds user names only.
+type DockerCredential struct {
+	ID         string                      `json:"id"` // "p-fghij:ecr-111122223333-us-east-1"
+	Name       string                      `json:"name"`
+	ProjectID  string                      `json:"projectId,omitempty"`
+	Registries map[string]RegistryUsername `json:"registries"`
+}
+
+// RegistryUsername is a read-back registries entry.
+type RegistryUsername struct {
+	Username string `json:"username"`
+}
+
+// RegistryAuth is a registries entry to write.
+type RegistryAuth struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// String never prints the password.
+func (a RegistryAuth) String() string { return "{username:" + a.Username + " password:REDACTED}" }
+
+// GoString keeps %#v from printing the password too.
+func (a RegistryAuth) GoString() string { return a.String() }
+
+// Hosts returns the registry hosts of a credential, sorted.
+func (d DockerCredential) Hosts() []string {
+	hosts := make([]string, 0, len(d.Registries))
+	for h := range d.Registries {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	return hosts
+}
+
+// ListDockerCredentials returns the project's dockerCredentials, all pages.
+//
+// API: GET /v3/project/<project>/dockercredentials.
+func (c *Client) ListDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
+	if err := c.needProject(); err != nil {
+		return nil, err
+	}
+	return listAll[DockerCredential](ctx, c, "dockercredentials", nil)
+}
+
+// CreateDockerCredential creates a project-scoped dockerCredential. The answer is
+// 201; a name in use is a conflict.
+//
+// API: POST /v3/project/<project>/dockercredentials.
+func (c *Client) CreateDockerCredential(ctx context.Context, name string, regs map[string]RegistryAuth) (DockerCredential, error) {
+	if err := c.needProject(); err != nil {
+		return DockerCredential{}, err
+	}
+	body := struct {
+		Type       string                  `json:"type"`
+		Name       string                  `json:"name"`
+		Registries map[string]RegistryAuth `json:"registries"`
+	}{"dockerCredential", name, regs}
+	return send[DockerCredential](ctx, c, http.MethodPost, c.endpoint("dockercredentials", nil), body)
+}
+
+// UpdateDockerCredential replaces a dockerCredential's registries in place (the
+// secret keeps its name, so imagePullSecrets keep working). The whole map is
+// replaced (spec §2.4): regs must hold every host the credential should keep.
+//
+// API: PUT /v3/project/<project>/dockerCredentials/<id>.
+func (c *Client) UpdateDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+	if err := c.needProject(); err != nil {
+		return DockerCredential{}, err
+	}
+	body := struct {
+		Registries map[string]RegistryAuth `json:"registries"`
+	}{regs}
+	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint("dockerCredentials/"+url.PathEscape(id), nil), body)
+}
+
+func (c *Client) needProject() error {
+	if !c.rancher2 {
+		return fmt.Errorf("dockerCredentials are a Rancher 2.x (/v3) API; %s is Rancher 1.x", c.root)
+	}
+	if c.projectID == "" || !strings.Contains(c.projectID, ":") {
+		return fmt.Errorf("dockerCredentials need a project (<cluster id>:<project id>), not %q", c.projectID)
+	}
+	return nil
+}
