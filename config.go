@@ -55,7 +55,7 @@ type Config struct {
 	ProxyHost       string
 	RancherProjects []string
 	// AllProjects is RANCHER_PROJECTS=all: every scope the key can see, found again each run.
-	AllProjects bool
+	AllProjects     bool
 	RancherCAFile   string
 	RancherInsecure bool
 
@@ -67,11 +67,12 @@ type Config struct {
 	RetryMinInterval time.Duration
 	RetryMaxInterval time.Duration
 
-	Once    bool
-	DryRun  bool
-	Demo    bool
-	Version bool
-	Help    bool
+	Once         bool
+	DryRun       bool
+	Demo         bool
+	DemoRancher2 bool
+	Version      bool
+	Help         bool
 }
 
 // setting is one configurable value: its env var, the flag named after it, its
@@ -117,6 +118,7 @@ func settings() []setting {
 		{env: "RUN_ONCE", flag: "once", def: "false", isBool: true, usage: "one run, then exit 0 if every registry was written everywhere, 1 otherwise"},
 		{env: "DRY_RUN", flag: "dry-run", def: "false", isBool: true, usage: "read everything and log the planned writes, write nothing"},
 		{env: "DEMO", flag: "demo", def: "false", isBool: true, noEnv: true, usage: "run against built-in local stand-ins of ECR and Rancher"},
+		{env: "DEMO_RANCHER2", flag: "demo-rancher2", def: "false", isBool: true, noEnv: true, usage: "with --demo: stand in for Rancher 2.x (projects, dockerCredentials) instead of Rancher 1.x"},
 		{env: "VERSION", flag: "version", def: "false", isBool: true, noEnv: true, usage: "print the version and exit"},
 		{env: "HELP", flag: "help", def: "false", isBool: true, noEnv: true, usage: "print this help and exit"},
 	}
@@ -219,6 +221,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 		Once:            boolean("RUN_ONCE"),
 		DryRun:          boolean("DRY_RUN"),
 		Demo:            boolean("DEMO"),
+		DemoRancher2:    boolean("DEMO_RANCHER2"),
 		Version:         boolean("VERSION"),
 		Help:            boolean("HELP"),
 	}

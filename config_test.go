@@ -65,6 +65,28 @@ func TestParseConfig_OldImageEnvironment(t *testing.T) {
 	}
 }
 
+func TestParseConfig_Rancher2(t *testing.T) {
+	t.Parallel()
+	env := with(with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abcde:secret")
+	env["RANCHER_PROJECTS"] = "c-abcde:p-fghij, local:p-x1"
+	got, err := ParseConfig(nil, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"c-abcde:p-fghij", "local:p-x1"}, got.RancherProjects); d != "" {
+		t.Errorf("projects (-want +got):\n%s", d)
+	}
+	env["RANCHER_PROJECTS"] = "ALL"
+	if got, err := ParseConfig(nil, envOf(env)); err != nil || !got.AllProjects {
+		t.Errorf("all: %+v, %v", got, err)
+	}
+	env["RANCHER_PROJECTS"] = ""
+	env["CATTLE_URL"] = "https://rancher.example.com/v3/project/c-abcde:p-fghij"
+	if _, err := ParseConfig(nil, envOf(env)); err != nil {
+		t.Errorf("a project URL without RANCHER_PROJECTS: %v", err)
+	}
+}
+
 func TestParseConfig_FlagsWin(t *testing.T) {
 	t.Parallel()
 	env := minimal()
@@ -140,13 +162,18 @@ func TestParseConfig_Invalid(t *testing.T) {
 			"RETRY_MAX_INTERVAL: 1m0s is shorter than RETRY_MIN_INTERVAL", "AWS_ROLE_ARN: \"role/x\" is not an ARN",
 			"RANCHER_CA_FILE: cannot read",
 		}},
-		{name: "Rancher2", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), want: []string{"CATTLE_URL: Rancher 2.x (/v3) is not supported yet"}},
+		{name: "Rancher2WithoutProject", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), want: []string{"RANCHER_PROJECTS: required with a Rancher 2.x URL that names no project"}},
+		{name: "Rancher2ProjectIDs", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "RANCHER_PROJECTS", "1a5,c-abcde:p-fghij"),
+			want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
+		{name: "Rancher1ProjectIDs", env: with(minimal(), "RANCHER_PROJECTS", "1a5, c-abcde:p-fghij"), want: []string{"RANCHER_PROJECTS: \"c-abcde:p-fghij\" is not a Rancher 1.x environment id"}},
+		{name: "AllNotAlone", env: with(minimal(), "RANCHER_PROJECTS", "all,1a5"), want: []string{"RANCHER_PROJECTS: \"all\" must stand alone"}},
+		{name: "KubernetesURL", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), want: []string{"CATTLE_URL: path \"/k8s/clusters/local\" is a Kubernetes API"}},
+		{name: "Rancher1BearerOnly", env: with(with(minimal(), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abc:xyz"), want: []string{"CATTLE_ACCESS_KEY: required"}},
 		{name: "ProxyWithTwoRegistries", env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
 			want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
 		{name: "ProxyNotAHost", env: with(minimal(), "ECR_PROXY_HOST", "a b"), want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
 		{name: "TooManyIDs", env: with(minimal(), "AWS_ECR_REGISTRY_IDS", strings.Repeat("111122223333,", 1)+"100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
 			want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
-		{name: "ProjectsAll", env: with(minimal(), "RANCHER_PROJECTS", "all"), want: []string{"RANCHER_PROJECTS: \"all\" is not supported yet"}},
 		{name: "UnknownFlag", env: minimal(), args: []string{"--cattle-uri=x"}, want: []string{"command line: flag provided but not defined: -cattle-uri"}},
 		{name: "StrayArgument", env: minimal(), args: []string{"once"}, want: []string{"unexpected argument \"once\""}},
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -26,44 +28,69 @@ const (
 // demoStandIns are the local ECR and Rancher that --demo runs against: the same
 // stand-ins the tests use.
 type demoStandIns struct {
-	ecr     *ecrtest.Server
-	rancher *ranchertest.Server
-	ecrSrv  *httptest.Server
-	rSrv    *httptest.Server
+	ecr      *ecrtest.Server
+	rancher  *ranchertest.Server
+	ecrSrv   *httptest.Server
+	rSrv     *httptest.Server
+	rancher2 bool
 }
 
-func startDemo(out io.Writer) *demoStandIns {
-	d := &demoStandIns{
-		ecr:     ecrtest.New(demoAccount, demoRegion),
-		rancher: ranchertest.New(ranchertest.Key{Access: demoAccess, Secret: demoSecret, Project: demoProject}),
+// Rancher 2.x demo projects.
+const (
+	demoProject2a = "c-demo1:p-web"
+	demoProject2b = "c-demo1:p-batch"
+)
+
+func startDemo(out io.Writer, rancher2 bool) *demoStandIns {
+	d := &demoStandIns{ecr: ecrtest.New(demoAccount, demoRegion), rancher2: rancher2}
+	if rancher2 {
+		d.rancher = ranchertest.New(ranchertest.Key{Access: demoAccess, Secret: demoSecret, Projects: []string{"*"}})
+		// A hand-kept credential that mixes hosts (never rewritten), and a stale one of ours.
+		d.rancher.AddProject(demoProject2a)
+		d.rancher.AddProject(demoProject2b)
+		d.rancher.AddDockerCredential(demoProject2a, "hub-and-ecr", map[string]ranchertest.Auth{
+			"index.docker.io": {Username: "someone", Password: "hand-kept-password"}, d.ecr.Host(demoAccount): {Username: "AWS", Password: "expired-ecr-token"}})
+		d.rancher.AddDockerCredential(demoProject2b, "ecr-"+demoAccount+"-"+demoRegion,
+			map[string]ranchertest.Auth{d.ecr.Host(demoAccount): {Username: "AWS", Password: "expired-ecr-token"}})
+	} else {
+		d.rancher = ranchertest.New(ranchertest.Key{Access: demoAccess, Secret: demoSecret, Project: demoProject})
+		// What an operator's environment typically holds: a Docker Hub registry kept
+		// by hand, the ECR registry with a stale credential, and an odd address.
+		hub := d.rancher.AddRegistry(demoProject, "index.docker.io", "")
+		d.rancher.AddCredential(demoProject, hub, "someone", "hand-kept-password", "")
+		ecrReg := d.rancher.AddRegistry(demoProject, d.ecr.Host(demoAccount), "")
+		d.rancher.AddCredential(demoProject, ecrReg, "AWS", "expired-ecr-token", "")
+		d.rancher.AddRegistry(demoProject, "http://[bad address", "")
 	}
-	// What an operator's environment typically holds: a Docker Hub registry kept
-	// by hand, the ECR registry with a stale credential, and an odd address.
-	hub := d.rancher.AddRegistry(demoProject, "index.docker.io", "")
-	d.rancher.AddCredential(demoProject, hub, "someone", "hand-kept-password", "")
-	ecrReg := d.rancher.AddRegistry(demoProject, d.ecr.Host(demoAccount), "")
-	d.rancher.AddCredential(demoProject, ecrReg, "AWS", "expired-ecr-token", "")
-	d.rancher.AddRegistry(demoProject, "http://[bad address", "")
 
 	d.ecrSrv = httptest.NewServer(d.ecr)
 	d.rSrv = httptest.NewServer(d.rancher)
-	fmt.Fprintf(out, "demo: stand-in Rancher 1.x API at %s/v2-beta/projects/%s (access key %s, secret key %s)\n",
-		d.rSrv.URL, demoProject, demoAccess, demoSecret)
+	if rancher2 {
+		fmt.Fprintf(out, "demo: stand-in Rancher 2.x API at %s/v3 (projects %s and %s; access key %s, secret key %s)\n",
+			d.rSrv.URL, demoProject2a, demoProject2b, demoAccess, demoSecret)
+		fmt.Fprintf(out, "demo: try: curl -su %s:%s %s/v3/project/%s/dockercredentials\n", demoAccess, demoSecret, d.rSrv.URL, demoProject2a)
+	} else {
+		fmt.Fprintf(out, "demo: stand-in Rancher 1.x API at %s/v2-beta/projects/%s (access key %s, secret key %s)\n",
+			d.rSrv.URL, demoProject, demoAccess, demoSecret)
+		fmt.Fprintf(out, "demo: try: curl -su %s:%s %s/v2-beta/projects/%s/registrycredentials\n", demoAccess, demoSecret, d.rSrv.URL, demoProject)
+	}
 	fmt.Fprintf(out, "demo: stand-in ECR API at %s (registries %s and %s in %s)\n", d.ecrSrv.URL, demoAccount, demoNewAccount, demoRegion)
-	fmt.Fprintf(out, "demo: try: curl -su %s:%s %s/v2-beta/projects/%s/registrycredentials\n", demoAccess, demoSecret, d.rSrv.URL, demoProject)
 	return d
 }
 
 // configure points the configuration at the stand-ins.
 func (d *demoStandIns) configure(c Config) Config {
 	c.CattleURL = d.rSrv.URL + "/v2-beta/projects/" + demoProject
+	c.RancherProjects, c.AllProjects = nil, false
+	if d.rancher2 {
+		c.CattleURL, c.AllProjects = d.rSrv.URL+"/v3", true
+	}
 	c.CattleAccessKey, c.CattleSecretKey = demoAccess, demoSecret
 	c.Region = demoRegion
 	c.Registries = []RegistrySpec{{demoAccount, demoRegion}, {demoNewAccount, demoRegion}}
 	c.AutoCreate = true
 	c.ProxyHost = ""
 	c.RoleARN = ""
-	c.RancherProjects = nil
 	c.RancherCAFile, c.RancherInsecure = "", false
 	return c
 }
@@ -77,22 +104,37 @@ func (d *demoStandIns) awsCredentials() aws.CredentialsProvider {
 // report prints what the stand-in Rancher holds now. Passwords are shown only as
 // where they came from, never as values.
 func (d *demoStandIns) report(out io.Writer) {
+	if d.rancher2 {
+		for _, p := range []string{demoProject2a, demoProject2b} {
+			fmt.Fprintf(out, "demo: Rancher project %s now holds:\n", p)
+			for _, c := range d.rancher.DockerCredentials(p) {
+				fmt.Fprintf(out, "  dockerCredential %-28s (written %d times by the demo)\n", c.Name, c.Writes)
+				for _, h := range slices.Sorted(maps.Keys(c.Registries)) {
+					fmt.Fprintf(out, "    %-45s user %-8s password: %s\n", h, c.Registries[h].Username, d.origin(c.Registries[h].Password))
+				}
+			}
+		}
+		return
+	}
 	fmt.Fprintf(out, "demo: Rancher environment %s now holds:\n", demoProject)
 	for _, reg := range d.rancher.Registries(demoProject) {
 		fmt.Fprintf(out, "  registry %-5s %s\n", reg.ID, reg.ServerAddress)
 		for _, cr := range d.rancher.Credentials(demoProject) {
-			if cr.RegistryID != reg.ID {
-				continue
+			if cr.RegistryID == reg.ID {
+				fmt.Fprintf(out, "    credential %-5s user %-8s password: %s (written %d times by the demo)\n", cr.ID, cr.PublicValue, d.origin(cr.SecretValue), cr.Writes)
 			}
-			from := "kept as it was"
-			for _, acct := range []string{demoAccount, demoNewAccount} {
-				if pw := d.ecr.Password(acct); pw != "" && cr.SecretValue == pw {
-					from = "fresh ECR token for " + acct
-				}
-			}
-			fmt.Fprintf(out, "    credential %-5s user %-8s password: %s (written %d times by the demo)\n", cr.ID, cr.PublicValue, from, cr.Writes)
 		}
 	}
+}
+
+// origin says where a password came from, without showing it.
+func (d *demoStandIns) origin(pw string) string {
+	for _, acct := range []string{demoAccount, demoNewAccount} {
+		if p := d.ecr.Password(acct); p != "" && pw == p {
+			return "fresh ECR token for " + acct
+		}
+	}
+	return "kept as it was"
 }
 
 func (d *demoStandIns) Close() {

@@ -54,6 +54,7 @@ func TestIntegration_Moto(t *testing.T) {
 	t.Run("TwoRegistriesTwoRegions", s.testTwoRegistries)
 	t.Run("AssumeRole", s.testAssumeRole)
 	t.Run("NoRegistryExitsOne", s.testNoRegistry)
+	t.Run("Rancher2", s.testRancher2)
 }
 
 func buildBinary(t *testing.T) string {
@@ -224,5 +225,34 @@ func (s *motoSuite) testNoRegistry(t *testing.T) {
 	}
 	if len(rs.Credentials(e2eProject)) != 0 {
 		t.Errorf("something was written")
+	}
+}
+
+// Rancher 2.x: a project-scoped dockerCredential per registry, created, then
+// updated in place by a second run.
+func (s *motoSuite) testRancher2(t *testing.T) {
+	rs := ranchertest.New(ranchertest.Key{Access: "token-moto", Secret: e2eRancherSK, Projects: []string{"*"}})
+	rs.AddProject("c-abcde:p-fghij")
+	srv := httptest.NewServer(rs)
+	t.Cleanup(srv.Close)
+	kept := rs.AddDockerCredential("c-abcde:p-fghij", "hub", map[string]ranchertest.Auth{"index.docker.io": {Username: "someone", Password: "hub-password"}})
+	for run := 1; run <= 2; run++ {
+		out, code := s.runOnce(t, srv.URL+"/v3/project/c-abcde:p-fghij", "CATTLE_ACCESS_KEY=", "CATTLE_SECRET_KEY=token-moto:"+e2eRancherSK,
+			"AWS_ECR_REGISTRY_IDS=111122223333")
+		if code != 0 {
+			t.Fatalf("run %d: exit %d:\n%s", run, code, out)
+		}
+		noSecrets(t, out, motoAWSSecret, "hub-password")
+	}
+	creds := rs.DockerCredentials("c-abcde:p-fghij")
+	if len(creds) != 2 {
+		t.Fatalf("credentials = %+v, want hub and ours", creds)
+	}
+	ours := creds[0]
+	if a := ours.Registries[ecrHost("111122223333", "us-east-1")]; ours.Name != "ecr-111122223333-us-east-1" || a.Password != s.motoPassword(t, "us-east-1", "111122223333") {
+		t.Errorf("our credential = %+v", ours)
+	}
+	if creds[1].ID != kept || creds[1].Writes != 0 {
+		t.Errorf("the hand-kept credential was written: %+v", creds[1])
 	}
 }

@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var ecrOpts []func(*ecr.Options)
 	var awsOpts []func(*awsconfig.LoadOptions) error
 	if cfg.Demo {
-		demo = startDemo(stdout)
+		demo = startDemo(stdout, cfg.DemoRancher2)
 		defer demo.Close()
 		cfg = demo.configure(cfg)
 		ecrOpts = append(ecrOpts, demo.ecrOption)
@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // newRefresher builds the refresher and its metrics registry from the
 // configuration. Nothing here touches the network.
 func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) (*refresher.Refresher, *prometheus.Registry, error) {
-	scopes, err := newScopes(cfg, log)
+	scopes, discover, err := newScopes(cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,6 +143,7 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 		return nil, nil, err
 	}
 	r := refresher.New(sources, scopes)
+	r.Discover = discover
 	r.Logger = log
 	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
 	r.ShutdownTimeout = cfg.ShutdownTimeout
@@ -165,34 +166,57 @@ func newLogger(cfg Config, out io.Writer) *logrus.Logger {
 	return l
 }
 
-// newScopes builds one Rancher client per scope: the URL's own, or one per
-// RANCHER_PROJECTS entry.
-func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, error) {
+// newScopes builds one Rancher client per scope: the URL's own, one per
+// RANCHER_PROJECTS entry, or, for RANCHER_PROJECTS=all, a discover function that
+// lists the projects the key can see at every full run.
+func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
 	hc, err := rancherHTTPClient(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client, err := rancherapi.NewClient(cfg.CattleURL, cfg.CattleAccessKey, cfg.CattleSecretKey, hc)
 	if err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+		return nil, nil, fmt.Errorf("CATTLE_URL: %w", err)
 	}
-	setup := func(c *rancherapi.Client) *rancherapi.Client {
-		c.UserAgent = "rancher-ecr-credentials/" + buildVersion()
-		c.Debugf = log.Debugf
-		return c
+	client.UserAgent = "rancher-ecr-credentials/" + buildVersion()
+	client.Debugf = log.Debugf
+	if cfg.AllProjects {
+		discover := func(ctx context.Context) ([]refresher.Scope, error) {
+			projects, err := client.ListProjects(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var scopes []refresher.Scope
+			for _, p := range projects {
+				if p.State == "" || p.State == "active" {
+					scopes = append(scopes, scopeFor(client.WithProject(p.ID)))
+				}
+			}
+			return scopes, nil
+		}
+		return nil, discover, nil
 	}
 	if len(cfg.RancherProjects) == 0 {
-		name := client.ProjectID()
-		if name == "" {
-			name = "default"
-		}
-		return []refresher.Scope{{Name: name, Store: setup(client)}}, nil
+		return []refresher.Scope{scopeFor(client)}, nil, nil
 	}
 	var scopes []refresher.Scope
 	for _, p := range cfg.RancherProjects {
-		scopes = append(scopes, refresher.Scope{Name: p, Store: setup(client.WithProject(p))})
+		scopes = append(scopes, scopeFor(client.WithProject(p)))
 	}
-	return scopes, nil
+	return scopes, nil, nil
+}
+
+// scopeFor names a client's scope and picks its writer: registries and
+// credentials on Rancher 1.x, dockerCredentials on Rancher 2.x.
+func scopeFor(c *rancherapi.Client) refresher.Scope {
+	name := c.ProjectID()
+	if name == "" {
+		name = "default"
+	}
+	if c.Rancher2() {
+		return refresher.Scope{Name: name, Docker: c}
+	}
+	return refresher.Scope{Name: name, Store: c}
 }
 
 // rancherHTTPClient honours RANCHER_CA_FILE and RANCHER_INSECURE_SKIP_VERIFY, and

@@ -199,6 +199,23 @@ func TestRun_VersionAndHelp(t *testing.T) {
 	}
 }
 
+func TestRun_DemoRancher2(t *testing.T) {
+	t.Parallel()
+	var o, e bytes.Buffer
+	if err := run(t.Context(), []string{"--demo", "--demo-rancher2", "--once"}, envOf(nil), &o, &e); err != nil {
+		t.Fatalf("demo: %v\n%s", err, e.String())
+	}
+	for _, want := range []string{"stand-in Rancher 2.x API at http://127.0.0.1:", "Rancher project c-demo1:p-batch now holds",
+		"dockerCredential hub-and-ecr                  (written 0 times by the demo)", "password: fresh ECR token for 444455556666"} {
+		if !strings.Contains(o.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, o.String())
+		}
+	}
+	if strings.Contains(o.String()+e.String(), "ECRTEST-PASSWORD") || strings.Contains(o.String()+e.String(), "hand-kept-password") {
+		t.Errorf("demo prints a password")
+	}
+}
+
 // The README's first command, as one cycle.
 func TestRun_Demo(t *testing.T) {
 	t.Parallel()

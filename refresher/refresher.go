@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -26,6 +27,8 @@ const (
 	DefaultRunTimeout = 5 * time.Minute
 	// DefaultShutdownTimeout is how long a stop waits for a run in flight.
 	DefaultShutdownTimeout = 10 * time.Second
+	// ScopeConcurrency bounds how many scopes are written at once.
+	ScopeConcurrency = 4
 	// DefaultRetryMinInterval and DefaultRetryMaxInterval bound the backoff.
 	DefaultRetryMinInterval = 30 * time.Second
 	DefaultRetryMaxInterval = 15 * time.Minute
@@ -50,8 +53,12 @@ type Refresher struct {
 
 	// Sources are the ECR calls made per run, one per region.
 	Sources []Source
-	// Scopes are the Rancher scopes written into.
+	// Scopes are the Rancher scopes written into. With Discover set, they are
+	// replaced at the start of every full run.
 	Scopes []Scope
+	// Discover, when set, finds the scopes anew at every full run
+	// (RANCHER_PROJECTS=all), so projects created meanwhile are picked up.
+	Discover func(ctx context.Context) ([]Scope, error)
 	// AutoCreate creates a registry for a host that has none in a scope.
 	AutoCreate bool
 	// ProxyHost, when set, is the host credentials are written under instead of
@@ -108,7 +115,7 @@ func (r *Refresher) jitter(d time.Duration) time.Duration {
 }
 
 // counts is what one run did, for its summary line.
-type counts struct{ written, unchanged int }
+type counts struct{ written, unchanged atomic.Int64 }
 
 // RunOnce is one full reconcile: fetch a token per registry, then in every scope
 // write it into every credential of every registry whose address matches its
@@ -156,23 +163,46 @@ func (r *Refresher) run(ctx context.Context, all bool) error {
 		}
 	}
 
+	if all && r.Discover != nil {
+		if err := r.discover(ctx); err != nil {
+			r.Logger.WithError(err).Error("project discovery failed; writing into the projects found before")
+			errs = append(errs, err)
+		}
+	}
+	scopes := r.currentScopes()
 	var c counts
-	for _, sc := range r.Scopes {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, ScopeConcurrency)
+	for _, sc := range scopes {
 		var due []Token
 		for _, t := range tokens {
 			if sel.wants(t, sc.Name) {
 				due = append(due, t)
 			}
 		}
-		errs = append(errs, r.syncScope(ctx, sc, due, &c)...)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var e []error
+			if sc.Docker != nil {
+				e = r.syncDockerScope(ctx, sc, due, tokens, &c)
+			} else {
+				e = r.syncScope(ctx, sc, due, &c)
+			}
+			mu.Lock()
+			errs = append(errs, e...)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	if err := ctx.Err(); err != nil && len(errs) == 0 {
 		errs = append(errs, err)
 	}
 	end := r.Now()
 	l := r.Logger.WithFields(logrus.Fields{
-		"written": c.written, "unchanged": c.unchanged, "failed": len(errs),
-		"registries": len(tokens), "scopes": len(r.Scopes), "duration": end.Sub(start).Round(time.Millisecond).String(),
+		"written": c.written.Load(), "unchanged": c.unchanged.Load(), "failed": len(errs),
+		"registries": len(tokens), "scopes": len(scopes), "duration": end.Sub(start).Round(time.Millisecond).String(),
 	})
 	if !all {
 		l = l.WithField("retry", true)
@@ -333,8 +363,8 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 	var errs []error
 	for _, cr := range usable {
 		log := r.Logger.WithFields(logrus.Fields{"scope": sc.Name, "registry": t.Host, "registry_id": reg.ID, "credential_id": cr.ID})
-		if cr.PublicValue == t.Username && r.wrote(sc.Name, cr.ID, t) {
-			c.unchanged++
+		if cr.PublicValue == t.Username && r.wrote(sc.Name, cr.ID, tokenHash(t)) {
+			c.unchanged.Add(1)
 			r.Metrics.write(t.Host, sc.Name, "unchanged")
 			log.Debug("registry credential unchanged")
 			continue
@@ -347,8 +377,8 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 			errs = append(errs, fmt.Errorf("update credential %s: %w", cr.ID, err))
 			continue
 		}
-		r.remember(sc.Name, cr.ID, t)
-		c.written++
+		r.remember(sc.Name, cr.ID, tokenHash(t))
+		c.written.Add(1)
 		r.Metrics.write(t.Host, sc.Name, "updated")
 		r.Metrics.written(t.Host, t.ExpiresAt)
 		log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("registry credential updated")
@@ -366,8 +396,8 @@ func (r *Refresher) createCredential(ctx context.Context, sc Scope, t Token, reg
 	if err != nil {
 		return fmt.Errorf("create credential: %w", err)
 	}
-	r.remember(sc.Name, cr.ID, t)
-	c.written++
+	r.remember(sc.Name, cr.ID, tokenHash(t))
+	c.written.Add(1)
 	r.Metrics.write(t.Host, sc.Name, "created")
 	r.Metrics.written(t.Host, t.ExpiresAt)
 	log.WithFields(logrus.Fields{"credential_id": cr.ID, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).Info("registry credential created")
@@ -395,17 +425,17 @@ func tokenHash(t Token) [sha256.Size]byte {
 	return sha256.Sum256([]byte(t.Username + "\x00" + t.Password))
 }
 
-// wrote reports whether this process already wrote exactly this token there.
-// Rancher never returns the password, so memory is the only way to know.
-func (r *Refresher) wrote(scope, credID string, t Token) bool {
+// wrote reports whether this process already wrote exactly this content (by
+// hash) there. Rancher never returns passwords, so memory is the only way to know.
+func (r *Refresher) wrote(scope, credID string, h [sha256.Size]byte) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h, ok := r.written[scope+"\x00"+credID]
-	return ok && h == tokenHash(t)
+	old, ok := r.written[scope+"\x00"+credID]
+	return ok && old == h
 }
 
-func (r *Refresher) remember(scope, credID string, t Token) {
+func (r *Refresher) remember(scope, credID string, h [sha256.Size]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.written[scope+"\x00"+credID] = tokenHash(t)
+	r.written[scope+"\x00"+credID] = h
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"time"
@@ -262,7 +263,7 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	if len(rd.Pairs) == 0 {
 		notReady("no registry credential written yet")
 	}
-	if len(r.Scopes) == 0 {
+	if len(r.currentScopes()) == 0 {
 		notReady("no scope configured")
 	}
 	for _, p := range rd.Pairs {
@@ -290,4 +291,33 @@ func (r *Refresher) setRunning(t time.Time) {
 	r.mu.Lock()
 	r.runStarted = t
 	r.mu.Unlock()
+}
+
+// currentScopes returns the scopes of the next run.
+func (r *Refresher) currentScopes() []Scope {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.Scopes)
+}
+
+// discover replaces the scopes with what Discover finds, and forgets pairs of
+// scopes that are gone.
+func (r *Refresher) discover(ctx context.Context) error {
+	scopes, err := r.Discover(ctx)
+	if err != nil {
+		return fmt.Errorf("discover projects: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := map[string]bool{}
+	for _, sc := range scopes {
+		names[sc.Name] = true
+	}
+	for k := range r.pairs {
+		if !names[k.scope] {
+			delete(r.pairs, k)
+		}
+	}
+	r.Scopes = scopes
+	return nil
 }

@@ -18,9 +18,21 @@ type RegistryStore interface {
 
 var _ RegistryStore = (*rancherapi.Client)(nil)
 
+// DockerCredentialStore is a Rancher 2.x project's dockerCredentials.
+// *rancherapi.Client implements it.
+type DockerCredentialStore interface {
+	ListDockerCredentials(ctx context.Context) ([]rancherapi.DockerCredential, error)
+	CreateDockerCredential(ctx context.Context, name string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+	UpdateDockerCredential(ctx context.Context, id string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+}
+
+var _ DockerCredentialStore = (*rancherapi.Client)(nil)
+
 // Scope is one place credentials are written into, with the name used in logs,
-// /readyz and metrics (a Rancher environment id, or "default" for the API key's own).
+// /readyz and metrics: a Rancher 1.x environment id ("default" for the API key's
+// own) with Store set, or a Rancher 2.x project id with Docker set.
 type Scope struct {
-	Name  string
-	Store RegistryStore
+	Name   string
+	Store  RegistryStore
+	Docker DockerCredentialStore
 }
