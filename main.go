@@ -223,6 +223,7 @@ func scopeFor(c *rancherapi.Client) refresher.Scope {
 // keeps the default transport's proxy-from-environment and keep-alives.
 func rancherHTTPClient(cfg Config, log logrus.FieldLogger) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = rancherapi.DefaultMaxIdleConnsPerHost
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.RancherCAFile != "" {
 		pem, err := os.ReadFile(cfg.RancherCAFile)

@@ -29,6 +29,11 @@ const (
 	// at 3000 (spec §1.7); asking for the cap keeps requests per run near one.
 	DefaultPageSize = 3000
 
+	// DefaultMaxIdleConnsPerHost keeps enough connections to Rancher open between
+	// runs for scopes written side by side; net/http's default of 2 would open new
+	// ones every run.
+	DefaultMaxIdleConnsPerHost = 16
+
 	// maxPages stops a server whose pagination never ends.
 	maxPages = 10000
 
@@ -57,16 +62,19 @@ type Client struct {
 	Debugf func(format string, args ...any)
 }
 
-// NewClient returns a client for a Cattle URL in any form Rancher users write it
-// (see ParseURL). A nil hc gets a client with DefaultTimeout; http.DefaultClient
-// is never modified.
+// NewClient returns a client for a Rancher URL in any form users write it (see
+// ParseURL). A nil hc gets a client with DefaultTimeout and room for
+// DefaultMaxIdleConnsPerHost idle connections; http.DefaultClient is never
+// modified.
 func NewClient(rawURL, accessKey, secretKey string, hc *http.Client) (*Client, error) {
 	a, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+		hc = &http.Client{Timeout: DefaultTimeout, Transport: tr}
 	}
 	return &Client{
 		hc:        hc,

@@ -488,3 +488,32 @@ func TestClient_URLForms(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkClient_ListRegistries decodes one Cattle page of 1,000 registries in
+// the real shape (escaped slashes, links, actions): the per-registry cost of a
+// scope's listing.
+func BenchmarkClient_ListRegistries(b *testing.B) {
+	var items []string
+	for i := range 1000 {
+		self := fmt.Sprintf(`http:\/\/rancher.example.com:8080\/v2-beta\/projects\/1a5\/registries\/1sp%d`, i)
+		items = append(items, fmt.Sprintf(`{"id":"1sp%d","type":"registry","links":{"self":"%s","credentials":"%s\/credentials"},`+
+			`"actions":{"update":"%s\/?action=update"},"baseType":"storagePool","accountId":"1a5","kind":"registry",`+
+			`"name":null,"description":null,"serverAddress":"registry-%d.example.com:5000","state":"active","transitioning":"no",`+
+			`"created":"2017-06-01T15:04:05Z","createdTS":1496329445000,"uuid":"14a6d40d-7367-41a4-9701-e4d2eda88b96"}`, i, self, self, self, i))
+	}
+	body := []byte(`{"type":"collection","resourceType":"registry","data":[` + strings.Join(items, ",") + `],"pagination":{"next":null,"limit":3000,"partial":false}}`)
+	srv := httptest.NewServer(serve(200, body))
+	b.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL+"/v2-beta/projects/1a5", testAccess, testSecret, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		regs, err := c.ListRegistries(b.Context())
+		if err != nil || len(regs) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -257,7 +257,12 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 		}
 		return []error{err}
 	}
-	byHost := map[string][]rancherapi.Registry{}
+	// Only the hosts being written are indexed: a scope's thousands of other
+	// registries cost their decoding and nothing more.
+	byHost := make(map[string][]rancherapi.Registry, len(tokens))
+	for _, t := range tokens {
+		byHost[t.Host] = nil
+	}
 	for _, reg := range regs {
 		if gone(reg.State) {
 			continue
@@ -268,7 +273,9 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 				Warn("registry server address unparsable; skipped")
 			continue
 		}
-		byHost[h] = append(byHost[h], reg)
+		if matches, want := byHost[h]; want {
+			byHost[h] = append(matches, reg)
+		}
 	}
 
 	var errs []error

@@ -3,6 +3,7 @@ package refresher
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -102,6 +103,9 @@ func (r *Refresher) safeRun(ctx context.Context, full bool) {
 		}
 	}()
 	_ = r.run(ctx, full) // run logs its own failures
+	// Hours pass between runs: hand the run's garbage back to the OS now
+	// rather than keep it resident until the next.
+	debug.FreeOSMemory()
 }
 
 // logScheduleGaps says once, at start, when the cron spec alone would leave a
