@@ -107,7 +107,9 @@ func benchmarkRunOnce(b *testing.B, sc scale) {
 	}
 }
 
-func BenchmarkRunOnce_1x10(b *testing.B) { benchmarkRunOnce(b, scale{scopes: 1, registries: 10, matching: 1}) }
+func BenchmarkRunOnce_1x10(b *testing.B) {
+	benchmarkRunOnce(b, scale{scopes: 1, registries: 10, matching: 1})
+}
 
 func BenchmarkRunOnce_50x1000(b *testing.B) {
 	benchmarkRunOnce(b, scale{scopes: 50, registries: 1000, matching: 10})
@@ -120,7 +122,9 @@ type listStore struct {
 	creds map[string][]rancherapi.RegistryCredential
 }
 
-func (s *listStore) ListRegistries(context.Context) ([]rancherapi.Registry, error) { return s.regs, nil }
+func (s *listStore) ListRegistries(context.Context) ([]rancherapi.Registry, error) {
+	return s.regs, nil
+}
 func (s *listStore) CreateRegistry(context.Context, string, string) (rancherapi.Registry, error) {
 	return rancherapi.Registry{}, fmt.Errorf("not here")
 }
