@@ -397,8 +397,13 @@ func (c Config) LogFields() logrus.Fields {
 	for _, r := range c.Registries {
 		ids = append(ids, r.ID+":"+r.Region)
 	}
+	// The URL as used: no query or fragment, which could hold something secret.
+	cattleURL := "(invalid)"
+	if a, err := rancherapi.ParseURL(c.CattleURL); err == nil {
+		cattleURL = a.Base.String()
+	}
 	return logrus.Fields{
-		"cattle_url": c.CattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
+		"cattle_url": cattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
 		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c),
 		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,

@@ -33,6 +33,8 @@ type DockerCredential struct {
 	Name       string                      `json:"name"`
 	ProjectID  string                      `json:"projectId,omitempty"`
 	Registries map[string]RegistryUsername `json:"registries"`
+	// NamespaceID is set for a namespacedDockerCredential (one namespace only).
+	NamespaceID string `json:"namespaceId,omitempty"`
 }
 
 // RegistryUsername is a read-back registries entry.
@@ -101,6 +103,31 @@ func (c *Client) UpdateDockerCredential(ctx context.Context, id string, regs map
 		Registries map[string]RegistryAuth `json:"registries"`
 	}{regs}
 	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint("dockerCredentials/"+url.PathEscape(id), nil), body)
+}
+
+// ListNamespacedDockerCredentials returns the namespaced dockerCredentials of
+// the project's namespaces, all pages.
+//
+// API: GET /v3/project/<project>/namespaceddockercredentials.
+func (c *Client) ListNamespacedDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
+	if err := c.needProject(); err != nil {
+		return nil, err
+	}
+	return listAll[DockerCredential](ctx, c, "namespaceddockercredentials", nil)
+}
+
+// UpdateNamespacedDockerCredential replaces a namespaced dockerCredential's
+// registries in place, whole, like UpdateDockerCredential.
+//
+// API: PUT /v3/project/<project>/namespacedDockerCredentials/<namespace>:<name>.
+func (c *Client) UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+	if err := c.needProject(); err != nil {
+		return DockerCredential{}, err
+	}
+	body := struct {
+		Registries map[string]RegistryAuth `json:"registries"`
+	}{regs}
+	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint("namespacedDockerCredentials/"+url.PathEscape(id), nil), body)
 }
 
 func (c *Client) needProject() error {

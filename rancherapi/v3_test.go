@@ -145,3 +145,21 @@ func TestRegistryAuth_String(t *testing.T) {
 		t.Errorf("formatted auth leaks the password: %s", s)
 	}
 }
+
+func TestClient_NamespacedDockerCredentials(t *testing.T) {
+	t.Parallel()
+	c, mux := setupV3(t, testAccess)
+	mux.HandleFunc("GET /v3/project/"+v3Project+"/namespaceddockercredentials", serve(200, []byte(
+		`{"type":"collection","data":[{"id":"web:ecr","name":"ecr","namespaceId":"web","registries":{"h.example.com":{"username":"AWS"}}}]}`)))
+	mux.HandleFunc("PUT /v3/project/"+v3Project+"/namespacedDockerCredentials/web:ecr", func(w http.ResponseWriter, r *http.Request) {
+		testJSONBody(t, r, map[string]any{"registries": map[string]any{"h.example.com": map[string]any{"username": "AWS", "password": "pw"}}})
+		serve(200, []byte(`{"id":"web:ecr","name":"ecr","namespaceId":"web"}`))(w, r)
+	})
+	got, err := c.ListNamespacedDockerCredentials(t.Context())
+	if err != nil || len(got) != 1 || got[0].NamespaceID != "web" {
+		t.Fatalf("list = %+v, %v", got, err)
+	}
+	if _, err := c.UpdateNamespacedDockerCredential(t.Context(), "web:ecr", map[string]RegistryAuth{"h.example.com": {Username: "AWS", Password: "pw"}}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -19,13 +19,16 @@ import (
 // credential is rewritten only when every host in it is one this process
 // manages (it can supply every password); one that also holds other hosts is
 // left alone, and the process writes its own, named ecr-<account>-<region>.
+// namespacedDockerCredentials that already hold a managed host are refreshed in
+// place under the same rule, never created.
 
 // dockerRun is one scope's dockerCredentials during one run.
 type dockerRun struct {
 	sc      Scope
 	managed map[string]bool                          // every host this process manages
 	tokens  map[string]Token                         // tokens at hand this run, by host
-	ours    map[string][]rancherapi.DockerCredential // host → credentials wholly ours that hold it
+	ours    map[string][]rancherapi.DockerCredential // host → project-scoped credentials wholly ours that hold it
+	nsOurs  map[string][]rancherapi.DockerCredential // host → namespaced credentials wholly ours that hold it
 	shared  map[string][]string                      // host → names of credentials that also hold foreign hosts
 	byName  map[string]rancherapi.DockerCredential
 	done    map[string]error // credential id → result, one write per credential per run
@@ -53,19 +56,17 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 	for _, t := range all {
 		d.tokens[t.Host] = t
 	}
+	d.nsOurs = map[string][]rancherapi.DockerCredential{}
+	nsCreds, err := sc.Docker.ListNamespacedDockerCredentials(ctx)
+	if err != nil {
+		log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
+	}
 	for _, cred := range creds {
 		d.byName[cred.Name] = cred
-		hosts := normalizedHosts(cred)
-		mine := !slices.ContainsFunc(hosts, func(h string) bool { return !d.managed[h] })
-		for _, h := range hosts {
-			switch {
-			case !d.managed[h]:
-			case mine:
-				d.ours[h] = append(d.ours[h], cred)
-			default:
-				d.shared[h] = append(d.shared[h], cred.Name)
-			}
-		}
+		d.classify(cred, d.ours)
+	}
+	for _, cred := range nsCreds {
+		d.classify(cred, d.nsOurs)
 	}
 
 	var errs []error
@@ -80,6 +81,26 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 		}
 	}
 	return errs
+}
+
+// classify files a credential under each managed host it holds: in ours when
+// every host in it is managed, else in shared (never rewritten).
+func (d *dockerRun) classify(cred rancherapi.DockerCredential, ours map[string][]rancherapi.DockerCredential) {
+	hosts := normalizedHosts(cred)
+	mine := !slices.ContainsFunc(hosts, func(h string) bool { return !d.managed[h] })
+	name := cred.Name
+	if cred.NamespaceID != "" {
+		name = cred.NamespaceID + "/" + cred.Name
+	}
+	for _, h := range hosts {
+		switch {
+		case !d.managed[h]:
+		case mine:
+			ours[h] = append(ours[h], cred)
+		default:
+			d.shared[h] = append(d.shared[h], name)
+		}
+	}
 }
 
 // managedHosts is every host this process writes: this run's tokens and every
@@ -119,22 +140,24 @@ func (r *Refresher) syncDockerHost(ctx context.Context, d *dockerRun, t Token, c
 		log.WithField("credentials", strings.Join(names, ",")).
 			Info("docker credential also holds hosts this process does not manage; left untouched (its other passwords cannot be read back)")
 	}
+	var errs []error
 	targets := d.ours[t.Host]
 	if len(targets) == 0 {
 		name := dockerCredentialName(t)
 		existing, taken := d.byName[name]
-		if !taken {
-			return r.createDockerCred(ctx, d, t, name, c)
+		switch {
+		case !taken:
+			if err := r.createDockerCred(ctx, d, t, name, c); err != nil {
+				errs = append(errs, err)
+			}
+		case slices.ContainsFunc(normalizedHosts(existing), func(h string) bool { return !d.managed[h] }):
+			errs = append(errs, fmt.Errorf("dockerCredential %s exists and holds hosts this process does not manage (%s); it is not rewritten: remove them from it, or delete it",
+				name, strings.Join(existing.Hosts(), ",")))
+		default: // ours by name, its host removed by hand: put the host back
+			targets = []rancherapi.DockerCredential{existing}
 		}
-		// Ours by name, its host removed by hand: put the host back.
-		if slices.ContainsFunc(normalizedHosts(existing), func(h string) bool { return !d.managed[h] }) {
-			return fmt.Errorf("dockerCredential %s exists and holds hosts this process does not manage (%s); it is not rewritten: remove them from it, or delete it",
-				name, strings.Join(existing.Hosts(), ","))
-		}
-		targets = []rancherapi.DockerCredential{existing}
 	}
-	var errs []error
-	for _, cred := range targets {
+	for _, cred := range append(targets, d.nsOurs[t.Host]...) {
 		err, seen := d.done[cred.ID]
 		if !seen {
 			err = r.writeDockerCred(ctx, d, cred, t, c)
@@ -192,7 +215,11 @@ func (r *Refresher) writeDockerCred(ctx context.Context, d *dockerRun, cred ranc
 		log.Info("dry run: would update docker credential")
 		return nil
 	}
-	if _, err := d.sc.Docker.UpdateDockerCredential(ctx, cred.ID, regs); err != nil {
+	update := d.sc.Docker.UpdateDockerCredential
+	if cred.NamespaceID != "" {
+		update = d.sc.Docker.UpdateNamespacedDockerCredential
+	}
+	if _, err := update(ctx, cred.ID, regs); err != nil {
 		return fmt.Errorf("update dockerCredential %s: %w", cred.Name, err)
 	}
 	r.remember(d.sc.Name, cred.ID, h)

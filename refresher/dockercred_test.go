@@ -261,4 +261,50 @@ func TestRefresher_Discover(t *testing.T) {
 	if rd := v.r.Readiness(t0); !rd.Ready {
 		t.Errorf("not ready: %s", rd.Reason)
 	}
+	visible = nil // the key lost its projects: nothing to write is a failure, not a success
+	if err := v.r.RunOnce(t.Context()); err == nil || !strings.Contains(err.Error(), "no scope to write into") {
+		t.Errorf("run with no project = %v", err)
+	}
+	if rd := v.r.Readiness(t0); rd.Ready {
+		t.Error("ready with no project to write into")
+	}
+}
+
+// namespacedDockerCredentials that already hold a managed host are refreshed in
+// place (the whole map, when it is wholly ours) and never created; one that also
+// holds another host is left alone.
+func TestRefresher_V3_NamespacedCredentials(t *testing.T) {
+	t.Parallel()
+	v := newV3Env(t, twoLogins(), p1)
+	ours := v.rancher.AddNamespacedDockerCredential(p1, "web", "ecr", map[string]ranchertest.Auth{hostA: {Username: "AWS", Password: "old"}})
+	mixed := v.rancher.AddNamespacedDockerCredential(p1, "batch", "mixed", map[string]ranchertest.Auth{
+		hostA: {Username: "AWS", Password: "old"}, "index.docker.io": {Username: "someone", Password: "hub-password"}})
+	if err := v.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range v.rancher.DockerCredentials(p1) {
+		switch c.ID {
+		case ours:
+			if c.Writes != 1 || c.Registries[hostA].Password != "pw-A" {
+				t.Errorf("namespaced credential wholly ours = %+v, want refreshed", c)
+			}
+		case mixed:
+			if c.Writes != 0 || c.Registries["index.docker.io"].Password != "hub-password" {
+				t.Errorf("mixed namespaced credential rewritten: %+v", c)
+			}
+		default:
+			if c.Namespace != "" {
+				t.Errorf("a namespaced credential was created: %+v", c)
+			}
+			names = append(names, c.Name)
+		}
+	}
+	// The project-scoped ones are still made, so every namespace is covered.
+	if len(names) != 2 {
+		t.Errorf("project-scoped credentials = %v, want ours for both hosts", names)
+	}
+	if !strings.Contains(v.log.String(), "credentials=batch/mixed") {
+		t.Errorf("the log does not name the mixed credential:\n%s", v.log)
+	}
 }

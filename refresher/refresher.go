@@ -170,6 +170,11 @@ func (r *Refresher) run(ctx context.Context, all bool) error {
 		}
 	}
 	scopes := r.currentScopes()
+	if len(scopes) == 0 && len(errs) == 0 {
+		err := errors.New("no scope to write into: RANCHER_PROJECTS=all found no environment or project this key can see")
+		r.Logger.WithError(err).Error("nothing written")
+		errs = append(errs, err)
+	}
 	var c counts
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -24,6 +24,8 @@ type DockerCredentialStore interface {
 	ListDockerCredentials(ctx context.Context) ([]rancherapi.DockerCredential, error)
 	CreateDockerCredential(ctx context.Context, name string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
 	UpdateDockerCredential(ctx context.Context, id string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+	ListNamespacedDockerCredentials(ctx context.Context) ([]rancherapi.DockerCredential, error)
+	UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
 }
 
 var _ DockerCredentialStore = (*rancherapi.Client)(nil)

@@ -13,7 +13,9 @@ import (
 // included, for assertions.
 type DockerCred struct {
 	ID, Project, Name string
-	Registries        map[string]Auth
+	// Namespace is set for a namespacedDockerCredential.
+	Namespace  string
+	Registries map[string]Auth
 	// Writes counts creates and updates.
 	Writes int
 }
@@ -35,7 +37,18 @@ func (s *Server) addDockerCred(project, name string, regs map[string]Auth) *Dock
 	return d
 }
 
-// DockerCredentials returns copies of a project's dockerCredentials, by name.
+// AddNamespacedDockerCredential stores a namespacedDockerCredential of a
+// namespace in the project and returns its id.
+func (s *Server) AddNamespacedDockerCredential(project, namespace, name string, regs map[string]Auth) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &DockerCred{ID: namespace + ":" + name, Project: project, Namespace: namespace, Name: name, Registries: maps.Clone(regs)}
+	s.dcreds[d.ID] = d
+	return d.ID
+}
+
+// DockerCredentials returns copies of a project's dockerCredentials, project
+// scoped and namespaced, by name.
 func (s *Server) DockerCredentials(project string) []DockerCred {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,21 +88,25 @@ func (s *Server) serveV3(w http.ResponseWriter, r *http.Request, key Key, rest [
 		return
 	}
 	base := strings.ToLower(fmt.Sprintf("http://%s/v3/project/%s/", r.Host, project))
+	namespaced := cattleTypeV3(rest[2]) == "namespacedDockerCredential"
 	switch {
 	case len(rest) == 3 && r.Method == http.MethodGet:
-		s.listDockerCreds(w, r, project, base)
-	case len(rest) == 3 && r.Method == http.MethodPost:
+		s.listDockerCreds(w, r, project, base, namespaced)
+	case len(rest) == 3 && r.Method == http.MethodPost && !namespaced:
 		s.createDockerCred(w, r, project, base)
 	case len(rest) == 4 && r.Method == http.MethodPut:
-		s.updateDockerCred(w, r, project, rest[3], base)
+		s.updateDockerCred(w, r, project, rest[3], base, namespaced)
 	default:
 		writeNormanError(w, http.StatusMethodNotAllowed, "MethodNotAllow", "method not allowed", "")
 	}
 }
 
 func cattleTypeV3(name string) string {
-	if strings.EqualFold(name, "dockercredentials") || strings.EqualFold(name, "dockercredential") {
+	switch strings.ToLower(strings.TrimSuffix(name, "s")) {
+	case "dockercredential":
 		return "dockerCredential"
+	case "namespaceddockercredential":
+		return "namespacedDockerCredential"
 	}
 	return ""
 }
@@ -111,19 +128,23 @@ func (s *Server) dockerCredJSON(d *DockerCred, base string) map[string]any {
 	for h, a := range d.Registries { // password and auth are write-only (spec §2.3)
 		regs[h] = map[string]any{"username": a.Username}
 	}
-	self := base + "dockerCredentials/" + d.ID
+	typ, baseType, plural, ns := "dockerCredential", "secret", "dockerCredentials/", any(nil)
+	if d.Namespace != "" {
+		typ, baseType, plural, ns = "namespacedDockerCredential", "namespacedSecret", "namespacedDockerCredentials/", d.Namespace
+	}
+	self := base + plural + d.ID
 	return map[string]any{
-		"id": d.ID, "type": "dockerCredential", "baseType": "secret", "name": d.Name, "projectId": d.Project,
-		"namespaceId": nil, "registries": regs, "labels": map[string]any{"cattle.io/creator": "norman"}, "annotations": map[string]any{},
+		"id": d.ID, "type": typ, "baseType": baseType, "name": d.Name, "projectId": d.Project,
+		"namespaceId": ns, "registries": regs, "labels": map[string]any{"cattle.io/creator": "norman"}, "annotations": map[string]any{},
 		"links": map[string]any{"self": self, "update": self, "remove": self},
 	}
 }
 
-func (s *Server) listDockerCreds(w http.ResponseWriter, r *http.Request, project, base string) {
+func (s *Server) listDockerCreds(w http.ResponseWriter, r *http.Request, project, base string, namespaced bool) {
 	s.mu.Lock()
 	var list []*DockerCred
 	for _, d := range s.dcreds {
-		if d.Project == project {
+		if d.Project == project && (d.Namespace != "") == namespaced {
 			list = append(list, d)
 		}
 	}
@@ -174,7 +195,7 @@ func (s *Server) createDockerCred(w http.ResponseWriter, r *http.Request, projec
 	writeNormanJSON(w, http.StatusCreated, s.dockerCredJSON(d, base))
 }
 
-func (s *Server) updateDockerCred(w http.ResponseWriter, r *http.Request, project, id, base string) {
+func (s *Server) updateDockerCred(w http.ResponseWriter, r *http.Request, project, id, base string, namespaced bool) {
 	var in dockerCredBody
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
 		writeNormanError(w, http.StatusUnprocessableEntity, "InvalidBodyContent", "", "")
@@ -183,7 +204,7 @@ func (s *Server) updateDockerCred(w http.ResponseWriter, r *http.Request, projec
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.dcreds[id]
-	if !ok || d.Project != project {
+	if !ok || d.Project != project || (d.Namespace != "") != namespaced {
 		writeNormanError(w, http.StatusNotFound, "NotFound", "not found", "")
 		return
 	}
