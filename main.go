@@ -123,10 +123,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 
-	srv, err := serveHTTP(ctx, cfg.ListenPort, newHandler(r, reg), log)
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)))
+	if err != nil && demo != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0") // the demo must run on a busy machine too
+	}
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 	}
+	if demo != nil {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		fmt.Fprintf(stdout, "demo: daemon endpoints: http://127.0.0.1:%s/readyz, /healthz, /metrics, /ping (Ctrl-C to stop)\n", port)
+	}
+	srv := serveHTTP(ctx, ln, newHandler(r, reg), log)
 	defer srv.Close()
 	return r.Run(ctx, cfg.RefreshSchedule)
 }
@@ -282,12 +290,8 @@ func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadO
 	return sources, nil
 }
 
-// serveHTTP serves h on the port until the returned server is closed.
-func serveHTTP(ctx context.Context, port int, h http.Handler, log logrus.FieldLogger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
-	if err != nil {
-		return nil, err
-	}
+// serveHTTP serves h on ln until the returned server is closed.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	log.WithField("address", ln.Addr().String()).Info("http listening")
 	go func() {
@@ -295,7 +299,7 @@ func serveHTTP(ctx context.Context, port int, h http.Handler, log logrus.FieldLo
 			log.WithError(err).Error("http server stopped")
 		}
 	}()
-	return srv, nil
+	return srv
 }
 
 // healthcheck GETs /healthz on the local port: exit 0 when it answers 200.
