@@ -199,37 +199,34 @@ func TestRun_VersionAndHelp(t *testing.T) {
 	}
 }
 
-func TestRun_DemoRancher2(t *testing.T) {
-	t.Parallel()
-	var o, e bytes.Buffer
-	if err := run(t.Context(), []string{"--demo", "--demo-rancher2", "--once"}, envOf(nil), &o, &e); err != nil {
-		t.Fatalf("demo: %v\n%s", err, e.String())
-	}
-	for _, want := range []string{"stand-in Rancher 2.x API at http://127.0.0.1:", "Rancher project c-demo1:p-batch now holds",
-		"dockerCredential hub-and-ecr                  (written 0 times by the demo)", "password: fresh ECR token for 444455556666"} {
-		if !strings.Contains(o.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, o.String())
-		}
-	}
-	if strings.Contains(o.String()+e.String(), "ECRTEST-PASSWORD") || strings.Contains(o.String()+e.String(), "hand-kept-password") {
-		t.Errorf("demo prints a password")
-	}
-}
-
-// The README's first command, as one cycle.
+// The README's first command, as one cycle, for either Rancher.
 func TestRun_Demo(t *testing.T) {
 	t.Parallel()
-	var o, e bytes.Buffer
-	if err := run(t.Context(), []string{"--demo", "--once"}, envOf(nil), &o, &e); err != nil {
-		t.Fatalf("demo: %v\n%s", err, e.String())
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"Rancher1": {[]string{"--demo", "--once"}, []string{"stand-in Rancher 1.x API at http://127.0.0.1:", "fresh ECR token for 111122223333",
+			"fresh ECR token for 444455556666", "credential 1c2   user someone  password: kept as it was"}},
+		"Rancher2": {[]string{"--demo", "--demo-rancher2", "--once"}, []string{"stand-in Rancher 2.x API at http://127.0.0.1:",
+			"Rancher project c-demo1:p-batch now holds", "dockerCredential hub-and-ecr                  (written 0 times by the demo)",
+			"password: fresh ECR token for 444455556666"}},
 	}
-	for _, want := range []string{"stand-in Rancher 1.x API at http://127.0.0.1:", "fresh ECR token for 111122223333",
-		"fresh ECR token for 444455556666", "credential 1c2   user someone  password: kept as it was"} {
-		if !strings.Contains(o.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, o.String())
-		}
-	}
-	if strings.Contains(o.String()+e.String(), "ECRTEST-PASSWORD") || strings.Contains(o.String()+e.String(), "hand-kept-password") {
-		t.Errorf("demo prints a password")
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var o, e bytes.Buffer
+			if err := run(t.Context(), tt.args, envOf(nil), &o, &e); err != nil {
+				t.Fatalf("demo: %v\n%s", err, e.String())
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(o.String(), want) {
+					t.Errorf("demo output lacks %q:\n%s", want, o.String())
+				}
+			}
+			if strings.Contains(o.String()+e.String(), "ECRTEST-PASSWORD") || strings.Contains(o.String()+e.String(), "hand-kept-password") {
+				t.Errorf("demo prints a password")
+			}
+		})
 	}
 }

@@ -96,13 +96,17 @@ func (c *Client) CreateDockerCredential(ctx context.Context, name string, regs m
 //
 // API: PUT /v3/project/<project>/dockerCredentials/<id>.
 func (c *Client) UpdateDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+	return c.updateRegistries(ctx, "dockerCredentials", id, regs)
+}
+
+func (c *Client) updateRegistries(ctx context.Context, plural, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
 	if err := c.needProject(); err != nil {
 		return DockerCredential{}, err
 	}
 	body := struct {
 		Registries map[string]RegistryAuth `json:"registries"`
 	}{regs}
-	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint("dockerCredentials/"+url.PathEscape(id), nil), body)
+	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint(plural+"/"+url.PathEscape(id), nil), body)
 }
 
 // ListNamespacedDockerCredentials returns the namespaced dockerCredentials of
@@ -121,13 +125,7 @@ func (c *Client) ListNamespacedDockerCredentials(ctx context.Context) ([]DockerC
 //
 // API: PUT /v3/project/<project>/namespacedDockerCredentials/<namespace>:<name>.
 func (c *Client) UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
-	if err := c.needProject(); err != nil {
-		return DockerCredential{}, err
-	}
-	body := struct {
-		Registries map[string]RegistryAuth `json:"registries"`
-	}{regs}
-	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint("namespacedDockerCredentials/"+url.PathEscape(id), nil), body)
+	return c.updateRegistries(ctx, "namespacedDockerCredentials", id, regs)
 }
 
 func (c *Client) needProject() error {

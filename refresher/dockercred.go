@@ -42,13 +42,7 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 	log := r.Logger.WithField("scope", sc.Name)
 	creds, err := sc.Docker.ListDockerCredentials(ctx)
 	if err != nil {
-		err = fmt.Errorf("scope %s: list dockerCredentials: %w", sc.Name, err)
-		log.WithError(err).Error("rancher dockerCredentials unreadable")
-		for _, t := range due {
-			r.recordPair(t, sc.Name, r.Now(), err)
-			r.Metrics.write(t.Host, sc.Name, "failed")
-		}
-		return []error{err}
+		return r.scopeUnreadable(sc, due, fmt.Errorf("scope %s: list dockerCredentials: %w", sc.Name, err))
 	}
 	d := &dockerRun{sc: sc, managed: r.managedHosts(all), tokens: map[string]Token{},
 		ours: map[string][]rancherapi.DockerCredential{}, shared: map[string][]string{},
@@ -71,12 +65,7 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 
 	var errs []error
 	for _, t := range due {
-		err := r.syncDockerHost(ctx, d, t, c)
-		r.recordPair(t, sc.Name, r.Now(), err)
-		if err != nil {
-			r.Metrics.write(t.Host, sc.Name, "failed")
-			err = fmt.Errorf("%s in scope %s: %w", t.Host, sc.Name, err)
-			log.WithField("registry", t.Host).WithError(err).Error("docker credential not written")
+		if err := r.finishPair(sc, t, r.syncDockerHost(ctx, d, t, c)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -254,13 +254,7 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 	log := r.Logger.WithField("scope", sc.Name)
 	regs, err := sc.Store.ListRegistries(ctx)
 	if err != nil {
-		err = fmt.Errorf("scope %s: list registries: %w", sc.Name, err)
-		log.WithError(err).Error("rancher registries unreadable")
-		for _, t := range tokens {
-			r.recordPair(t, sc.Name, r.Now(), err)
-			r.Metrics.write(t.Host, sc.Name, "failed")
-		}
-		return []error{err}
+		return r.scopeUnreadable(sc, tokens, fmt.Errorf("scope %s: list registries: %w", sc.Name, err))
 	}
 	// Only the hosts being written are indexed: a scope's thousands of other
 	// registries cost their decoding and nothing more.
@@ -285,16 +279,34 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 
 	var errs []error
 	for _, t := range tokens {
-		err := r.syncHost(ctx, sc, t, byHost[t.Host], c)
-		r.recordPair(t, sc.Name, r.Now(), err)
-		if err != nil {
-			r.Metrics.write(t.Host, sc.Name, "failed")
-			err = fmt.Errorf("%s in scope %s: %w", t.Host, sc.Name, err)
-			log.WithField("registry", t.Host).WithError(err).Error("registry credential not written")
+		if err := r.finishPair(sc, t, r.syncHost(ctx, sc, t, byHost[t.Host], c)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errs
+}
+
+// scopeUnreadable fails every token of a scope whose listing failed.
+func (r *Refresher) scopeUnreadable(sc Scope, tokens []Token, err error) []error {
+	r.Logger.WithField("scope", sc.Name).WithError(err).Error("rancher scope unreadable")
+	for _, t := range tokens {
+		r.recordPair(t, sc.Name, r.Now(), err)
+		r.Metrics.write(t.Host, sc.Name, "failed")
+	}
+	return []error{err}
+}
+
+// finishPair records the outcome of writing t into sc, and logs and returns a
+// failure with its host and scope.
+func (r *Refresher) finishPair(sc Scope, t Token, err error) error {
+	r.recordPair(t, sc.Name, r.Now(), err)
+	if err == nil {
+		return nil
+	}
+	r.Metrics.write(t.Host, sc.Name, "failed")
+	err = fmt.Errorf("%s in scope %s: %w", t.Host, sc.Name, err)
+	r.Logger.WithFields(logrus.Fields{"scope": sc.Name, "registry": t.Host}).WithError(err).Error("credential not written")
+	return err
 }
 
 // syncHost writes one token into every registry of a scope that matches its host,
