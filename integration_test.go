@@ -55,6 +55,7 @@ func TestIntegration_Moto(t *testing.T) {
 	t.Run("AssumeRole", s.testAssumeRole)
 	t.Run("NoRegistryExitsOne", s.testNoRegistry)
 	t.Run("Rancher2", s.testRancher2)
+	t.Run("WebIdentity", s.testWebIdentity)
 }
 
 func buildBinary(t *testing.T) string {
@@ -254,5 +255,26 @@ func (s *motoSuite) testRancher2(t *testing.T) {
 	}
 	if creds[1].ID != kept || creds[1].Writes != 0 {
 		t.Errorf("the hand-kept credential was written: %+v", creds[1])
+	}
+}
+
+// IRSA: with AWS_WEB_IDENTITY_TOKEN_FILE set, AWS_ROLE_ARN belongs to the SDK's
+// web-identity chain (AssumeRoleWithWebIdentity, no static keys at all); the
+// registry written is the role's account's.
+func (s *motoSuite) testWebIdentity(t *testing.T) {
+	rs, url := newRancher(t)
+	roleAcct := "222233334444"
+	reg := rs.AddRegistry(e2eProject, ecrHost(roleAcct, "us-east-1"), "")
+	jwt := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(jwt, []byte("eyJhbGciOiJub25lIn0.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := s.runOnce(t, url, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_WEB_IDENTITY_TOKEN_FILE="+jwt,
+		"AWS_ROLE_ARN=arn:aws:iam::"+roleAcct+":role/irsa")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if creds := rs.Credentials(e2eProject); len(creds) != 1 || creds[0].RegistryID != reg {
+		t.Errorf("credentials = %+v, want one for the role's account %s", creds, roleAcct)
 	}
 }
