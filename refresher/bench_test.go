@@ -196,7 +196,9 @@ func TestRefresher_NoLeakOver1000Runs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := runtime.NumGoroutine(); got > goroutines {
+	// A leak would add one or more per run; a connection's reader may be
+	// between states at the moment of counting, hence the small slack.
+	if got := runtime.NumGoroutine(); got > goroutines+3 {
 		t.Errorf("goroutines: %d after 10 runs, %d after 1,000 more", goroutines, got)
 	}
 	if got := conns.Load(); got > opened {
