@@ -136,3 +136,43 @@ func TestServer_Validation(t *testing.T) {
 		t.Errorf("update of unknown credential: %v, want 404", err)
 	}
 }
+
+// Rancher 2.x: dockerCredentials across pages, passwords never read back, and
+// the auth filter's own 401 shape.
+func TestServer_V3(t *testing.T) {
+	t.Parallel()
+	s := ranchertest.New(ranchertest.Key{Access: "token-ak", Secret: "sk", Projects: []string{"c-a:p-b"}})
+	s.AddProject("c-a:p-b")
+	s.AddProject("c-a:p-other")
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	for i := range 25 {
+		s.AddDockerCredential("c-a:p-b", fmt.Sprintf("cred-%02d", i), map[string]ranchertest.Auth{"h.example.com": {Username: "AWS", Password: "hidden-secret"}})
+	}
+	c, err := rancherapi.NewClient(srv.URL+"/v3/project/c-a:p-b", "", "token-ak:sk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PageSize = 10
+	before := s.Requests()
+	got, err := c.ListDockerCredentials(t.Context())
+	if err != nil || len(got) != 25 || got[24].Name != "cred-24" {
+		t.Fatalf("got %d credentials, %v; want all 25", len(got), err)
+	}
+	if n := s.Requests() - before; n != 3 {
+		t.Errorf("requests = %d, want 3 pages", n)
+	}
+	if _, body := get(t, srv.URL+"/v3/project/c-a:p-b/dockercredentials", true); strings.Contains(body, "hidden-secret") {
+		t.Error("a list returned a password")
+	}
+	if _, err := c.WithProject("c-a:p-other").ListDockerCredentials(t.Context()); !rancherapi.HasCode(err, "PermissionDenied") {
+		t.Errorf("project the key may not see: %v, want 403 PermissionDenied", err)
+	}
+	if _, err := c.CreateDockerCredential(t.Context(), "cred-00", nil); !rancherapi.HasCode(err, "AlreadyExists") {
+		t.Errorf("duplicate name: %v, want 409 AlreadyExists", err)
+	}
+	bad, _ := rancherapi.NewClient(srv.URL+"/v3/project/c-a:p-b", "token-ak", "wrong", nil)
+	if _, err := bad.ListDockerCredentials(t.Context()); err == nil || !strings.Contains(err.Error(), "401 Unauthorized 401: must authenticate") {
+		t.Errorf("wrong key: %v", err)
+	}
+}
