@@ -420,7 +420,7 @@ func projectsField(c Config) string {
 // writeHelp lists every flag with its env var and default.
 func writeHelp(w io.Writer) {
 	fmt.Fprintf(w, "rancher-ecr-credentials keeps Rancher registry credentials for Amazon ECR fresh.\n\n")
-	fmt.Fprintf(w, "Usage:\n  rancher-ecr-credentials [flags]\n  rancher-ecr-credentials healthcheck\n\n")
+	fmt.Fprintf(w, "Usage:\n  rancher-ecr-credentials [flags]\n  rancher-ecr-credentials healthcheck [--listen-port N]   (GET /healthz; exit 0 or 1)\n\n")
 	fmt.Fprintf(w, "Every flag has an environment variable; a flag wins over the environment.\n\n")
 	for _, s := range settings() {
 		arg := " VALUE"

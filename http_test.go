@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,5 +126,36 @@ func TestRun_JSONLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"msg":"registry credential created"`) {
 		t.Errorf("no write line:\n%s", logs)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	check := func(args []string, env map[string]string) int {
+		return exitCode(run(t.Context(), append([]string{"healthcheck"}, args...), envOf(env), io.Discard, io.Discard))
+	}
+	if got := check(nil, map[string]string{"LISTEN_PORT": port}); got != 0 {
+		t.Errorf("healthy daemon, LISTEN_PORT: exit %d, want 0", got)
+	}
+	if got := check([]string{"--listen-port", port}, nil); got != 0 {
+		t.Errorf("healthy daemon, --listen-port: exit %d, want 0", got)
+	}
+	if got := check([]string{"--listen-port", "x"}, nil); got != 1 {
+		t.Errorf("bad port: exit %d, want 1 (Docker reserves 2)", got)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	if got := check([]string{"--listen-port", port}, nil); got != 1 {
+		t.Errorf("unhealthy daemon: exit %d, want 1", got)
 	}
 }

@@ -4,10 +4,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -80,7 +82,7 @@ func buildVersion() string {
 // network call; a --once run that did not write everything returns exit code 1.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, getenv, stdout)
+		return healthcheck(ctx, args[1:], getenv, stdout)
 	}
 	cfg, err := ParseConfig(args, getenv)
 	if err != nil {
@@ -302,17 +304,24 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.
 	return srv
 }
 
-// healthcheck GETs /healthz on the local port: exit 0 when it answers 200.
-func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	port := getenv("LISTEN_PORT")
-	if port == "" {
-		port = strconv.Itoa(DefaultListenPort)
+// healthcheck GETs /healthz on the local port (LISTEN_PORT, or --listen-port
+// after the subcommand): exit 0 when it answers 200, 1 otherwise — never 2,
+// which Docker reserves.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	port := fs.String("listen-port", cmp.Or(getenv("LISTEN_PORT"), strconv.Itoa(DefaultListenPort)), "port of the daemon")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
+	}
+	if n, err := strconv.Atoi(*port); err != nil || n <= 0 || n > 65535 {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: LISTEN_PORT: %q is not a port number", *port)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+*port+"/healthz", nil)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("healthcheck: LISTEN_PORT: %w", err)}
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
