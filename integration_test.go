@@ -112,6 +112,7 @@ func (s *motoSuite) motoPassword(t *testing.T, region, id string) string {
 	t.Helper()
 	c := ecr.New(ecr.Options{Region: region, BaseEndpoint: aws.String(s.motoURL),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", motoAWSSecret, "")})
+	//lint:ignore SA1019 the id selects the registry whose password is wanted
 	out, err := c.GetAuthorizationToken(t.Context(), &ecr.GetAuthorizationTokenInput{RegistryIds: []string{id}})
 	if err != nil || len(out.AuthorizationData) != 1 {
 		t.Fatalf("moto GetAuthorizationToken: %v", err)

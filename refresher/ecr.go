@@ -128,6 +128,10 @@ func NormalizeHost(addr string) (string, error) {
 func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, error) {
 	in := &ecr.GetAuthorizationTokenInput{}
 	if len(s.RegistryIDs) > 0 {
+		// Deprecated in the model because it no longer narrows the token's
+		// permissions, but it still decides which proxyEndpoints come back: one
+		// registry host per id, which is what AWS_ECR_REGISTRY_IDS asks for.
+		//lint:ignore SA1019 the ids select the registry hosts returned, see above
 		in.RegistryIds = s.RegistryIDs
 	}
 	out, err := s.Client.GetAuthorizationToken(ctx, in)
