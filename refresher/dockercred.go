@@ -26,7 +26,7 @@ import (
 type dockerRun struct {
 	sc      Scope
 	managed map[string]bool                          // every host this process manages
-	tokens  map[string]Token                         // tokens at hand this run, by host
+	tokens  map[string]Token                         // every token fetched this run, by host
 	ours    map[string][]rancherapi.DockerCredential // host → project-scoped credentials wholly ours that hold it
 	nsOurs  map[string][]rancherapi.DockerCredential // host → namespaced credentials wholly ours that hold it
 	shared  map[string][]string                      // host → names of credentials that also hold foreign hosts
@@ -188,7 +188,7 @@ func (r *Refresher) writeDockerCred(ctx context.Context, d *dockerRun, cred ranc
 		h, _ := NormalizeHost(raw)
 		tok, ok := d.tokens[h]
 		if !ok {
-			return fmt.Errorf("dockerCredential %s also holds %s, whose token is not at hand this run; it is rewritten when both are", cred.Name, h)
+			return fmt.Errorf("dockerCredential %s also holds %s, whose token could not be fetched this run; it is rewritten whole once both are", cred.Name, h)
 		}
 		delete(regs, h)
 		regs[raw] = rancherapi.RegistryAuth{Username: tok.Username, Password: tok.Password}

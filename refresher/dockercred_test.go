@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -306,5 +308,40 @@ func TestRefresher_V3_NamespacedCredentials(t *testing.T) {
 	}
 	if !strings.Contains(v.log.String(), "credentials=batch/mixed") {
 		t.Errorf("the log does not name the mixed credential:\n%s", v.log)
+	}
+}
+
+// A credential holding hosts from two regions (two ECR calls) is rewritten in a
+// retry run where only one of its hosts is due: every run fetches every token,
+// and writes only what is due.
+func TestRefresher_V3_MultiRegionCredentialInRetryRun(t *testing.T) {
+	t.Parallel()
+	hostC := "555566667777.dkr.ecr.eu-west-1.amazonaws.com"
+	var n atomic.Int32
+	short := &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
+		// A new password each call, valid 2h: due again after about an hour.
+		return tokens(t0.Add(2*time.Hour), login{hostA, fmt.Sprintf("pw-A-%d", n.Add(1))}), nil
+	}}
+	long := staticECR(login{hostC, "pw-C"}) // due again after ~6h
+	v := newV3Env(t, short, p1)
+	v.r.Sources = []Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: short},
+		{Region: "eu-west-1", RegistryIDs: []string{"555566667777"}, Client: long}}
+	v.r.sources = make([]sourceState, 2)
+	both := v.rancher.AddDockerCredential(p1, "both-regions", map[string]ranchertest.Auth{hostA: {Username: "AWS"}, hostC: {Username: "AWS"}})
+	if err := v.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	next := v.r.NextDue()
+	if next.After(t0.Add(time.Hour)) {
+		t.Fatalf("next due at +%s, want hostA's guard within an hour", next.Sub(t0))
+	}
+	v.r.Now = func() time.Time { return next }
+	if err := v.r.RunDue(t.Context()); err != nil {
+		t.Fatalf("retry run: %v", err)
+	}
+	for _, c := range v.rancher.DockerCredentials(p1) {
+		if c.ID == both && (c.Writes != 2 || c.Registries[hostA].Password != "pw-A-2" || c.Registries[hostC].Password != "pw-C") {
+			t.Errorf("credential after the retry run = %+v, want a second whole write", c)
+		}
 	}
 }

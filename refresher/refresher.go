@@ -133,12 +133,12 @@ func (r *Refresher) run(ctx context.Context, all bool) error {
 	defer r.setRunning(time.Time{})
 	sel := r.selectDue(start, all)
 
+	// Every token is fetched, even in a retry run: one call per region, and a
+	// Rancher 2.x credential holding hosts of several regions can only be
+	// rewritten whole. What is written is only what sel wants.
 	var errs []error
 	var tokens []Token
 	for i, src := range r.Sources {
-		if !sel.sources[i] {
-			continue
-		}
 		toks, bad, err := src.fetch(ctx, r.Now())
 		if err != nil {
 			r.recordSource(i, r.Now(), err)

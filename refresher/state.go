@@ -158,12 +158,11 @@ func (r *Refresher) recordPair(t Token, scope string, now time.Time, err error) 
 	}
 }
 
-// selection is what one run refreshes.
+// selection is what one run writes.
 type selection struct {
-	all     bool
-	sources []bool           // fetch source i
-	wholly  []bool           // every pair of source i is due (its last fetch failed)
-	pairs   map[pairKey]bool // known pairs: due or not; unknown pairs are always due
+	all    bool
+	wholly []bool           // every pair of source i is due (its last fetch failed)
+	pairs  map[pairKey]bool // known pairs: due or not; unknown pairs are always due
 }
 
 func (s selection) wants(t Token, scope string) bool {
@@ -179,18 +178,12 @@ func (s selection) wants(t Token, scope string) bool {
 func (r *Refresher) selectDue(now time.Time, all bool) selection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := selection{all: all, sources: make([]bool, len(r.Sources)), wholly: make([]bool, len(r.Sources)), pairs: map[pairKey]bool{}}
+	s := selection{all: all, wholly: make([]bool, len(r.Sources)), pairs: map[pairKey]bool{}}
 	for i, st := range r.sources {
-		if all || (st.failures > 0 || !st.ok) && !now.Before(st.nextAt) {
-			s.sources[i], s.wholly[i] = true, true
-		}
+		s.wholly[i] = (st.failures > 0 || !st.ok) && !now.Before(st.nextAt)
 	}
 	for k, p := range r.pairs {
-		due := !now.Before(p.NextAttempt)
-		s.pairs[k] = due
-		if due {
-			s.sources[p.source] = true
-		}
+		s.pairs[k] = !now.Before(p.NextAttempt)
 	}
 	return s
 }
