@@ -1,6 +1,7 @@
 package refresher
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
 )
 
@@ -273,4 +275,40 @@ func fixtureMessage(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return body.Message
+}
+
+// TestPermanent: errors retrying soon will not fix wait RETRY_MAX_INTERVAL;
+// the rest back off from the short end. ECR errors go through the real SDK.
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	ecrErr := func(status int, code string) error {
+		src := Source{Region: "us-east-1", Client: sdkClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ecrtest.WriteError(w, status, code, "m")
+		}))}
+		_, _, err := src.fetch(t.Context(), t0)
+		return err
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"ECRThrottling", ecrErr(400, "ThrottlingException"), false},
+		{"ECRServer", ecrErr(500, "ServerException"), false},
+		{"ECRUnavailable", ecrErr(503, "ServiceUnavailable"), false},
+		{"ECRAccessDenied", ecrErr(400, "AccessDeniedException"), true},
+		{"ECRInvalidParameter", ecrErr(400, "InvalidParameterException"), true},
+		{"ECRUnknownClient", ecrErr(403, "UnrecognizedClientException"), true},
+		{"RancherConflict", &rancherapi.Error{StatusCode: 409}, false},
+		{"RancherUnauthorized", &rancherapi.Error{StatusCode: 401}, true},
+		{"RancherServerGone", &rancherapi.Error{Err: errors.New("connection refused")}, false},
+		{"NoRegistry", fmt.Errorf("x: %w", ErrNoRegistry), true},
+		{"Malformed", fmt.Errorf("%w: no colon", errMalformed), true},
+		{"Deadline", context.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		if got := permanent(tt.err); got != tt.want {
+			t.Errorf("%s: permanent(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
 }

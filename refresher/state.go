@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
@@ -91,28 +93,19 @@ func permanent(err error) bool {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &ne):
 		return false
 	case errors.As(err, &ae):
-		if throttleCodes[ae.ErrorCode()] {
+		// What the SDK itself retries (throttling codes, 5xx, transient codes) is
+		// temporary; other client errors, modelled or not, are permanent.
+		if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
 			return false
 		}
-		if ae.ErrorFault() == smithy.FaultClient {
-			return true
-		}
-		// Unmodelled codes (AccessDeniedException, UnrecognizedClientException, …)
-		// carry no fault: judge them by status like Rancher's.
 		var he *awshttp.ResponseError
 		if errors.As(err, &he) {
 			s := he.HTTPStatusCode()
 			return s >= 400 && s < 500 && s != 408 && s != 429
 		}
+		return ae.ErrorFault() == smithy.FaultClient
 	}
 	return false
-}
-
-// throttleCodes are the AWS codes that mean "slow down", as the SDK's retryer lists them.
-var throttleCodes = map[string]bool{
-	"Throttling": true, "ThrottlingException": true, "ThrottledException": true, "RequestThrottledException": true,
-	"TooManyRequestsException": true, "ProvisionedThroughputExceededException": true, "RequestLimitExceeded": true,
-	"RequestThrottled": true, "SlowDown": true, "RequestTimeout": true, "RequestTimeoutException": true,
 }
 
 // recordSource updates an ECR call's state after an attempt.
