@@ -171,10 +171,7 @@ func (r *Refresher) createDockerCred(ctx context.Context, d *dockerRun, t Token,
 		return fmt.Errorf("create dockerCredential %s: %w", name, err)
 	}
 	d.byName[name] = cred
-	r.remember(d.sc.Name, cred.ID, regsHash(regs))
-	c.written.Add(1)
-	r.Metrics.write(t.Host, d.sc.Name, "created")
-	r.Metrics.written(t.Host, t.ExpiresAt)
+	r.booked(d.sc.Name, cred.ID, regsHash(regs), t, "created", c)
 	log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("docker credential created")
 	return nil
 }
@@ -195,8 +192,7 @@ func (r *Refresher) writeDockerCred(ctx context.Context, d *dockerRun, cred ranc
 	}
 	h := regsHash(regs)
 	if r.wrote(d.sc.Name, cred.ID, h) {
-		c.unchanged.Add(1)
-		r.Metrics.write(t.Host, d.sc.Name, "unchanged")
+		r.unchanged(d.sc.Name, t, c)
 		log.Debug("docker credential unchanged")
 		return nil
 	}
@@ -211,10 +207,12 @@ func (r *Refresher) writeDockerCred(ctx context.Context, d *dockerRun, cred ranc
 	if _, err := update(ctx, cred.ID, regs); err != nil {
 		return fmt.Errorf("update dockerCredential %s: %w", cred.Name, err)
 	}
-	r.remember(d.sc.Name, cred.ID, h)
-	c.written.Add(1)
-	r.Metrics.write(t.Host, d.sc.Name, "updated")
-	r.Metrics.written(t.Host, t.ExpiresAt)
+	r.booked(d.sc.Name, cred.ID, h, t, "updated", c)
+	for _, raw := range cred.Hosts() { // the other hosts in it got fresh tokens too
+		if h, _ := NormalizeHost(raw); h != t.Host {
+			r.Metrics.written(h, d.tokens[h].ExpiresAt)
+		}
+	}
 	log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("docker credential updated")
 	return nil
 }

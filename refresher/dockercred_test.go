@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -328,8 +330,15 @@ func TestRefresher_V3_MultiRegionCredentialInRetryRun(t *testing.T) {
 		{Region: "eu-west-1", RegistryIDs: []string{"555566667777"}, Client: long}}
 	v.r.sources = make([]sourceState, 2)
 	both := v.rancher.AddDockerCredential(p1, "both-regions", map[string]ranchertest.Auth{hostA: {Username: "AWS"}, hostC: {Username: "AWS"}})
+	v.r.Metrics = NewMetrics(prometheus.NewRegistry())
 	if err := v.r.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	// One write carried both hosts: both expiries are known.
+	for h, exp := range map[string]time.Time{hostA: t0.Add(2 * time.Hour), hostC: t0.Add(12 * time.Hour)} {
+		if got := testutil.ToFloat64(v.r.Metrics.expiry.WithLabelValues(h)); got != float64(exp.Unix()) {
+			t.Errorf("token_expiry{registry=%s} = %v, want %v", h, got, exp.Unix())
+		}
 	}
 	next := v.r.NextDue()
 	if next.After(t0.Add(time.Hour)) {

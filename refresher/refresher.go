@@ -388,8 +388,7 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 	for _, cr := range usable {
 		log := r.Logger.WithFields(logrus.Fields{"scope": sc.Name, "registry": t.Host, "registry_id": reg.ID, "credential_id": cr.ID})
 		if cr.PublicValue == t.Username && r.wrote(sc.Name, cr.ID, tokenHash(t)) {
-			c.unchanged.Add(1)
-			r.Metrics.write(t.Host, sc.Name, "unchanged")
+			r.unchanged(sc.Name, t, c)
 			log.Debug("registry credential unchanged")
 			continue
 		}
@@ -401,10 +400,7 @@ func (r *Refresher) syncRegistry(ctx context.Context, sc Scope, t Token, reg ran
 			errs = append(errs, fmt.Errorf("update credential %s: %w", cr.ID, err))
 			continue
 		}
-		r.remember(sc.Name, cr.ID, tokenHash(t))
-		c.written.Add(1)
-		r.Metrics.write(t.Host, sc.Name, "updated")
-		r.Metrics.written(t.Host, t.ExpiresAt)
+		r.booked(sc.Name, cr.ID, tokenHash(t), t, "updated", c)
 		log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("registry credential updated")
 	}
 	return errors.Join(errs...)
@@ -420,10 +416,7 @@ func (r *Refresher) createCredential(ctx context.Context, sc Scope, t Token, reg
 	if err != nil {
 		return fmt.Errorf("create credential: %w", err)
 	}
-	r.remember(sc.Name, cr.ID, tokenHash(t))
-	c.written.Add(1)
-	r.Metrics.write(t.Host, sc.Name, "created")
-	r.Metrics.written(t.Host, t.ExpiresAt)
+	r.booked(sc.Name, cr.ID, tokenHash(t), t, "created", c)
 	log.WithFields(logrus.Fields{"credential_id": cr.ID, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).Info("registry credential created")
 	return nil
 }
@@ -456,6 +449,21 @@ func (r *Refresher) wrote(scope, credID string, h [sha256.Size]byte) bool {
 	defer r.mu.Unlock()
 	old, ok := r.written[scope+"\x00"+credID]
 	return ok && old == h
+}
+
+// booked accounts for a write Rancher accepted: remembered (so the same content
+// is not written again), counted for the run's summary, and measured.
+func (r *Refresher) booked(scope, credID string, content [sha256.Size]byte, t Token, result string, c *counts) {
+	r.remember(scope, credID, content)
+	c.written.Add(1)
+	r.Metrics.write(t.Host, scope, result)
+	r.Metrics.written(t.Host, t.ExpiresAt)
+}
+
+// unchanged accounts for a credential that already holds exactly t.
+func (r *Refresher) unchanged(scope string, t Token, c *counts) {
+	c.unchanged.Add(1)
+	r.Metrics.write(t.Host, scope, "unchanged")
 }
 
 func (r *Refresher) remember(scope, credID string, h [sha256.Size]byte) {
