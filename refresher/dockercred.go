@@ -42,7 +42,7 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 	log := r.Logger.WithField("scope", sc.Name)
 	creds, err := sc.Docker.ListDockerCredentials(ctx)
 	if err != nil {
-		return r.scopeUnreadable(sc, due, fmt.Errorf("scope %s: list dockerCredentials: %w", sc.Name, err))
+		return r.failScope(sc, due, fmt.Errorf("scope %s: list dockerCredentials: %w", sc.Name, err))
 	}
 	d := &dockerRun{sc: sc, managed: r.managedHosts(all), tokens: map[string]Token{},
 		ours: map[string][]rancherapi.DockerCredential{}, shared: map[string][]string{},

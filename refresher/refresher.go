@@ -189,12 +189,7 @@ func (r *Refresher) run(ctx context.Context, all bool) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var e []error
-			if sc.Docker != nil {
-				e = r.syncDockerScope(ctx, sc, due, tokens, &c)
-			} else {
-				e = r.syncScope(ctx, sc, due, &c)
-			}
+			e := r.syncAny(ctx, sc, due, tokens, &c)
 			mu.Lock()
 			errs = append(errs, e...)
 			mu.Unlock()
@@ -254,7 +249,7 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 	log := r.Logger.WithField("scope", sc.Name)
 	regs, err := sc.Store.ListRegistries(ctx)
 	if err != nil {
-		return r.scopeUnreadable(sc, tokens, fmt.Errorf("scope %s: list registries: %w", sc.Name, err))
+		return r.failScope(sc, tokens, fmt.Errorf("scope %s: list registries: %w", sc.Name, err))
 	}
 	// Only the hosts being written are indexed: a scope's thousands of other
 	// registries cost their decoding and nothing more.
@@ -286,9 +281,24 @@ func (r *Refresher) syncScope(ctx context.Context, sc Scope, tokens []Token, c *
 	return errs
 }
 
-// scopeUnreadable fails every token of a scope whose listing failed.
-func (r *Refresher) scopeUnreadable(sc Scope, tokens []Token, err error) []error {
-	r.Logger.WithField("scope", sc.Name).WithError(err).Error("rancher scope unreadable")
+// syncAny writes the due tokens into a scope of either Rancher version. A panic
+// (a bug) fails that scope only: it runs on its own goroutine, where nothing
+// else would catch it, and must not take the daemon or the other scopes down.
+func (r *Refresher) syncAny(ctx context.Context, sc Scope, due, all []Token, c *counts) (errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			errs = r.failScope(sc, due, fmt.Errorf("scope %s: internal error: %v", sc.Name, p))
+		}
+	}()
+	if sc.Docker != nil {
+		return r.syncDockerScope(ctx, sc, due, all, c)
+	}
+	return r.syncScope(ctx, sc, due, c)
+}
+
+// failScope fails every token of a scope that could not be written at all.
+func (r *Refresher) failScope(sc Scope, tokens []Token, err error) []error {
+	r.Logger.WithField("scope", sc.Name).WithError(err).Error("scope failed")
 	for _, t := range tokens {
 		r.recordPair(t, sc.Name, r.Now(), err)
 		r.Metrics.write(t.Host, sc.Name, "failed")

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/robfig/cron/v3"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 )
 
 func TestRefresher_Run(t *testing.T) {
@@ -135,5 +137,33 @@ func TestRefresher_Healthy(t *testing.T) {
 	e.r.loopExited = true
 	if e.r.Healthy(t0) {
 		t.Error("refresher whose loop exited still healthy")
+	}
+}
+
+// panicStore is a RegistryStore with a bug.
+type panicStore struct{ *listStore }
+
+func (panicStore) ListRegistries(context.Context) ([]rancherapi.Registry, error) {
+	var m map[string]int
+	m["boom"]++ // assignment to entry in nil map
+	return nil, nil
+}
+
+// A bug met while writing one scope fails that scope only: the others are
+// written, and the daemon keeps running.
+func TestRefresher_PanicInOneScope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	reg := e.rancher.AddRegistry(project, hostA, "")
+	e.r.Scopes = append(e.r.Scopes, Scope{Name: "1a9", Store: panicStore{&listStore{}}})
+	err := e.r.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "scope 1a9") || !strings.Contains(err.Error(), "nil map") {
+		t.Fatalf("err = %v, want the panicking scope's failure", err)
+	}
+	if creds := e.rancher.Credentials(project); len(creds) != 1 || creds[0].RegistryID != reg {
+		t.Errorf("the healthy scope was not written: %+v", creds)
+	}
+	if st := e.r.Readiness(t0); st.Ready {
+		t.Error("ready although a scope failed")
 	}
 }
