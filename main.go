@@ -32,6 +32,8 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -155,7 +157,7 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	r := refresher.New(sources, scopes)
 	r.Discover = discover
 	r.Logger = log
-	r.AutoCreate, r.ProxyHost, r.DryRun = cfg.AutoCreate, cfg.ProxyHost, cfg.DryRun
+	r.ProxyHost, r.DryRun = cfg.ProxyHost, cfg.DryRun
 	r.ShutdownTimeout = cfg.ShutdownTimeout
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
 	reg := prometheus.NewRegistry()
@@ -199,7 +201,7 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 			var scopes []refresher.Scope
 			for _, p := range projects {
 				if p.State == "" || p.State == "active" {
-					scopes = append(scopes, scopeFor(client.WithProject(p.ID)))
+					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID)))
 				}
 			}
 			return scopes, nil
@@ -207,26 +209,27 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 		return nil, discover, nil
 	}
 	if len(cfg.RancherProjects) == 0 {
-		return []refresher.Scope{scopeFor(client)}, nil, nil
+		return []refresher.Scope{scopeFor(cfg, client)}, nil, nil
 	}
 	var scopes []refresher.Scope
 	for _, p := range cfg.RancherProjects {
-		scopes = append(scopes, scopeFor(client.WithProject(p)))
+		scopes = append(scopes, scopeFor(cfg, client.WithProject(p)))
 	}
 	return scopes, nil, nil
 }
 
-// scopeFor names a client's scope and picks its writer: registries and
-// credentials on Rancher 1.x, dockerCredentials on Rancher 2.x.
-func scopeFor(c *rancherapi.Client) refresher.Scope {
+// scopeFor names a client's scope and picks its target: the one place that
+// knows every kind (litestream's newReplicaFromConfig has the same role).
+// Registries and credentials on Rancher 1.x, dockerCredentials on Rancher 2.x.
+func scopeFor(cfg Config, c *rancherapi.Client) refresher.Scope {
 	name := c.ProjectID()
 	if name == "" {
 		name = "default"
 	}
 	if c.Rancher2() {
-		return refresher.Scope{Name: name, Docker: c}
+		return refresher.Scope{Name: name, Target: &norman.Target{Store: &rancherapi.Norman{Client: c}}}
 	}
-	return refresher.Scope{Name: name, Store: c}
+	return refresher.Scope{Name: name, Target: &cattle.Target{Store: &rancherapi.Cattle{Client: c}, AutoCreate: cfg.AutoCreate}}
 }
 
 // rancherHTTPClient honours RANCHER_CA_FILE and RANCHER_INSECURE_SKIP_VERIFY, and

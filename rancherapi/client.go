@@ -1,8 +1,11 @@
-// Package rancherapi is a small client for the Rancher 1.x (Cattle) API: just the
-// registries and registry credentials an ECR credential refresher needs.
+// Package rancherapi is a small client for the Rancher APIs an ECR credential
+// refresher needs: Rancher 1.x's Cattle API (registries and registry
+// credentials, type Cattle) and Rancher 2.x's norman /v3 API (projects and
+// dockerCredentials, type Norman), over one shared transport (Client). Calling a
+// /v3 method on a Cattle scope does not compile.
 //
-// It knows nothing about ECR or schedules. Facts about the API it relies on are in
-// shared/spec/rancher-api.md §1.
+// It knows nothing about ECR or schedules. See docs/rancher-api.md for the API
+// facts it relies on.
 package rancherapi
 
 import (
@@ -42,8 +45,9 @@ const (
 	maxErrorBodyBytes = 1 << 20
 )
 
-// Client talks to one Rancher 1.x API scope: an environment chosen by the URL or,
-// for an unscoped URL, by the API key itself.
+// Client is the transport shared by Cattle and Norman: one Rancher API URL, its
+// key, and the HTTP client. It talks to one scope: an environment or project
+// chosen by the URL or, for an unscoped URL, by the API key itself.
 type Client struct {
 	hc        *http.Client
 	base      *url.URL // ends in "/": e.g. http://host/v2-beta/projects/1a5/
@@ -97,6 +101,52 @@ func (c *Client) WithProject(id string) *Client {
 	n.projectID = id
 	return &n
 }
+
+// Cattle is a Rancher 1.x environment's registries and registry credentials.
+type Cattle struct{ *Client }
+
+// Norman is a Rancher 2.x project's dockerCredentials, through /v3.
+type Norman struct{ *Client }
+
+// Cattle returns c as a Rancher 1.x client; it fails for a /v3 URL.
+func (c *Client) Cattle() (*Cattle, error) {
+	if c.rancher2 {
+		return nil, fmt.Errorf("%s is a Rancher 2.x (/v3) URL, not Rancher 1.x", sanitizeURL(c.root))
+	}
+	return &Cattle{c}, nil
+}
+
+// Norman returns c as a Rancher 2.x client; it fails for a Rancher 1.x URL.
+func (c *Client) Norman() (*Norman, error) {
+	if !c.rancher2 {
+		return nil, fmt.Errorf("dockerCredentials are a Rancher 2.x (/v3) API; %s is Rancher 1.x", sanitizeURL(c.root))
+	}
+	return &Norman{c}, nil
+}
+
+// NewCattle is NewClient for a Rancher 1.x URL.
+func NewCattle(rawURL, accessKey, secretKey string, hc *http.Client) (*Cattle, error) {
+	c, err := NewClient(rawURL, accessKey, secretKey, hc)
+	if err != nil {
+		return nil, err
+	}
+	return c.Cattle()
+}
+
+// NewNorman is NewClient for a Rancher 2.x (/v3) URL.
+func NewNorman(rawURL, accessKey, secretKey string, hc *http.Client) (*Norman, error) {
+	c, err := NewClient(rawURL, accessKey, secretKey, hc)
+	if err != nil {
+		return nil, err
+	}
+	return c.Norman()
+}
+
+// WithProject returns a copy of c scoped to another environment.
+func (c *Cattle) WithProject(id string) *Cattle { return &Cattle{c.Client.WithProject(id)} }
+
+// WithProject returns a copy of c scoped to another project (<cluster>:<project>).
+func (c *Norman) WithProject(id string) *Norman { return &Norman{c.Client.WithProject(id)} }
 
 // Rancher2 reports whether the client speaks Rancher 2.x's /v3 API.
 func (c *Client) Rancher2() bool { return c.rancher2 }

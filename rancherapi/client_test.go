@@ -21,12 +21,12 @@ const (
 )
 
 // setup returns a client for <server>/v2-beta/projects/1a5 and the mux behind it.
-func setup(t *testing.T) (*Client, *http.ServeMux, *httptest.Server) {
+func setup(t *testing.T) (*Cattle, *http.ServeMux, *httptest.Server) {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(srv.URL+"/v2-beta/projects/1a5", testAccess, testSecret, nil)
+	c, err := NewCattle(srv.URL+"/v2-beta/projects/1a5", testAccess, testSecret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +137,14 @@ func TestParseURL(t *testing.T) {
 
 func TestClient_WithProject(t *testing.T) {
 	t.Parallel()
-	c, err := NewClient("http://rancher.example.com/v1/projects/1a5", "a", "s", nil)
+	c, err := NewCattle("http://rancher.example.com/v1/projects/1a5", "a", "s", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := c.WithProject("1a7").BaseURL(), "http://rancher.example.com/v1/projects/1a7/"; got != want {
 		t.Errorf("WithProject base = %q, want %q", got, want)
 	}
-	c2, _ := NewClient("http://rancher.example.com", "a", "s", nil)
+	c2, _ := NewCattle("http://rancher.example.com", "a", "s", nil)
 	if got, want := c2.WithProject("1a9").BaseURL(), "http://rancher.example.com/v2-beta/projects/1a9/"; got != want {
 		t.Errorf("WithProject base = %q, want %q", got, want)
 	}
@@ -416,7 +416,7 @@ func TestClient_Timeout(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(block); srv.Close() })
-	c, err := NewClient(srv.URL+"/v1", testAccess, testSecret, &http.Client{Timeout: 50_000_000}) // 50ms
+	c, err := NewCattle(srv.URL+"/v1", testAccess, testSecret, &http.Client{Timeout: 50_000_000}) // 50ms
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestClient_ServerGone(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
-	c, err := NewClient(srv.URL+"/v2-beta", testAccess, testSecret, nil)
+	c, err := NewCattle(srv.URL+"/v2-beta", testAccess, testSecret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +476,7 @@ func TestClient_URLForms(t *testing.T) {
 	}
 	for form, want := range forms {
 		got = nil
-		c, err := NewClient(srv.URL+form, testAccess, testSecret, nil)
+		c, err := NewCattle(srv.URL+form, testAccess, testSecret, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", form, err)
 		}
@@ -504,7 +504,7 @@ func BenchmarkClient_ListRegistries(b *testing.B) {
 	body := []byte(`{"type":"collection","resourceType":"registry","data":[` + strings.Join(items, ",") + `],"pagination":{"next":null,"limit":3000,"partial":false}}`)
 	srv := httptest.NewServer(serve(200, body))
 	b.Cleanup(srv.Close)
-	c, err := NewClient(srv.URL+"/v2-beta/projects/1a5", testAccess, testSecret, nil)
+	c, err := NewCattle(srv.URL+"/v2-beta/projects/1a5", testAccess, testSecret, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -105,8 +105,8 @@ func listAllURL[T any](ctx context.Context, c *Client, u *url.URL, q url.Values)
 // Cattle API: GET <base>/registries. Registries cannot be filtered by
 // serverAddress (the filter is silently ignored, spec §1.7), so callers match
 // client-side.
-func (c *Client) ListRegistries(ctx context.Context) ([]Registry, error) {
-	return listAll[Registry](ctx, c, "registries", nil)
+func (c *Cattle) ListRegistries(ctx context.Context) ([]Registry, error) {
+	return listAll[Registry](ctx, c.Client, "registries", nil)
 }
 
 // CreateRegistry creates a registry for serverAddress. The answer is 201 with the
@@ -114,20 +114,20 @@ func (c *Client) ListRegistries(ctx context.Context) ([]Registry, error) {
 // a 400 ServerAddressUsed error.
 //
 // Cattle API: POST <base>/registries.
-func (c *Client) CreateRegistry(ctx context.Context, serverAddress, description string) (Registry, error) {
+func (c *Cattle) CreateRegistry(ctx context.Context, serverAddress, description string) (Registry, error) {
 	body := struct {
 		ServerAddress string `json:"serverAddress"`
 		Description   string `json:"description,omitempty"`
 	}{serverAddress, description}
-	return send[Registry](ctx, c, http.MethodPost, c.endpoint("registries", nil), body)
+	return send[Registry](ctx, c.Client, http.MethodPost, c.endpoint("registries", nil), body)
 }
 
 // ListRegistryCredentials returns the credentials of one registry, all pages. Only
 // credentials whose registryId matches are returned, whatever the server filtered.
 //
 // Cattle API: GET <base>/registrycredentials?registryId=<id>.
-func (c *Client) ListRegistryCredentials(ctx context.Context, registryID string) ([]RegistryCredential, error) {
-	all, err := listAll[RegistryCredential](ctx, c, "registrycredentials", url.Values{"registryId": {registryID}})
+func (c *Cattle) ListRegistryCredentials(ctx context.Context, registryID string) ([]RegistryCredential, error) {
+	all, err := listAll[RegistryCredential](ctx, c.Client, "registrycredentials", url.Values{"registryId": {registryID}})
 	if err != nil {
 		return nil, err
 	}
@@ -143,15 +143,15 @@ func (c *Client) ListRegistryCredentials(ctx context.Context, registryID string)
 // CreateRegistryCredential creates a credential for in.RegistryID.
 //
 // Cattle API: POST <base>/registrycredentials.
-func (c *Client) CreateRegistryCredential(ctx context.Context, in CredentialInput) (RegistryCredential, error) {
-	return send[RegistryCredential](ctx, c, http.MethodPost, c.endpoint("registrycredentials", nil), in)
+func (c *Cattle) CreateRegistryCredential(ctx context.Context, in CredentialInput) (RegistryCredential, error) {
+	return send[RegistryCredential](ctx, c.Client, http.MethodPost, c.endpoint("registrycredentials", nil), in)
 }
 
 // UpdateRegistryCredential writes new values into an existing credential in place,
 // keeping its id (containers hold the id, spec §1.14). in.RegistryID is not sent.
 //
 // Cattle API: PUT <base>/registrycredentials/<id>.
-func (c *Client) UpdateRegistryCredential(ctx context.Context, id string, in CredentialInput) (RegistryCredential, error) {
+func (c *Cattle) UpdateRegistryCredential(ctx context.Context, id string, in CredentialInput) (RegistryCredential, error) {
 	in.RegistryID = ""
-	return send[RegistryCredential](ctx, c, http.MethodPut, c.endpoint("registrycredentials/"+url.PathEscape(id), nil), in)
+	return send[RegistryCredential](ctx, c.Client, http.MethodPut, c.endpoint("registrycredentials/"+url.PathEscape(id), nil), in)
 }

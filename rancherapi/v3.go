@@ -67,18 +67,18 @@ func (d DockerCredential) Hosts() []string {
 // ListDockerCredentials returns the project's dockerCredentials, all pages.
 //
 // API: GET /v3/project/<project>/dockercredentials.
-func (c *Client) ListDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
+func (c *Norman) ListDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
 	if err := c.needProject(); err != nil {
 		return nil, err
 	}
-	return listAll[DockerCredential](ctx, c, "dockercredentials", nil)
+	return listAll[DockerCredential](ctx, c.Client, "dockercredentials", nil)
 }
 
 // CreateDockerCredential creates a project-scoped dockerCredential. The answer is
 // 201; a name in use is a conflict.
 //
 // API: POST /v3/project/<project>/dockercredentials.
-func (c *Client) CreateDockerCredential(ctx context.Context, name string, regs map[string]RegistryAuth) (DockerCredential, error) {
+func (c *Norman) CreateDockerCredential(ctx context.Context, name string, regs map[string]RegistryAuth) (DockerCredential, error) {
 	if err := c.needProject(); err != nil {
 		return DockerCredential{}, err
 	}
@@ -87,7 +87,7 @@ func (c *Client) CreateDockerCredential(ctx context.Context, name string, regs m
 		Name       string                  `json:"name"`
 		Registries map[string]RegistryAuth `json:"registries"`
 	}{"dockerCredential", name, regs}
-	return send[DockerCredential](ctx, c, http.MethodPost, c.endpoint("dockercredentials", nil), body)
+	return send[DockerCredential](ctx, c.Client, http.MethodPost, c.endpoint("dockercredentials", nil), body)
 }
 
 // UpdateDockerCredential replaces a dockerCredential's registries in place (the
@@ -95,43 +95,40 @@ func (c *Client) CreateDockerCredential(ctx context.Context, name string, regs m
 // replaced (spec §2.4): regs must hold every host the credential should keep.
 //
 // API: PUT /v3/project/<project>/dockerCredentials/<id>.
-func (c *Client) UpdateDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+func (c *Norman) UpdateDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
 	return c.updateRegistries(ctx, "dockerCredentials", id, regs)
 }
 
-func (c *Client) updateRegistries(ctx context.Context, plural, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+func (c *Norman) updateRegistries(ctx context.Context, plural, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
 	if err := c.needProject(); err != nil {
 		return DockerCredential{}, err
 	}
 	body := struct {
 		Registries map[string]RegistryAuth `json:"registries"`
 	}{regs}
-	return send[DockerCredential](ctx, c, http.MethodPut, c.endpoint(plural+"/"+url.PathEscape(id), nil), body)
+	return send[DockerCredential](ctx, c.Client, http.MethodPut, c.endpoint(plural+"/"+url.PathEscape(id), nil), body)
 }
 
 // ListNamespacedDockerCredentials returns the namespaced dockerCredentials of
 // the project's namespaces, all pages.
 //
 // API: GET /v3/project/<project>/namespaceddockercredentials.
-func (c *Client) ListNamespacedDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
+func (c *Norman) ListNamespacedDockerCredentials(ctx context.Context) ([]DockerCredential, error) {
 	if err := c.needProject(); err != nil {
 		return nil, err
 	}
-	return listAll[DockerCredential](ctx, c, "namespaceddockercredentials", nil)
+	return listAll[DockerCredential](ctx, c.Client, "namespaceddockercredentials", nil)
 }
 
 // UpdateNamespacedDockerCredential replaces a namespaced dockerCredential's
 // registries in place, whole, like UpdateDockerCredential.
 //
 // API: PUT /v3/project/<project>/namespacedDockerCredentials/<namespace>:<name>.
-func (c *Client) UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
+func (c *Norman) UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {
 	return c.updateRegistries(ctx, "namespacedDockerCredentials", id, regs)
 }
 
-func (c *Client) needProject() error {
-	if !c.rancher2 {
-		return fmt.Errorf("dockerCredentials are a Rancher 2.x (/v3) API; %s is Rancher 1.x", c.root)
-	}
+func (c *Norman) needProject() error {
 	if c.projectID == "" || !strings.Contains(c.projectID, ":") {
 		return fmt.Errorf("dockerCredentials need a project (<cluster id>:<project id>), not %q", c.projectID)
 	}

@@ -13,12 +13,12 @@ import (
 
 const v3Project = "c-abcde:p-fghij"
 
-func setupV3(t *testing.T, access string) (*Client, *http.ServeMux) {
+func setupV3(t *testing.T, access string) (*Norman, *http.ServeMux) {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(srv.URL+"/v3/project/"+v3Project, access, testSecret, nil)
+	c, err := NewNorman(srv.URL+"/v3/project/"+v3Project, access, testSecret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestClient_ListProjects(t *testing.T) {
 
 func TestClient_V3NeedsProject(t *testing.T) {
 	t.Parallel()
-	c, err := NewClient("https://rancher.example.com/v3", "a", "s", nil)
+	c, err := NewNorman("https://rancher.example.com/v3", "a", "s", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +132,11 @@ func TestClient_V3NeedsProject(t *testing.T) {
 	if got := c.WithProject(v3Project).BaseURL(); got != "https://rancher.example.com/v3/project/"+v3Project+"/" {
 		t.Errorf("WithProject = %s", got)
 	}
-	v1, _ := NewClient("https://rancher.example.com/v1", "a", "s", nil)
-	if _, err := v1.ListDockerCredentials(t.Context()); err == nil {
-		t.Error("a Rancher 1.x client listed dockerCredentials")
+	if _, err := NewNorman("https://rancher.example.com/v1", "a", "s", nil); err == nil || !strings.Contains(err.Error(), "Rancher 1.x") {
+		t.Errorf("a Rancher 1.x URL made a dockerCredentials client: err = %v", err)
+	}
+	if _, err := NewCattle("https://rancher.example.com/v3", "a", "s", nil); err == nil || !strings.Contains(err.Error(), "Rancher 2.x") {
+		t.Errorf("a /v3 URL made a Rancher 1.x client: err = %v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package refresher
+package refresher_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
 )
 
 // scale is an installation: scopes × registries, of which matching per scope
@@ -25,7 +27,7 @@ type scale struct{ scopes, registries, matching int }
 
 // freshECR hands out a new password for each of n registries on every call, as
 // real ECR does, so every run really writes.
-func freshECR(n int) (ECRAPI, []string) {
+func freshECR(n int) (refresher.ECRAPI, []string) {
 	var ids []string
 	for i := range n {
 		ids = append(ids, fmt.Sprintf("1000000000%02d", i))
@@ -35,7 +37,7 @@ func freshECR(n int) (ECRAPI, []string) {
 		k := calls.Add(1)
 		var ls []login
 		for _, id := range ids {
-			ls = append(ls, login{host: id + ".dkr.ecr.us-east-1.amazonaws.com", password: fmt.Sprintf("pw-%s-%d", id, k)})
+			ls = append(ls, login{Host: id + ".dkr.ecr.us-east-1.amazonaws.com", Password: fmt.Sprintf("pw-%s-%d", id, k)})
 		}
 		return tokens(t0.Add(12*time.Hour), ls...), nil
 	}}, ids
@@ -44,7 +46,7 @@ func freshECR(n int) (ECRAPI, []string) {
 // newScaleEnv builds the Rancher stand-in for sc, served over loopback HTTP with
 // keep-alive, and a refresher writing into every scope. conns counts the TCP
 // connections the server accepted.
-func newScaleEnv(tb testing.TB, sc scale) (*Refresher, *ranchertest.Server, *atomic.Int64) {
+func newScaleEnv(tb testing.TB, sc scale) (*refresher.Refresher, *ranchertest.Server, *atomic.Int64) {
 	tb.Helper()
 	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: rancherKey, Projects: []string{"*"}})
 	e, ids := freshECR(sc.matching)
@@ -59,11 +61,11 @@ func newScaleEnv(tb testing.TB, sc scale) (*Refresher, *ranchertest.Server, *ato
 	tb.Cleanup(srv.Close)
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	root, err := rancherapi.NewClient(srv.URL+"/v2-beta", "ak", rancherKey, nil)
+	root, err := rancherapi.NewCattle(srv.URL+"/v2-beta", "ak", rancherKey, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var scopes []Scope
+	var scopes []refresher.Scope
 	for s := range sc.scopes {
 		env := fmt.Sprintf("1a%d", 100+s)
 		rs.AddProject(env)
@@ -74,9 +76,9 @@ func newScaleEnv(tb testing.TB, sc scale) (*Refresher, *ranchertest.Server, *ato
 			reg := rs.AddRegistry(env, id+".dkr.ecr.us-east-1.amazonaws.com", "")
 			rs.AddCredential(env, reg, "AWS", "old", "")
 		}
-		scopes = append(scopes, Scope{Name: env, Store: root.WithProject(env)})
+		scopes = append(scopes, refresher.Scope{Name: env, Target: &cattle.Target{Store: root.WithProject(env)}})
 	}
-	r := New([]Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, scopes)
+	r := refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, scopes)
 	r.Logger, r.Now = l, func() time.Time { return t0 }
 	return r, rs, &conns
 }
@@ -161,7 +163,7 @@ func TestRefresher_AllocsFlatInNonMatchingRegistries(t *testing.T) {
 		hosts = append(hosts, id+".dkr.ecr.us-east-1.amazonaws.com")
 	}
 	allocs := func(nonMatching int) float64 {
-		r := New([]Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, []Scope{{Name: "1a5", Store: newListStore(nonMatching, hosts)}})
+		r := refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, []refresher.Scope{{Name: "1a5", Target: &cattle.Target{Store: newListStore(nonMatching, hosts)}}})
 		l := logrus.New()
 		l.SetOutput(io.Discard)
 		r.Logger, r.Now = l, func() time.Time { return t0 }
@@ -215,11 +217,11 @@ func BenchmarkRunOnce_50x1000_NoHTTP(b *testing.B) {
 	for _, id := range ids {
 		hosts = append(hosts, id+".dkr.ecr.us-east-1.amazonaws.com")
 	}
-	var scopes []Scope
+	var scopes []refresher.Scope
 	for s := range 50 {
-		scopes = append(scopes, Scope{Name: fmt.Sprintf("1a%d", s), Store: newListStore(990, hosts)})
+		scopes = append(scopes, refresher.Scope{Name: fmt.Sprintf("1a%d", s), Target: &cattle.Target{Store: newListStore(990, hosts)}})
 	}
-	r := New([]Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, scopes)
+	r := refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: ids, Client: e}}, scopes)
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	r.Logger, r.Now = l, func() time.Time { return t0 }

@@ -1,4 +1,4 @@
-package refresher
+package refresher_test
 
 import (
 	"context"
@@ -12,11 +12,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
 )
 
 const (
@@ -30,11 +31,11 @@ const (
 type v3Env struct {
 	rancher *ranchertest.Server
 	url     string
-	r       *Refresher
+	r       *refresher.Refresher
 	log     *syncBuffer
 }
 
-func newV3Env(t *testing.T, e ECRAPI, projects ...string) *v3Env {
+func newV3Env(t *testing.T, e refresher.ECRAPI, projects ...string) *v3Env {
 	t.Helper()
 	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: rancherKey, Projects: []string{"*"}})
 	for _, p := range []string{p1, p2, p3} {
@@ -46,7 +47,7 @@ func newV3Env(t *testing.T, e ECRAPI, projects ...string) *v3Env {
 	l := logrus.New()
 	l.SetOutput(v.log)
 	l.SetLevel(logrus.DebugLevel)
-	v.r = New([]Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: e}}, nil)
+	v.r = refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: e}}, nil)
 	v.r.Logger, v.r.Now = l, func() time.Time { return t0 }
 	v.r.Jitter = func(d time.Duration) time.Duration { return 0 }
 	for _, p := range projects {
@@ -55,16 +56,18 @@ func newV3Env(t *testing.T, e ECRAPI, projects ...string) *v3Env {
 	return v
 }
 
-func (v *v3Env) scope(t *testing.T, project string) Scope {
+func (v *v3Env) scope(t *testing.T, project string) refresher.Scope {
 	t.Helper()
-	c, err := rancherapi.NewClient(v.url, "token-abcde", rancherKey, nil)
+	c, err := rancherapi.NewNorman(v.url, "token-abcde", rancherKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Scope{Name: project, Docker: c.WithProject(project)}
+	return refresher.Scope{Name: project, Target: &norman.Target{Store: c.WithProject(project)}}
 }
 
-func twoLogins() *fakeECR { return staticECR(login{hostA, "pw-A"}, login{hostB, "pw-B"}) }
+func twoLogins() *fakeECR {
+	return staticECR(login{Host: hostA, Password: "pw-A"}, login{Host: hostB, Password: "pw-B"})
+}
 
 func TestRefresher_V3_CreatesOwnCredentials(t *testing.T) {
 	t.Parallel()
@@ -152,7 +155,7 @@ func TestRefresher_V3_ForeignHostsUntouched(t *testing.T) {
 
 func TestRefresher_V3_OwnNameTakenByForeign(t *testing.T) {
 	t.Parallel()
-	v := newV3Env(t, staticECR(login{hostA, "pw-A"}), p1)
+	v := newV3Env(t, staticECR(login{Host: hostA, Password: "pw-A"}), p1)
 	v.r.Sources[0].RegistryIDs = []string{"111122223333"}
 	v.rancher.AddDockerCredential(p1, "ecr-111122223333-us-east-1", map[string]ranchertest.Auth{"index.docker.io": {Username: "someone", Password: "hub-password"}})
 	err := v.r.RunOnce(t.Context())
@@ -167,16 +170,16 @@ func TestRefresher_V3_OwnNameTakenByForeign(t *testing.T) {
 func TestDockerCredentialName(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		tok  Token
+		tok  refresher.Token
 		want string
 	}{
-		{Token{Host: hostA, ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-111122223333-us-east-1"},
-		{Token{Host: "ecr-proxy.example.com:5000", ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-ecr-proxy-example-com-5000"},
-		{Token{Host: strings.Repeat("a", 80) + ".example.com", ECRHost: hostA}, "ecr-" + strings.Repeat("a", 59)},
+		{refresher.Token{Host: hostA, ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-111122223333-us-east-1"},
+		{refresher.Token{Host: "ecr-proxy.example.com:5000", ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-ecr-proxy-example-com-5000"},
+		{refresher.Token{Host: strings.Repeat("a", 80) + ".example.com", ECRHost: hostA}, "ecr-" + strings.Repeat("a", 59)},
 	}
 	for _, tt := range tests {
-		if got := dockerCredentialName(tt.tok); got != tt.want {
-			t.Errorf("dockerCredentialName(%s) = %q, want %q", tt.tok.Host, got, tt.want)
+		if got := norman.CredentialName(tt.tok); got != tt.want {
+			t.Errorf("norman.CredentialName(%s) = %q, want %q", tt.tok.Host, got, tt.want)
 		}
 	}
 }
@@ -236,8 +239,8 @@ func TestRefresher_Discover(t *testing.T) {
 	t.Parallel()
 	v := newV3Env(t, twoLogins())
 	visible := []string{p1}
-	v.r.Discover = func(ctx context.Context) ([]Scope, error) {
-		var out []Scope
+	v.r.Discover = func(ctx context.Context) ([]refresher.Scope, error) {
+		var out []refresher.Scope
 		for _, p := range visible {
 			out = append(out, v.scope(t, p))
 		}
@@ -322,21 +325,21 @@ func TestRefresher_V3_MultiRegionCredentialInRetryRun(t *testing.T) {
 	var n atomic.Int32
 	short := &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
 		// A new password each call, valid 2h: due again after about an hour.
-		return tokens(t0.Add(2*time.Hour), login{hostA, fmt.Sprintf("pw-A-%d", n.Add(1))}), nil
+		return tokens(t0.Add(2*time.Hour), login{Host: hostA, Password: fmt.Sprintf("pw-A-%d", n.Add(1))}), nil
 	}}
-	long := staticECR(login{hostC, "pw-C"}) // due again after ~6h
+	long := staticECR(login{Host: hostC, Password: "pw-C"}) // due again after ~6h
 	v := newV3Env(t, short, p1)
-	v.r.Sources = []Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: short},
+	v.r.Sources = []refresher.Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: short},
 		{Region: "eu-west-1", RegistryIDs: []string{"555566667777"}, Client: long}}
-	v.r.sources = make([]sourceState, 2)
+	v.r.ResetSources()
 	both := v.rancher.AddDockerCredential(p1, "both-regions", map[string]ranchertest.Auth{hostA: {Username: "AWS"}, hostC: {Username: "AWS"}})
-	v.r.Metrics = NewMetrics(prometheus.NewRegistry())
+	v.r.Metrics = refresher.NewMetrics(prometheus.NewRegistry())
 	if err := v.r.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	// One write carried both hosts: both expiries are known.
 	for h, exp := range map[string]time.Time{hostA: t0.Add(2 * time.Hour), hostC: t0.Add(12 * time.Hour)} {
-		if got := testutil.ToFloat64(v.r.Metrics.expiry.WithLabelValues(h)); got != float64(exp.Unix()) {
+		if got := v.r.Metrics.Expiry(h); got != float64(exp.Unix()) {
 			t.Errorf("token_expiry{registry=%s} = %v, want %v", h, got, exp.Unix())
 		}
 	}

@@ -5,11 +5,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/smithy-go"
 )
 
 // TokenLifetime is how long ECR login tokens live. An expiresAt in the past or
@@ -66,7 +71,36 @@ func (t Token) GoString() string { return t.String() }
 
 // errMalformed marks an ECR answer that cannot be used; asking again soon will
 // not fix it.
-var errMalformed = errors.New("malformed ecr answer")
+var errMalformed = Permanent(errors.New("malformed ecr answer"))
+
+// awsError answers for an AWS SDK error whether retrying soon can help: what the
+// SDK itself retries (throttling codes, 5xx, transient codes) and network
+// errors are temporary; other client errors, modelled or not (AccessDenied, an
+// unknown registry id), are not.
+type awsError struct{ err error }
+
+func (e awsError) Error() string { return e.err.Error() }
+func (e awsError) Unwrap() error { return e.err }
+
+func (e awsError) Temporary() bool {
+	var ne net.Error
+	if errors.Is(e.err, context.DeadlineExceeded) || errors.Is(e.err, context.Canceled) || errors.As(e.err, &ne) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(e.err, &ae) {
+		return true
+	}
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(e.err) == aws.TrueTernary {
+		return true
+	}
+	var he *awshttp.ResponseError
+	if errors.As(e.err, &he) {
+		s := he.HTTPStatusCode()
+		return !(s >= 400 && s < 500 && s != 408 && s != 429)
+	}
+	return ae.ErrorFault() != smithy.FaultClient
+}
 
 // decodeToken splits a base64 "user:password" on the first colon only (passwords
 // may hold colons). Errors never include the token.
@@ -136,7 +170,7 @@ func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, err
 	}
 	out, err := s.Client.GetAuthorizationToken(ctx, in)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ecr get authorization token (%s): %w", s.label(), err)
+		return nil, nil, fmt.Errorf("ecr get authorization token (%s): %w", s.label(), awsError{err})
 	}
 	var toks []Token
 	var errs []error

@@ -24,6 +24,13 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
 )
 
+const (
+	hostA = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+	hostB = "444455556666.dkr.ecr.us-east-1.amazonaws.com"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
 func TestDecodeToken(t *testing.T) {
 	t.Parallel()
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -248,7 +255,7 @@ func TestSource_Fetch_Garbage(t *testing.T) {
 
 func TestSource_Fetch_MissingEntry(t *testing.T) {
 	t.Parallel()
-	src := Source{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: staticECR(login{hostA, "pw-A"})}
+	src := Source{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: ecrtest.Static(t0.Add(12*time.Hour), ecrtest.Login{Host: hostA, Password: "pw-A"})}
 	toks, bad, err := src.fetch(t.Context(), t0)
 	if err != nil || len(toks) != 1 || len(bad) != 1 || !strings.Contains(bad[0].Error(), "no token for registry 444455556666") {
 		t.Errorf("fetch = %+v, %v, %v", toks, bad, err)
@@ -302,7 +309,7 @@ func TestPermanent(t *testing.T) {
 		{"RancherConflict", &rancherapi.Error{StatusCode: 409}, false},
 		{"RancherUnauthorized", &rancherapi.Error{StatusCode: 401}, true},
 		{"RancherServerGone", &rancherapi.Error{Err: errors.New("connection refused")}, false},
-		{"NoRegistry", fmt.Errorf("x: %w", ErrNoRegistry), true},
+		{"MarkedPermanent", fmt.Errorf("x: %w", Permanent(errors.New("no registry for this host"))), true},
 		{"Malformed", fmt.Errorf("%w: no colon", errMalformed), true},
 		{"Deadline", context.DeadlineExceeded, false},
 	}

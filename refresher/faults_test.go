@@ -1,4 +1,4 @@
-package refresher
+package refresher_test
 
 import (
 	"cmp"
@@ -16,12 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
 )
 
 // clock is a fake clock shared by the refresher and the ECR stand-in.
@@ -49,8 +50,8 @@ type stand struct {
 	clock   *clock
 	ecr     *ecrtest.Server
 	rancher *ranchertest.Server
-	r       *Refresher
-	m       *Metrics
+	r       *refresher.Refresher
+	m       *refresher.Metrics
 	log     *syncBuffer
 	cred    string // the ECR registry's credential
 	hubCred string
@@ -80,17 +81,17 @@ func newStandTimeout(t *testing.T, timeout time.Duration) *stand {
 	l.SetOutput(s.log)
 	l.SetLevel(logrus.DebugLevel)
 	s.hc = &http.Client{Timeout: timeout}
-	c, err := rancherapi.NewClient(rSrv.URL+"/v2-beta/projects/"+project, "ak", rancherKey, s.hc)
+	c, err := rancherapi.NewCattle(rSrv.URL+"/v2-beta/projects/"+project, "ak", rancherKey, s.hc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Debugf = l.Debugf
 	ecrClient := ecr.New(ecr.Options{Region: "us-east-1", BaseEndpoint: aws.String(ecrSrv.URL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "aws-secret-DO-NOT-LEAK", "")})
-	s.r = New([]Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: ecrClient}}, []Scope{{Name: project, Store: c}})
+	s.r = refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: ecrClient}}, []refresher.Scope{{Name: project, Target: &cattle.Target{Store: c}}})
 	s.r.Logger, s.r.Now = l, s.clock.Now
 	s.r.Jitter = func(d time.Duration) time.Duration { return d / 2 }
-	s.m = NewMetrics(prometheus.NewRegistry())
+	s.m = refresher.NewMetrics(prometheus.NewRegistry())
 	s.r.Metrics = s.m
 	return s
 }
@@ -228,7 +229,7 @@ func TestRefresher_Faults(t *testing.T) {
 			if rd.Ready || !strings.Contains(fmt.Sprint(rd), tt.wantErr) {
 				t.Errorf("readiness = %+v, want not ready, saying %q", rd, tt.wantErr)
 			}
-			if got := testutil.ToFloat64(s.m.runs.WithLabelValues("failure")); got != 1 {
+			if got := s.m.Runs("failure"); got != 1 {
 				t.Errorf("runs_total{failure} = %v, want 1", got)
 			}
 
@@ -253,10 +254,10 @@ func TestRefresher_Faults(t *testing.T) {
 			if !rd.Ready || rd.Pairs[0].LastError != "" {
 				t.Errorf("readiness after recovery = %+v, want ready", rd)
 			}
-			if got := testutil.ToFloat64(s.m.runs.WithLabelValues("success")); got != 1 {
+			if got := s.m.Runs("success"); got != 1 {
 				t.Errorf("runs_total{success} = %v, want 1", got)
 			}
-			if got := testutil.ToFloat64(s.m.expiry.WithLabelValues(hostA)); got != float64(next.Add(12*time.Hour).Unix()) {
+			if got := s.m.Expiry(hostA); got != float64(next.Add(12*time.Hour).Unix()) {
 				t.Errorf("token_expiry = %v, want %v", got, next.Add(12*time.Hour).Unix())
 			}
 			s.untouched(t)

@@ -49,13 +49,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) write(host, scope, result string) {
 	if m != nil {
-		m.writes.WithLabelValues(host, scope, result).Inc()
+		m.writes.WithLabelValues(validUTF8(host), validUTF8(scope), result).Inc()
 	}
 }
 
 func (m *Metrics) written(host string, exp time.Time) {
 	if m != nil {
-		m.expiry.WithLabelValues(host).Set(float64(exp.Unix()))
+		m.expiry.WithLabelValues(validUTF8(host)).Set(float64(exp.Unix()))
+	}
+}
+
+// forgetScope drops the series of a scope that is gone.
+func (m *Metrics) forgetScope(scope string) {
+	if m != nil {
+		m.writes.DeletePartialMatch(prometheus.Labels{"scope": validUTF8(scope)})
 	}
 }
 

@@ -1,4 +1,4 @@
-package refresher
+package refresher_test
 
 import (
 	"bytes"
@@ -21,6 +21,9 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
 )
 
 const (
@@ -33,35 +36,17 @@ const (
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // fakeECR answers GetAuthorizationToken through a function field.
-type fakeECR struct {
-	GetAuthorizationTokenFunc func(ctx context.Context, in *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error)
-}
-
-func (f *fakeECR) GetAuthorizationToken(ctx context.Context, in *ecr.GetAuthorizationTokenInput, _ ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error) {
-	return f.GetAuthorizationTokenFunc(ctx, in)
-}
+type fakeECR = ecrtest.Fake
 
 // login is one authorizationData entry: host and password, user AWS.
-type login struct{ host, password string }
+type login = ecrtest.Login
 
 func tokens(exp time.Time, logins ...login) *ecr.GetAuthorizationTokenOutput {
-	out := &ecr.GetAuthorizationTokenOutput{}
-	for _, l := range logins {
-		out.AuthorizationData = append(out.AuthorizationData, types.AuthorizationData{
-			AuthorizationToken: aws.String(base64.StdEncoding.EncodeToString([]byte("AWS:" + l.password))),
-			ExpiresAt:          aws.Time(exp),
-			ProxyEndpoint:      aws.String("https://" + l.host),
-		})
-	}
-	return out
+	return ecrtest.Output(exp, logins...)
 }
 
 // staticECR always returns the same logins, valid 12h from t0.
-func staticECR(logins ...login) *fakeECR {
-	return &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
-		return tokens(t0.Add(12*time.Hour), logins...), nil
-	}}
-}
+func staticECR(logins ...login) *fakeECR { return ecrtest.Static(t0.Add(12*time.Hour), logins...) }
 
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
@@ -85,12 +70,13 @@ func (s *syncBuffer) String() string {
 // its debug-level log.
 type env struct {
 	rancher *ranchertest.Server
-	client  *rancherapi.Client
-	r       *Refresher
+	client  *rancherapi.Cattle
+	tg      *cattle.Target
+	r       *refresher.Refresher
 	log     *syncBuffer
 }
 
-func newEnv(t *testing.T, e ECRAPI) *env {
+func newEnv(t *testing.T, e refresher.ECRAPI) *env {
 	t.Helper()
 	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: rancherKey, Project: project})
 	srv := httptest.NewServer(rs)
@@ -99,15 +85,16 @@ func newEnv(t *testing.T, e ECRAPI) *env {
 	l := logrus.New()
 	l.SetOutput(log)
 	l.SetLevel(logrus.DebugLevel)
-	c, err := rancherapi.NewClient(srv.URL+"/v2-beta/projects/"+project, "ak", rancherKey, nil)
+	c, err := rancherapi.NewCattle(srv.URL+"/v2-beta/projects/"+project, "ak", rancherKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Debugf = l.Debugf
-	r := New([]Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: e}}, []Scope{{Name: project, Store: c}})
+	tg := &cattle.Target{Store: c}
+	r := refresher.New([]refresher.Source{{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: e}}, []refresher.Scope{{Name: project, Target: tg}})
 	r.Logger = l
 	r.Now = func() time.Time { return t0 }
-	return &env{rancher: rs, client: c, r: r, log: log}
+	return &env{rancher: rs, client: c, tg: tg, r: r, log: log}
 }
 
 // secrets fails the test if any secret is in the captured log.
@@ -135,7 +122,7 @@ func (e *env) cred(t *testing.T, id string) ranchertest.Credential {
 
 func TestRefresher_RunOnce_UnrelatedUntouched(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	hub := e.rancher.AddRegistry(project, "index.docker.io", "")
 	hubCred := e.rancher.AddCredential(project, hub, "someone", "hub-password", "")
 	other := e.rancher.AddRegistry(project, "registry.example.com:5000", "")
@@ -165,7 +152,7 @@ func TestRefresher_RunOnce_UnrelatedUntouched(t *testing.T) {
 
 func TestRefresher_RunOnce_EveryMatchWritten(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	r1 := e.rancher.AddRegistry(project, hostA, "")
 	r2 := e.rancher.AddRegistry(project, "HTTPS://"+strings.ToUpper(hostA)+"/", "")
 	r3 := e.rancher.AddRegistry(project, hostA+"/some/path", "")
@@ -185,7 +172,7 @@ func TestRefresher_RunOnce_EveryMatchWritten(t *testing.T) {
 
 func TestRefresher_RunOnce_RegistryWithoutCredential(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	reg := e.rancher.AddRegistry(project, hostA, "")
 	if err := e.r.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
@@ -202,25 +189,25 @@ func TestRefresher_RunOnce_RegistryWithoutCredential(t *testing.T) {
 // Rancher's /v1 requires a non-empty email on create; the old image sent none.
 func TestRefresher_RunOnce_V1EmailRequired(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	reg := e.rancher.AddRegistry(project, hostA, "")
-	c, err := rancherapi.NewClient(strings.Replace(e.client.BaseURL(), "/v2-beta/", "/v1/", 1), "ak", rancherKey, nil)
+	c, err := rancherapi.NewCattle(strings.Replace(e.client.BaseURL(), "/v2-beta/", "/v1/", 1), "ak", rancherKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.r.Scopes = []Scope{{Name: project, Store: c}}
+	e.r.Scopes = []refresher.Scope{{Name: project, Target: &cattle.Target{Store: c}}}
 	if err := e.r.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	creds := e.rancher.Credentials(project)
-	if len(creds) != 1 || creds[0].RegistryID != reg || creds[0].Email != DefaultEmail {
-		t.Errorf("credentials = %+v, want one with email %q", creds, DefaultEmail)
+	if len(creds) != 1 || creds[0].RegistryID != reg || creds[0].Email != cattle.DefaultEmail {
+		t.Errorf("credentials = %+v, want one with email %q", creds, cattle.DefaultEmail)
 	}
 }
 
 func TestRefresher_RunOnce_InactiveAndRemoved(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	removed := e.rancher.AddRegistry(project, hostA, "removing")
 	removedCred := e.rancher.AddCredential(project, removed, "AWS", "old", "")
 	reg := e.rancher.AddRegistry(project, hostA, "")
@@ -242,7 +229,7 @@ func TestRefresher_RunOnce_InactiveAndRemoved(t *testing.T) {
 
 func TestRefresher_RunOnce_UnparsableAddressMidList(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	e.rancher.AddRegistry(project, "index.docker.io", "")
 	e.rancher.AddRegistry(project, "http://[::1", "")
 	e.rancher.AddRegistry(project, "my_registry:port", "")
@@ -261,7 +248,7 @@ func TestRefresher_RunOnce_UnparsableAddressMidList(t *testing.T) {
 
 func TestRefresher_RunOnce_MatchOnLastPage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	e.client.PageSize = 100
 	for i := range 250 {
 		e.rancher.AddRegistry(project, fmt.Sprintf("r%d.example.com", i), "")
@@ -278,12 +265,12 @@ func TestRefresher_RunOnce_MatchOnLastPage(t *testing.T) {
 
 func TestRefresher_RunOnce_NoRegistry(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	hub := e.rancher.AddRegistry(project, "index.docker.io", "")
 	hubCred := e.rancher.AddCredential(project, hub, "someone", "hub-password", "")
 	err := e.r.RunOnce(t.Context())
-	if !errors.Is(err, ErrNoRegistry) {
-		t.Fatalf("err = %v, want ErrNoRegistry", err)
+	if !errors.Is(err, cattle.ErrNoRegistry) {
+		t.Fatalf("err = %v, want cattle.ErrNoRegistry", err)
 	}
 	for _, want := range []string{hostA, "AUTO_CREATE=true", "scope " + project} {
 		if !strings.Contains(err.Error(), want) {
@@ -303,9 +290,9 @@ func TestRefresher_RunOnce_AutoCreateOnce(t *testing.T) {
 	n := 0
 	e := newEnv(t, &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
 		n++
-		return tokens(t0.Add(12*time.Hour), login{hostA, fmt.Sprintf("pw-%d", n)}), nil
+		return tokens(t0.Add(12*time.Hour), login{Host: hostA, Password: fmt.Sprintf("pw-%d", n)}), nil
 	}})
-	e.r.AutoCreate = true
+	e.tg.AutoCreate = true
 	for range 2 {
 		if err := e.r.RunOnce(t.Context()); err != nil {
 			t.Fatal(err)
@@ -325,8 +312,8 @@ func TestRefresher_RunOnce_AutoCreateOnce(t *testing.T) {
 // answers ServerAddressUsed, and we write into the registry it made.
 func TestRefresher_RunOnce_AutoCreateRace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
-	e.r.AutoCreate = true
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
+	e.tg.AutoCreate = true
 	var theirs string
 	e.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/registries") && theirs == "" {
@@ -350,7 +337,7 @@ func TestRefresher_RunOnce_AutoCreateRace(t *testing.T) {
 
 func TestRefresher_RunOnce_ProxyHost(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	e.r.ProxyHost = "ecr-proxy.example.com:5000"
 	proxy := e.rancher.AddRegistry(project, "ecr-proxy.example.com:5000", "")
 	proxyCred := e.rancher.AddCredential(project, proxy, "AWS", "old", "")
@@ -369,8 +356,8 @@ func TestRefresher_RunOnce_ProxyHost(t *testing.T) {
 
 func TestRefresher_RunOnce_DryRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}, login{hostB, "pw-B"}))
-	e.r.DryRun, e.r.AutoCreate = true, true
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}, login{Host: hostB, Password: "pw-B"}))
+	e.r.DryRun, e.tg.AutoCreate = true, true
 	reg := e.rancher.AddRegistry(project, hostA, "")
 	cred := e.rancher.AddCredential(project, reg, "AWS", "old", "")
 	if err := e.r.RunOnce(t.Context()); err != nil {
@@ -391,7 +378,7 @@ func TestRefresher_RunOnce_DryRun(t *testing.T) {
 // the refresher remembers what it wrote.
 func TestRefresher_RunOnce_Unchanged(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	reg := e.rancher.AddRegistry(project, hostA, "")
 	cred := e.rancher.AddCredential(project, reg, "AWS", "old", "")
 	for range 2 {
@@ -411,7 +398,7 @@ func TestRefresher_RunOnce_Unchanged(t *testing.T) {
 func TestRefresher_RunOnce_Isolation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &fakeECR{GetAuthorizationTokenFunc: func(_ context.Context, in *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
-		return tokens(t0.Add(12*time.Hour), login{hostA, "pw-A"}, login{hostB, "pw-B"}), nil
+		return tokens(t0.Add(12*time.Hour), login{Host: hostA, Password: "pw-A"}, login{Host: hostB, Password: "pw-B"}), nil
 	}})
 	e.r.Sources[0].RegistryIDs = []string{"111122223333", "444455556666"}
 	ra := e.rancher.AddRegistry(project, hostA, "")
@@ -441,7 +428,7 @@ func TestRefresher_RunOnce_Isolation(t *testing.T) {
 
 func TestRefresher_RunOnce_RancherDown(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	e.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"type":"error","status":401,"code":"Unauthorized","message":"Unauthorized"}`))
@@ -479,7 +466,7 @@ func TestRefresher_RunOnce_MalformedToken(t *testing.T) {
 	t.Parallel()
 	bad := base64.StdEncoding.EncodeToString([]byte("no-colon-SECRETISH"))
 	e := newEnv(t, &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
-		out := tokens(t0.Add(12*time.Hour), login{hostA, "x"}, login{hostB, "pw-B"})
+		out := tokens(t0.Add(12*time.Hour), login{Host: hostA, Password: "x"}, login{Host: hostB, Password: "pw-B"})
 		out.AuthorizationData[0].AuthorizationToken = aws.String(bad)
 		return out, nil
 	}})
@@ -504,7 +491,7 @@ func TestRefresher_RunOnce_MalformedToken(t *testing.T) {
 func TestRefresher_RunOnce_ExpiresAtInThePast(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &fakeECR{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
-		return tokens(time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), login{hostA, "pw-A"}), nil
+		return tokens(time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), login{Host: hostA, Password: "pw-A"}), nil
 	}})
 	e.rancher.AddRegistry(project, hostA, "")
 	for range 2 {
@@ -513,7 +500,7 @@ func TestRefresher_RunOnce_ExpiresAtInThePast(t *testing.T) {
 		}
 	}
 	st := e.r.Status()
-	if len(st) != 1 || !st[0].ExpiresAt.Equal(t0.Add(TokenLifetime)) {
+	if len(st) != 1 || !st[0].ExpiresAt.Equal(t0.Add(refresher.TokenLifetime)) {
 		t.Errorf("status = %+v, want expiry t0+12h", st)
 	}
 	if got := strings.Count(e.log.String(), "assuming a 12h token"); got != 1 {

@@ -12,13 +12,16 @@ import (
 
 // Run is the daemon loop, until ctx is done:
 //
-//   - a full run now, and one per tick of the cron spec;
-//   - between ticks, the freshness guard: each pair is written again no later
+//   - a full run now, and one at each time of the cron spec;
+//   - between them, the freshness guard: each pair is written again no later
 //     than half of its token's remaining life, whatever the spec says;
 //   - a failure is retried with capped exponential backoff and jitter, touching
-//     only what failed, instead of waiting for the next tick.
+//     only what failed, instead of waiting for the next scheduled time;
+//   - Wake finds the scopes again and writes what is due at once.
 //
-// All runs happen one at a time on one goroutine. Once ctx is done, a run in
+// One goroutine and one timer: it sleeps until the earlier of the schedule's
+// next time (Schedule.Next, on the refresher's own clock) and the next due pair,
+// so a fake clock drives this very loop in tests. Once ctx is done, a run in
 // flight gets ShutdownTimeout to finish before its context is cancelled; Run then
 // returns nil.
 func (r *Refresher) Run(ctx context.Context, spec string) error {
@@ -28,27 +31,13 @@ func (r *Refresher) Run(ctx context.Context, spec string) error {
 	}
 	r.logScheduleGaps(sched, spec)
 
-	tick := make(chan struct{}, 1)
-	l := &cronLogger{l: r.Logger}
-	defer l.close()
-	// robfig/cron v3.0.1 installs an empty chain by default: set it explicitly.
-	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(l), cron.WithChain(cron.Recover(l), cron.SkipIfStillRunning(l)))
-	c.Schedule(sched, cron.FuncJob(func() {
-		select {
-		case tick <- struct{}{}:
-		default: // a full run is already pending
-		}
-	}))
-	c.Start()
-	defer c.Stop()
-
 	// Runs outlive ctx by up to ShutdownTimeout, so they get their own context.
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		r.loop(ctx, runCtx, tick)
+		r.loop(ctx, runCtx, sched)
 	}()
 
 	<-ctx.Done()
@@ -59,50 +48,56 @@ func (r *Refresher) Run(ctx context.Context, spec string) error {
 	return nil
 }
 
-// loop runs a full run at start and on every tick, and RunDue whenever the
-// freshness guard or a retry is due.
-func (r *Refresher) loop(ctx, runCtx context.Context, tick <-chan struct{}) {
+// loop runs a full run at start and at each scheduled time, RunDue whenever the
+// freshness guard or a retry is due, and a discovering RunDue on Wake.
+func (r *Refresher) loop(ctx, runCtx context.Context, sched cron.Schedule) {
 	defer func() {
 		r.mu.Lock()
 		r.loopExited = true
 		r.mu.Unlock()
 	}()
-	full := true
+	full, discover := true, true
+	var nextFull time.Time
 	for {
-		r.safeRun(runCtx, full)
-		var wake <-chan time.Time
-		var timer *time.Timer
-		if next := r.NextDue(); !next.IsZero() {
-			timer = time.NewTimer(max(next.Sub(r.Now()), 0))
-			wake = timer.C
+		start := r.Now()
+		if full {
+			// robfig/cron runs schedules in UTC here, as the daemon always has.
+			nextFull = sched.Next(start.UTC())
 		}
+		r.safeRun(runCtx, full, discover)
+		wakeAt := nextFull
+		if due := r.NextDue(); !due.IsZero() && due.Before(wakeAt) {
+			wakeAt = due
+		}
+		timer, stopTimer := r.NewTimer(max(wakeAt.Sub(r.Now()), 0))
+		woken := false
 		select {
 		case <-ctx.Done():
-		case <-tick:
-			full = true
-		case <-wake:
-			full = false
+		case <-timer:
+		case <-r.wake:
+			woken = true
 		}
-		if timer != nil {
-			timer.Stop()
-		}
+		stopTimer()
 		if ctx.Err() != nil {
 			return
 		}
+		full = !r.Now().Before(nextFull)
+		discover = full || woken
 	}
 }
 
-// safeRun runs under RunTimeout and turns a panic into a logged failure.
-func (r *Refresher) safeRun(ctx context.Context, full bool) {
+// safeRun runs under RunTimeout and turns a panic into a logged, counted failure.
+func (r *Refresher) safeRun(ctx context.Context, full, discover bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.RunTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			r.setRunning(time.Time{})
-			r.Logger.WithField("panic", p).Error("run panicked")
+			r.Logger.WithField("stack", string(debug.Stack())).WithField("panic", fmt.Sprint(p)).Error("run panicked")
+			r.Metrics.run(r.Now(), 0, fmt.Errorf("panic: %v", p))
 		}
 	}()
-	_ = r.run(ctx, full) // run logs its own failures
+	_ = r.run(ctx, full, discover) // run logs its own failures
 	// Hours pass between runs: hand the run's garbage back to the OS now
 	// rather than keep it resident until the next.
 	debug.FreeOSMemory()

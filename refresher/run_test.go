@@ -1,4 +1,4 @@
-package refresher
+package refresher_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
 )
 
 func TestRefresher_Run(t *testing.T) {
@@ -22,7 +24,7 @@ func TestRefresher_Run(t *testing.T) {
 		close(entered)
 		select {
 		case <-release:
-			return tokens(t0.Add(12*time.Hour), login{hostA, "pw-A"}), nil
+			return tokens(t0.Add(12*time.Hour), login{Host: hostA, Password: "pw-A"}), nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -83,7 +85,7 @@ func TestRefresher_Run_RetriesBeforeTheNextTick(t *testing.T) {
 		if calls.Add(1) == 1 {
 			return nil, &types.ServerException{Message: aws.String("boom")}
 		}
-		return tokens(t0.Add(12*time.Hour), login{hostA, "pw-A"}), nil
+		return tokens(t0.Add(12*time.Hour), login{Host: hostA, Password: "pw-A"}), nil
 	}})
 	e.rancher.AddRegistry(project, hostA, "")
 	e.r.Now = time.Now
@@ -113,7 +115,7 @@ func TestRefresher_LogScheduleGaps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.r.logScheduleGaps(s, spec)
+		e.r.LogScheduleGaps(s, spec)
 		if got := strings.Contains(e.log.String(), "the freshness guard refreshes each registry in time"); got != wantNote {
 			t.Errorf("%s: note logged = %v, want %v:\n%s", spec, got, wantNote, e.log)
 		}
@@ -126,15 +128,15 @@ func TestRefresher_Healthy(t *testing.T) {
 	if !e.r.Healthy(t0) {
 		t.Error("idle refresher not healthy")
 	}
-	e.r.setRunning(t0)
+	e.r.SetRunning(t0)
 	if !e.r.Healthy(t0.Add(time.Minute)) {
 		t.Error("refresher one minute into a run not healthy")
 	}
 	if e.r.Healthy(t0.Add(time.Hour)) {
 		t.Error("refresher stuck an hour in a run still healthy")
 	}
-	e.r.setRunning(time.Time{})
-	e.r.loopExited = true
+	e.r.SetRunning(time.Time{})
+	e.r.SetLoopExited()
 	if e.r.Healthy(t0) {
 		t.Error("refresher whose loop exited still healthy")
 	}
@@ -151,9 +153,9 @@ func (panicStore) ListRegistries(context.Context) ([]rancherapi.Registry, error)
 // written, and the daemon keeps running.
 func TestRefresher_PanicInOneScope(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, staticECR(login{hostA, "pw-A"}))
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
 	reg := e.rancher.AddRegistry(project, hostA, "")
-	e.r.Scopes = append(e.r.Scopes, Scope{Name: "1a9", Store: panicStore{&listStore{}}})
+	e.r.Scopes = append(e.r.Scopes, refresher.Scope{Name: "1a9", Target: &cattle.Target{Store: panicStore{&listStore{}}}})
 	err := e.r.RunOnce(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "scope 1a9") || !strings.Contains(err.Error(), "a bug in a store") {
 		t.Fatalf("err = %v, want the panicking scope's failure", err)

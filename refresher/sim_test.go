@@ -1,20 +1,20 @@
-package refresher
+package refresher_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
 )
 
-// TestRefresher_SimulatedDay plays 24 hours on a fake clock, the way Run drives
-// the refresher (a full run at start and on each cron tick, RunDue when the
-// freshness guard or a retry is due), with a 5-hour fault in the middle. At every
-// moment the credential Rancher holds must be unexpired, and the daemon must not
-// spin.
+// TestRefresher_SimulatedDay plays 24 hours of the real daemon loop (Run) on a
+// fake clock: its one timer makes the clock jump to when it would fire. A
+// 5-hour fault sits in the middle. At every moment the credential Rancher holds
+// must be unexpired, and the daemon must not spin.
 func TestRefresher_SimulatedDay(t *testing.T) {
 	t.Parallel()
 	// during answers with fail from +8h to +13h on the stand's clock.
@@ -59,58 +59,52 @@ func TestRefresher_SimulatedDay(t *testing.T) {
 				s.ecr.Lifetime = tt.lifetime
 			}
 			tt.fault(s)
-			sched, err := cron.ParseStandard(tt.spec)
-			if err != nil {
-				t.Fatal(err)
-			}
 			end := t0.Add(24 * time.Hour)
-			nextTick := sched.Next(t0)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
 			runs := 0
-			if err := s.r.RunOnce(t.Context()); err != nil {
-				t.Fatalf("first run: %v", err)
-			}
-			for now := t0; ; {
+			s.r.OnRunDone = func(error) {
 				runs++
+				if rd := s.r.Readiness(s.clock.Now()); !rd.Ready {
+					// Ready means every credential is valid; that is what
+					// the check below guarantees, so it must agree.
+					t.Errorf("not ready at +%s: %s", s.clock.Now().Sub(t0), rd.Reason)
+					cancel()
+				}
 				if runs > 500 {
-					t.Fatalf("more than 500 runs in a day: the daemon spins (at +%s)", now.Sub(t0))
+					t.Errorf("more than 500 runs in a day: the daemon spins (at +%s)", s.clock.Now().Sub(t0))
+					cancel()
 				}
-				next, full := s.r.NextDue(), false
-				if next.IsZero() || !nextTick.After(next) {
-					next, full = nextTick, true
-				}
-				if next.Before(now) {
-					next = now
-				}
+			}
+			// The loop's one timer: the clock jumps to when it would fire.
+			s.r.NewTimer = func(d time.Duration) (<-chan time.Time, func() bool) {
+				now := s.clock.Now()
+				next := now.Add(d)
 				// Until the next run, Rancher holds what it holds now: it must
 				// stay valid until then.
-				pw := s.secret(t, s.cred)
-				exp := s.ecr.ExpiryOf(pw)
+				exp := s.ecr.ExpiryOf(s.secret(t, s.cred))
 				if tt.lifetime < 0 { // what moto announces is meaningless; tokens live 12h
-					exp = exp.Add(-tt.lifetime).Add(TokenLifetime)
+					exp = exp.Add(-tt.lifetime).Add(refresher.TokenLifetime)
 				}
 				horizon := next
 				if end.Before(horizon) {
 					horizon = end
 				}
 				if !exp.After(horizon) {
-					t.Fatalf("the credential expires at +%s but the next write is at +%s", exp.Sub(t0), next.Sub(t0))
+					t.Errorf("the credential expires at +%s but the next write is at +%s", exp.Sub(t0), next.Sub(t0))
+					cancel()
 				}
 				if !next.Before(end) {
-					break
+					cancel()
+					return nil, func() bool { return true }
 				}
-				now = next
-				s.clock.Set(now)
-				if full {
-					nextTick = sched.Next(now)
-					_ = s.r.RunOnce(t.Context())
-				} else {
-					_ = s.r.RunDue(t.Context())
-				}
-				if rd := s.r.Readiness(now); !rd.Ready {
-					// Ready means every credential is valid; that is what
-					// the check above guarantees, so it must agree.
-					t.Fatalf("not ready at +%s: %s", now.Sub(t0), rd.Reason)
-				}
+				s.clock.Set(next)
+				c := make(chan time.Time, 1)
+				c <- next
+				return c, func() bool { return true }
+			}
+			if err := s.r.Run(ctx, tt.spec); err != nil {
+				t.Fatal(err)
 			}
 			if calls := s.ecr.Calls(); calls > 200 {
 				t.Errorf("%d ECR calls in a day: backoff does not hold", calls)

@@ -2,19 +2,8 @@ package refresher
 
 import (
 	"cmp"
-	"context"
-	"errors"
-	"fmt"
-	"net"
 	"slices"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
-
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 )
 
 // PairStatus is the state of one (registry host, scope) pair, as /readyz shows it.
@@ -78,34 +67,6 @@ func (r *Refresher) retryAt(now time.Time, n int, err error) time.Time {
 	d = min(d, r.RetryMaxInterval)
 	d = d/2 + r.jitter(d/2+1)
 	return now.Add(max(d, r.RetryMinInterval))
-}
-
-// permanent reports whether an error will not go away by itself soon.
-func permanent(err error) bool {
-	var re *rancherapi.Error
-	var ae smithy.APIError
-	var ne net.Error
-	switch {
-	case errors.Is(err, ErrNoRegistry), errors.Is(err, errMalformed):
-		return true
-	case errors.As(err, &re):
-		return !re.Temporary()
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &ne):
-		return false
-	case errors.As(err, &ae):
-		// What the SDK itself retries (throttling codes, 5xx, transient codes) is
-		// temporary; other client errors, modelled or not, are permanent.
-		if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
-			return false
-		}
-		var he *awshttp.ResponseError
-		if errors.As(err, &he) {
-			s := he.HTTPStatusCode()
-			return s >= 400 && s < 500 && s != 408 && s != 429
-		}
-		return ae.ErrorFault() == smithy.FaultClient
-	}
-	return false
 }
 
 // recordSource updates an ECR call's state after an attempt.
@@ -277,33 +238,4 @@ func (r *Refresher) setRunning(t time.Time) {
 	r.mu.Lock()
 	r.runStarted = t
 	r.mu.Unlock()
-}
-
-// currentScopes returns the scopes of the next run.
-func (r *Refresher) currentScopes() []Scope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.Scopes)
-}
-
-// discover replaces the scopes with what Discover finds, and forgets pairs of
-// scopes that are gone.
-func (r *Refresher) discover(ctx context.Context) error {
-	scopes, err := r.Discover(ctx)
-	if err != nil {
-		return fmt.Errorf("discover projects: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	names := map[string]bool{}
-	for _, sc := range scopes {
-		names[sc.Name] = true
-	}
-	for k := range r.pairs {
-		if !names[k.scope] {
-			delete(r.pairs, k)
-		}
-	}
-	r.Scopes = scopes
-	return nil
 }

@@ -44,7 +44,7 @@ func TestServer_Pagination(t *testing.T) {
 	for i := range 250 {
 		s.AddRegistry("1a5", fmt.Sprintf("r%03d.example.com", i), "")
 	}
-	c, err := rancherapi.NewClient(srv.URL+"/v2-beta/projects/1a5", "ak", "sk", nil)
+	c, err := rancherapi.NewCattle(srv.URL+"/v2-beta/projects/1a5", "ak", "sk", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +108,8 @@ func TestServer_Validation(t *testing.T) {
 	t.Parallel()
 	s, srv := start(t)
 	reg := s.AddRegistry("1a5", "h.example.com", "")
-	v1, _ := rancherapi.NewClient(srv.URL+"/v1", "ak", "sk", nil)
-	v2, _ := rancherapi.NewClient(srv.URL+"/v2-beta", "ak", "sk", nil)
+	v1, _ := rancherapi.NewCattle(srv.URL+"/v1", "ak", "sk", nil)
+	v2, _ := rancherapi.NewCattle(srv.URL+"/v2-beta", "ak", "sk", nil)
 
 	_, err := v1.CreateRegistryCredential(t.Context(), rancherapi.CredentialInput{RegistryID: reg, PublicValue: "AWS", SecretValue: "x"})
 	if !rancherapi.HasCode(err, "MinLengthExceeded") {
@@ -149,7 +149,7 @@ func TestServer_V3(t *testing.T) {
 	for i := range 25 {
 		s.AddDockerCredential("c-a:p-b", fmt.Sprintf("cred-%02d", i), map[string]ranchertest.Auth{"h.example.com": {Username: "AWS", Password: "hidden-secret"}})
 	}
-	c, err := rancherapi.NewClient(srv.URL+"/v3/project/c-a:p-b", "", "token-ak:sk", nil)
+	c, err := rancherapi.NewNorman(srv.URL+"/v3/project/c-a:p-b", "", "token-ak:sk", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestServer_V3(t *testing.T) {
 	if _, err := c.CreateDockerCredential(t.Context(), "cred-00", nil); !rancherapi.HasCode(err, "AlreadyExists") {
 		t.Errorf("duplicate name: %v, want 409 AlreadyExists", err)
 	}
-	bad, _ := rancherapi.NewClient(srv.URL+"/v3/project/c-a:p-b", "token-ak", "wrong", nil)
+	bad, _ := rancherapi.NewNorman(srv.URL+"/v3/project/c-a:p-b", "token-ak", "wrong", nil)
 	if _, err := bad.ListDockerCredentials(t.Context()); err == nil || !strings.Contains(err.Error(), "401 Unauthorized 401: must authenticate") {
 		t.Errorf("wrong key: %v", err)
 	}

@@ -1,8 +1,10 @@
-package refresher
+// Package norman writes ECR credentials into a Rancher 2.x project through the
+// /v3 (norman) API: project-scoped dockerCredentials, and namespaced ones that
+// already hold a managed host. See docs/rancher-api.md.
+package norman
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,9 +14,30 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
-// Writing into Rancher 2.x (spec §2.4): a dockerCredential's registries map is
+// Store is a Rancher 2.x project's dockerCredentials. *rancherapi.Norman
+// implements it.
+type Store interface {
+	ListDockerCredentials(ctx context.Context) ([]rancherapi.DockerCredential, error)
+	CreateDockerCredential(ctx context.Context, name string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+	UpdateDockerCredential(ctx context.Context, id string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+	ListNamespacedDockerCredentials(ctx context.Context) ([]rancherapi.DockerCredential, error)
+	UpdateNamespacedDockerCredential(ctx context.Context, id string, regs map[string]rancherapi.RegistryAuth) (rancherapi.DockerCredential, error)
+}
+
+var _ Store = (*rancherapi.Norman)(nil)
+
+// Target is one Rancher 2.x project.
+type Target struct {
+	// Store is the project's /v3 API.
+	Store Store
+}
+
+var _ refresher.Target = (*Target)(nil)
+
+// Writing into Rancher 2.x: a dockerCredential's registries map is
 // replaced whole on every PUT, and its passwords cannot be read back. So a
 // credential is rewritten only when every host in it is one this process
 // manages (it can supply every password); one that also holds other hosts is
@@ -22,38 +45,34 @@ import (
 // namespacedDockerCredentials that already hold a managed host are refreshed in
 // place under the same rule, never created.
 
-// dockerRun is one scope's dockerCredentials during one run.
+// dockerRun is one project's dockerCredentials during one run.
 type dockerRun struct {
-	sc      Scope
-	managed map[string]bool                          // every host this process manages
-	tokens  map[string]Token                         // every token fetched this run, by host
-	ours    map[string][]rancherapi.DockerCredential // host → project-scoped credentials wholly ours that hold it
-	nsOurs  map[string][]rancherapi.DockerCredential // host → namespaced credentials wholly ours that hold it
-	shared  map[string][]string                      // host → names of credentials that also hold foreign hosts
-	byName  map[string]rancherapi.DockerCredential
-	done    map[string]error // credential id → result, one write per credential per run
+	store  Store
+	rec    *refresher.Recorder
+	tokens map[string]refresher.Token               // every token fetched this run, by host
+	ours   map[string][]rancherapi.DockerCredential // host → project-scoped credentials wholly ours that hold it
+	nsOurs map[string][]rancherapi.DockerCredential // host → namespaced credentials wholly ours that hold it
+	shared map[string][]string                      // host → names of credentials that also hold foreign hosts
+	byName map[string]rancherapi.DockerCredential
+	done   map[string]error // credential id → result, one write per credential per run
 }
 
-// syncDockerScope writes the due tokens into one Rancher 2.x project.
-func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []Token, c *counts) []error {
-	if len(due) == 0 {
-		return nil
-	}
-	log := r.Logger.WithField("scope", sc.Name)
-	creds, err := sc.Docker.ListDockerCredentials(ctx)
+// Sync writes the due tokens into the project.
+func (tg *Target) Sync(ctx context.Context, due, all []refresher.Token, rec *refresher.Recorder) error {
+	creds, err := tg.Store.ListDockerCredentials(ctx)
 	if err != nil {
-		return r.failScope(sc, due, fmt.Errorf("scope %s: list dockerCredentials: %w", sc.Name, err))
+		return fmt.Errorf("list dockerCredentials: %w", err)
 	}
-	d := &dockerRun{sc: sc, managed: r.managedHosts(all), tokens: map[string]Token{},
+	d := &dockerRun{store: tg.Store, rec: rec, tokens: map[string]refresher.Token{},
 		ours: map[string][]rancherapi.DockerCredential{}, shared: map[string][]string{},
 		byName: map[string]rancherapi.DockerCredential{}, done: map[string]error{}}
 	for _, t := range all {
 		d.tokens[t.Host] = t
 	}
 	d.nsOurs = map[string][]rancherapi.DockerCredential{}
-	nsCreds, err := sc.Docker.ListNamespacedDockerCredentials(ctx)
+	nsCreds, err := tg.Store.ListNamespacedDockerCredentials(ctx)
 	if err != nil {
-		log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
+		rec.Log().WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
 	}
 	for _, cred := range creds {
 		d.byName[cred.Name] = cred
@@ -63,27 +82,24 @@ func (r *Refresher) syncDockerScope(ctx context.Context, sc Scope, due, all []To
 		d.classify(cred, d.nsOurs)
 	}
 
-	var errs []error
 	for _, t := range due {
-		if err := r.finishPair(sc, t, r.syncDockerHost(ctx, d, t, c)); err != nil {
-			errs = append(errs, err)
-		}
+		rec.Done(t, d.syncHost(ctx, t))
 	}
-	return errs
+	return nil
 }
 
 // classify files a credential under each managed host it holds: in ours when
 // every host in it is managed, else in shared (never rewritten).
 func (d *dockerRun) classify(cred rancherapi.DockerCredential, ours map[string][]rancherapi.DockerCredential) {
 	hosts := normalizedHosts(cred)
-	mine := !slices.ContainsFunc(hosts, func(h string) bool { return !d.managed[h] })
+	mine := !slices.ContainsFunc(hosts, func(h string) bool { return !d.rec.Managed(h) })
 	name := cred.Name
 	if cred.NamespaceID != "" {
 		name = cred.NamespaceID + "/" + cred.Name
 	}
 	for _, h := range hosts {
 		switch {
-		case !d.managed[h]:
+		case !d.rec.Managed(h):
 		case mine:
 			ours[h] = append(ours[h], cred)
 		default:
@@ -92,27 +108,12 @@ func (d *dockerRun) classify(cred rancherapi.DockerCredential, ours map[string][
 	}
 }
 
-// managedHosts is every host this process writes: this run's tokens and every
-// pair it has known.
-func (r *Refresher) managedHosts(tokens []Token) map[string]bool {
-	m := map[string]bool{}
-	for _, t := range tokens {
-		m[t.Host] = true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.pairs {
-		m[k.host] = true
-	}
-	return m
-}
-
 // normalizedHosts are a credential's registry hosts as NormalizeHost gives
 // them; a key that is no host at all stays as it is (and so is foreign).
 func normalizedHosts(d rancherapi.DockerCredential) []string {
 	var out []string
 	for _, raw := range d.Hosts() {
-		h, err := NormalizeHost(raw)
+		h, err := refresher.NormalizeHost(raw)
 		if err != nil {
 			h = raw
 		}
@@ -121,10 +122,10 @@ func normalizedHosts(d rancherapi.DockerCredential) []string {
 	return out
 }
 
-// syncDockerHost writes one token into every credential of the project that is
+// syncHost writes one token into every credential of the project that is
 // wholly ours and holds its host, or into a new credential of our own.
-func (r *Refresher) syncDockerHost(ctx context.Context, d *dockerRun, t Token, c *counts) error {
-	log := r.Logger.WithFields(logrus.Fields{"scope": d.sc.Name, "registry": t.Host})
+func (d *dockerRun) syncHost(ctx context.Context, t refresher.Token) error {
+	log := d.rec.Log().WithField("registry", t.Host)
 	if names := d.shared[t.Host]; len(names) > 0 {
 		log.WithField("credentials", strings.Join(names, ",")).
 			Info("docker credential also holds hosts this process does not manage; left untouched (its other passwords cannot be read back)")
@@ -132,14 +133,14 @@ func (r *Refresher) syncDockerHost(ctx context.Context, d *dockerRun, t Token, c
 	var errs []error
 	targets := d.ours[t.Host]
 	if len(targets) == 0 {
-		name := dockerCredentialName(t)
+		name := CredentialName(t)
 		existing, taken := d.byName[name]
 		switch {
 		case !taken:
-			if err := r.createDockerCred(ctx, d, t, name, c); err != nil {
+			if err := d.create(ctx, t, name); err != nil {
 				errs = append(errs, err)
 			}
-		case slices.ContainsFunc(normalizedHosts(existing), func(h string) bool { return !d.managed[h] }):
+		case slices.ContainsFunc(normalizedHosts(existing), func(h string) bool { return !d.rec.Managed(h) }):
 			errs = append(errs, fmt.Errorf("dockerCredential %s exists and holds hosts this process does not manage (%s); it is not rewritten: remove them from it, or delete it",
 				name, strings.Join(existing.Hosts(), ",")))
 		default: // ours by name, its host removed by hand: put the host back
@@ -149,7 +150,7 @@ func (r *Refresher) syncDockerHost(ctx context.Context, d *dockerRun, t Token, c
 	for _, cred := range append(targets, d.nsOurs[t.Host]...) {
 		err, seen := d.done[cred.ID]
 		if !seen {
-			err = r.writeDockerCred(ctx, d, cred, t, c)
+			err = d.write(ctx, cred, t)
 			d.done[cred.ID] = err
 		}
 		if err != nil {
@@ -159,82 +160,81 @@ func (r *Refresher) syncDockerHost(ctx context.Context, d *dockerRun, t Token, c
 	return errors.Join(errs...)
 }
 
-func (r *Refresher) createDockerCred(ctx context.Context, d *dockerRun, t Token, name string, c *counts) error {
-	log := r.Logger.WithFields(logrus.Fields{"scope": d.sc.Name, "registry": t.Host, "credential": name})
-	if r.DryRun {
+func (d *dockerRun) create(ctx context.Context, t refresher.Token, name string) error {
+	log := d.rec.Log().WithFields(logrus.Fields{"registry": t.Host, "credential": name})
+	if d.rec.DryRun() {
 		log.Info("dry run: would create docker credential")
 		return nil
 	}
 	regs := map[string]rancherapi.RegistryAuth{t.Host: {Username: t.Username, Password: t.Password}}
-	cred, err := d.sc.Docker.CreateDockerCredential(ctx, name, regs)
+	cred, err := d.store.CreateDockerCredential(ctx, name, regs)
 	if err != nil {
 		return fmt.Errorf("create dockerCredential %s: %w", name, err)
 	}
 	d.byName[name] = cred
-	r.booked(d.sc.Name, cred.ID, regsHash(regs), t, "created", c)
+	d.rec.Written(cred.ID, regsHash(regs), "created", t)
 	log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("docker credential created")
 	return nil
 }
 
 // writeDockerCred rewrites a credential that is wholly ours, every host in it
 // with its fresh password, plus t's host.
-func (r *Refresher) writeDockerCred(ctx context.Context, d *dockerRun, cred rancherapi.DockerCredential, t Token, c *counts) error {
-	log := r.Logger.WithFields(logrus.Fields{"scope": d.sc.Name, "registry": t.Host, "credential": cred.Name})
+func (d *dockerRun) write(ctx context.Context, cred rancherapi.DockerCredential, t refresher.Token) error {
+	log := d.rec.Log().WithFields(logrus.Fields{"registry": t.Host, "credential": cred.Name})
 	regs := map[string]rancherapi.RegistryAuth{t.Host: {Username: t.Username, Password: t.Password}}
+	var others []refresher.Token // the other hosts in it get fresh tokens too
 	for _, raw := range cred.Hosts() {
-		h, _ := NormalizeHost(raw)
+		h, _ := refresher.NormalizeHost(raw)
 		tok, ok := d.tokens[h]
 		if !ok {
 			return fmt.Errorf("dockerCredential %s also holds %s, whose token could not be fetched this run; it is rewritten whole once both are", cred.Name, h)
 		}
 		delete(regs, h)
 		regs[raw] = rancherapi.RegistryAuth{Username: tok.Username, Password: tok.Password}
+		if h != t.Host {
+			others = append(others, tok)
+		}
 	}
 	h := regsHash(regs)
-	if r.wrote(d.sc.Name, cred.ID, h) {
-		r.unchanged(d.sc.Name, t, c)
+	if d.rec.Unchanged(cred.ID, h, t) {
 		log.Debug("docker credential unchanged")
 		return nil
 	}
-	if r.DryRun {
+	if d.rec.DryRun() {
 		log.Info("dry run: would update docker credential")
 		return nil
 	}
-	update := d.sc.Docker.UpdateDockerCredential
+	update := d.store.UpdateDockerCredential
 	if cred.NamespaceID != "" {
-		update = d.sc.Docker.UpdateNamespacedDockerCredential
+		update = d.store.UpdateNamespacedDockerCredential
 	}
 	if _, err := update(ctx, cred.ID, regs); err != nil {
 		return fmt.Errorf("update dockerCredential %s: %w", cred.Name, err)
 	}
-	r.booked(d.sc.Name, cred.ID, h, t, "updated", c)
-	for _, raw := range cred.Hosts() { // the other hosts in it got fresh tokens too
-		if h, _ := NormalizeHost(raw); h != t.Host {
-			r.Metrics.written(h, d.tokens[h].ExpiresAt)
-		}
-	}
+	d.rec.Written(cred.ID, h, "updated", t, others...)
 	log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("docker credential updated")
 	return nil
 }
 
 // regsHash identifies what a registries map holds, passwords included.
-func regsHash(regs map[string]rancherapi.RegistryAuth) [sha256.Size]byte {
+func regsHash(regs map[string]rancherapi.RegistryAuth) refresher.Content {
 	keys := make([]string, 0, len(regs))
 	for k := range regs {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var b strings.Builder
+	fields := make([]string, 0, 3*len(keys))
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s\x00%s\x00%s\x00", k, regs[k].Username, regs[k].Password)
+		fields = append(fields, k, regs[k].Username, regs[k].Password)
 	}
-	return sha256.Sum256([]byte(b.String()))
+	return refresher.Hash(fields...)
 }
 
-// dockerCredentialName is the name of the credential this process creates for
-// a host: ecr-<account>-<region>, or derived from ECR_PROXY_HOST. It is a
-// DNS-1123 label, as Kubernetes secret names must be.
-func dockerCredentialName(t Token) string {
+// CredentialName is the name of the credential this process creates for a
+// host: ecr-<account>-<region>, or derived from ECR_PROXY_HOST. It is a DNS-1123
+// label, as Kubernetes secret names must be (Rancher stores a dockerCredential
+// as a Secret of that name).
+func CredentialName(t refresher.Token) string {
 	raw := "ecr-" + t.RegistryID + "-" + t.Region
 	if t.Host != t.ECRHost {
 		raw = "ecr-" + t.Host
