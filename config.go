@@ -18,7 +18,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
-// Defaults, as documented in CONTRACT.md and --help.
+// Defaults, as documented in README.md and --help.
 const (
 	DefaultListenPort       = 8080
 	DefaultRefreshSchedule  = "@every 6h"

@@ -97,8 +97,14 @@ func (d *demoStandIns) configure(c Config) Config {
 
 func (d *demoStandIns) ecrOption(o *ecr.Options) { o.BaseEndpoint = aws.String(d.ecrSrv.URL) }
 
-func (d *demoStandIns) awsCredentials() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider("AKIADEMODEMODEMODEMO", "demo-aws-secret", "")
+// demoAWSConfig is the demo's whole AWS configuration: static demo credentials
+// and nothing read from the caller's environment or files, so AWS_PROFILE naming
+// a profile that does not exist, or a broken ~/.aws/config, cannot break it.
+func demoAWSConfig(region string) aws.Config {
+	return aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIADEMODEMODEMODEMO", "demo-aws-secret", ""),
+	}
 }
 
 // report prints what the stand-in Rancher holds now. Passwords are shown only as

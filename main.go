@@ -108,7 +108,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.Close()
 		cfg = demo.configure(cfg)
 		ecrOpts = append(ecrOpts, demo.ecrOption)
-		awsOpts = append(awsOpts, awsconfig.WithCredentialsProvider(demo.awsCredentials()))
 	}
 
 	r, reg, err := newRefresher(ctx, cfg, log, awsOpts, ecrOpts)
@@ -263,9 +262,13 @@ func rancherHTTPClient(cfg Config, log logrus.FieldLogger) (*http.Client, error)
 // default chain; AWS_ROLE_ARN is assumed through STS unless web identity owns it.
 // Nothing here touches the network.
 func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) ([]refresher.Source, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}, awsOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
+	awsCfg := demoAWSConfig(cfg.Region)
+	if !cfg.Demo {
+		var err error
+		awsCfg, err = awsconfig.LoadDefaultConfig(ctx, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}, awsOpts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("aws configuration: %w", err)
+		}
 	}
 	if cfg.RoleARN != "" && !cfg.WebIdentity {
 		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {

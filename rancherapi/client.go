@@ -29,7 +29,7 @@ const (
 	DefaultTimeout = 15 * time.Second
 
 	// DefaultPageSize is the page size asked for when listing. Cattle caps limit
-	// at 3000 (spec §1.7); asking for the cap keeps requests per run near one.
+	// at 3000 (docs/rancher-api.md#pagination); asking for the cap keeps requests per run near one.
 	DefaultPageSize = 3000
 
 	// DefaultMaxIdleConnsPerHost keeps enough connections to Rancher open between
@@ -286,7 +286,7 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.UserAgent)
-	// Ask for a bare 401 instead of a browser login challenge (spec §1.2).
+	// Ask for a bare 401 instead of a browser login challenge (docs/rancher-api.md#authentication).
 	req.Header.Set("X-API-No-Challenge", "true")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -392,3 +392,15 @@ func sanitizeURL(u *url.URL) string {
 	c.User = nil
 	return c.String()
 }
+
+// String names the client by its API base; the keys are never printed, with %v,
+// %+v or %s.
+func (c *Client) String() string {
+	if c == nil {
+		return "rancherapi.Client(nil)"
+	}
+	return "rancherapi.Client{base: " + sanitizeURL(c.base) + ", access_key: " + c.accessKey + ", secret_key: REDACTED}"
+}
+
+// GoString keeps %#v from printing the secret key too.
+func (c *Client) GoString() string { return c.String() }

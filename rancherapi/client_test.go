@@ -285,7 +285,7 @@ func TestClient_UpdateRegistryCredential(t *testing.T) {
 	c, mux, _ := setup(t)
 	mux.HandleFunc("PUT /v2-beta/projects/1a5/registrycredentials/1c12", func(w http.ResponseWriter, r *http.Request) {
 		testAuth(t, r)
-		// registryId cannot be updated and is not sent (spec §1.11).
+		// registryId cannot be updated and is not sent (docs/rancher-api.md#updates).
 		testJSONBody(t, r, map[string]any{"publicValue": "AWS", "secretValue": "pw-2", "email": "e@example.com"})
 		serve(http.StatusOK, []byte(`{"id":"1c12","registryId":"1sp2","publicValue":"AWS","secretValue":null,"state":"active"}`))(w, r)
 	})

@@ -53,7 +53,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// hint says how to fix the errors users hit most (spec §1.2, §4.2 item 11).
+// hint says how to fix the errors users hit most (docs/rancher-api.md#authentication, #pitfalls).
 func (e *Error) hint() string {
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
@@ -111,7 +111,7 @@ func HasCode(err error, code string) bool {
 	return errors.As(err, &e) && strings.EqualFold(e.Code, code)
 }
 
-// errorBody is Cattle's error envelope (spec §1.9). status can be a number or, from
+// errorBody is Cattle's error envelope (docs/rancher-api.md#errors). status can be a number or, from
 // Rancher 2's auth filter, a string, so it is not decoded; the HTTP status is used.
 type errorBody struct {
 	Code      string `json:"code"`

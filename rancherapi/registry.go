@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// Registry is a Cattle registry (spec §1.4). ServerAddress is create-only.
+// Registry is a Cattle registry (docs/rancher-api.md#registries). ServerAddress is create-only.
 type Registry struct {
 	ID            string `json:"id"`
 	Name          string `json:"name,omitempty"`
@@ -18,7 +18,7 @@ type Registry struct {
 	State         string `json:"state,omitempty"`
 }
 
-// RegistryCredential is a Cattle registryCredential as read back (spec §1.5). It has
+// RegistryCredential is a Cattle registryCredential as read back (docs/rancher-api.md#registry-credentials). It has
 // no SecretValue field on purpose: the password is write-only for most roles, and a
 // create response that echoes it is dropped by the decoder instead of being kept.
 type RegistryCredential struct {
@@ -31,13 +31,13 @@ type RegistryCredential struct {
 }
 
 // CredentialInput is the body of a credential create or update. Only these fields
-// are sent: Cattle silently drops fields it cannot update (spec §1.11).
+// are sent: Cattle silently drops fields it cannot update (docs/rancher-api.md#updates).
 type CredentialInput struct {
 	RegistryID  string `json:"registryId,omitempty"` // create only
 	PublicValue string `json:"publicValue"`
 	SecretValue string `json:"secretValue"`
 	// Email must be non-empty: /v1 rejects a create without it and an update with
-	// an empty one (spec §1.12).
+	// an empty one (docs/rancher-api.md#email).
 	Email string `json:"email"`
 }
 
@@ -49,7 +49,7 @@ func (in CredentialInput) String() string {
 // GoString keeps %#v from printing the secret too.
 func (in CredentialInput) GoString() string { return in.String() }
 
-// collection is the gdapi collection envelope (spec §1.8).
+// collection is the gdapi collection envelope (docs/rancher-api.md#collections).
 type collection[T any] struct {
 	Type       string `json:"type"`
 	Data       []T    `json:"data"`
@@ -103,7 +103,7 @@ func listAllURL[T any](ctx context.Context, c *Client, u *url.URL, q url.Values)
 // ListRegistries returns every registry in the scope, all pages.
 //
 // Cattle API: GET <base>/registries. Registries cannot be filtered by
-// serverAddress (the filter is silently ignored, spec §1.7), so callers match
+// serverAddress (the filter is silently ignored, docs/rancher-api.md#pagination), so callers match
 // client-side.
 func (c *Cattle) ListRegistries(ctx context.Context) ([]Registry, error) {
 	return listAll[Registry](ctx, c.Client, "registries", nil)
@@ -148,7 +148,7 @@ func (c *Cattle) CreateRegistryCredential(ctx context.Context, in CredentialInpu
 }
 
 // UpdateRegistryCredential writes new values into an existing credential in place,
-// keeping its id (containers hold the id, spec §1.14). in.RegistryID is not sent.
+// keeping its id (containers hold the id, docs/rancher-api.md#pulls). in.RegistryID is not sent.
 //
 // Cattle API: PUT <base>/registrycredentials/<id>.
 func (c *Cattle) UpdateRegistryCredential(ctx context.Context, id string, in CredentialInput) (RegistryCredential, error) {

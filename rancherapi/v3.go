@@ -26,7 +26,7 @@ func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
 }
 
 // DockerCredential is a Rancher 2.x project-scoped dockerCredential as read back
-// (spec §2.3). Passwords are write-only and never come back, so a read-back map
+// (docs/rancher-api.md#dockercredentials). Passwords are write-only and never come back, so a read-back map
 // holds user names only.
 type DockerCredential struct {
 	ID         string                      `json:"id"` // "p-fghij:ecr-111122223333-us-east-1"
@@ -92,7 +92,7 @@ func (c *Norman) CreateDockerCredential(ctx context.Context, name string, regs m
 
 // UpdateDockerCredential replaces a dockerCredential's registries in place (the
 // secret keeps its name, so imagePullSecrets keep working). The whole map is
-// replaced (spec §2.4): regs must hold every host the credential should keep.
+// replaced (docs/rancher-api.md#dockercredential-updates): regs must hold every host the credential should keep.
 //
 // API: PUT /v3/project/<project>/dockerCredentials/<id>.
 func (c *Norman) UpdateDockerCredential(ctx context.Context, id string, regs map[string]RegistryAuth) (DockerCredential, error) {

@@ -69,7 +69,7 @@ func TestClient_UpdateDockerCredential(t *testing.T) {
 		if got := r.Header.Get("Authorization"); got != "Bearer token-abcde:"+testSecret {
 			t.Errorf("Authorization = %q, want the bearer token", got)
 		}
-		// The whole map, every host with its password (spec §2.4).
+		// The whole map, every host with its password (docs/rancher-api.md#dockercredential-updates).
 		testJSONBody(t, r, map[string]any{"registries": map[string]any{
 			"a.example.com": map[string]any{"username": "AWS", "password": "pw-a"},
 			"b.example.com": map[string]any{"username": "AWS", "password": "pw-b"}}})

@@ -203,7 +203,9 @@ func TestRefresher_NoLeakOver1000Runs(t *testing.T) {
 	if got := runtime.NumGoroutine(); got > goroutines+3 {
 		t.Errorf("goroutines: %d after 10 runs, %d after 1,000 more", goroutines, got)
 	}
-	if got := conns.Load(); got > opened {
+	// A connection being handed back to the pool as the next request starts
+	// may make the client dial once more; a leak dials on every run.
+	if got := conns.Load(); got > opened+3 {
 		t.Errorf("connections opened: %d in 10 runs, %d after 1,000 more: keep-alive is not reused", opened, got)
 	}
 	t.Logf("goroutines %d, connections %d, after 1,010 runs", runtime.NumGoroutine(), conns.Load())

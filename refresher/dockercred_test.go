@@ -357,3 +357,46 @@ func TestRefresher_V3_MultiRegionCredentialInRetryRun(t *testing.T) {
 		}
 	}
 }
+
+// A scope that disappears leaves nothing behind: its metric series go, and
+// what this process remembered writing there is forgotten, so the scope is
+// written afresh if it comes back.
+func TestRefresher_DiscoverForgetsGoneScopes(t *testing.T) {
+	t.Parallel()
+	v := newV3Env(t, twoLogins())
+	m := refresher.NewMetrics(prometheus.NewRegistry())
+	v.r.Metrics = m
+	visible := []string{p1, p3}
+	v.r.Discover = func(ctx context.Context) ([]refresher.Scope, error) {
+		var out []refresher.Scope
+		for _, p := range visible {
+			out = append(out, v.scope(t, p))
+		}
+		return out, nil
+	}
+	for range 2 { // written, then unchanged
+		if err := v.r.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.Writes(hostA, p1, "unchanged"); got != 1 {
+		t.Fatalf("writes_total{%s,unchanged} = %v, want 1", p1, got)
+	}
+	visible = []string{p3}
+	if err := v.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []string{"created", "updated", "unchanged"} {
+		if got := m.Writes(hostA, p1, res); got != -1 {
+			t.Errorf("writes_total{%s,%s} still exported after the scope went away: %v", p1, res, got)
+		}
+	}
+	before := v.rancher.DockerCredentials(p1)[0].Writes
+	visible = []string{p1, p3}
+	if err := v.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if after := v.rancher.DockerCredentials(p1)[0].Writes; after != before+1 {
+		t.Errorf("a scope that came back was not written afresh (writes %d → %d): its remembered writes were kept", before, after)
+	}
+}

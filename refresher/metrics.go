@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the refresher's Prometheus collectors (names fixed by CONTRACT.md).
+// Metrics are the refresher's Prometheus collectors (names are part of the documented interface: README.md, "HTTP endpoints").
 // Label values are hosts and scopes, never secrets.
 type Metrics struct {
 	runs        *prometheus.CounterVec

@@ -37,10 +37,10 @@ func (h handler) credentialJSON(c *Credential, withSecret bool) map[string]any {
 		"accountId": c.Project, "registryId": c.RegistryID, "publicValue": c.PublicValue, "secretValue": nil,
 		"state": c.State, "transitioning": "no", "name": nil, "removed": nil,
 	}
-	if withSecret { // readOnCreateOnly (spec §1.5)
+	if withSecret { // readOnCreateOnly (docs/rancher-api.md#registry-credentials)
 		m["secretValue"] = c.SecretValue
 	}
-	if h.version == "v1" { // v2-beta ≥ Rancher 1.5.4 has no email field (spec §1.12)
+	if h.version == "v1" { // v2-beta ≥ Rancher 1.5.4 has no email field (docs/rancher-api.md#email)
 		m["email"] = c.Email
 	}
 	return m
@@ -53,7 +53,7 @@ func nullable(s string) any {
 	return s
 }
 
-// page applies Cattle's limit/marker pagination (spec §1.7) and writes the envelope.
+// page applies Cattle's limit/marker pagination (docs/rancher-api.md#pagination) and writes the envelope.
 func (h handler) page(resourceType string, items []map[string]any) {
 	q := h.r.URL.Query()
 	limit := 100
@@ -100,7 +100,7 @@ func (h handler) listRegistries() {
 	h.s.mu.Lock()
 	var items []map[string]any
 	for _, r := range h.s.sortedRegistries(h.project) {
-		// serverAddress lives in a JSON blob and cannot be filtered: ignored (spec §1.7).
+		// serverAddress lives in a JSON blob and cannot be filtered: ignored (docs/rancher-api.md#pagination).
 		if st := h.r.URL.Query().Get("state"); st != "" && st != r.State {
 			continue
 		}
@@ -149,7 +149,7 @@ func (h handler) createRegistry() {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
 	for _, r := range h.s.sortedRegistries(h.project) {
-		if strings.EqualFold(r.ServerAddress, addr) { // raw, case-insensitive (spec §1.13)
+		if strings.EqualFold(r.ServerAddress, addr) { // raw, case-insensitive (docs/rancher-api.md#duplicate-addresses)
 			writeError(h.w, http.StatusBadRequest, "ServerAddressUsed", "ServerAddressUsed", "")
 			return
 		}
@@ -184,7 +184,7 @@ func (h handler) listCredentials() {
 	h.page("registryCredential", items)
 }
 
-// checkCredentialFields applies Cattle's field validation (spec §1.5, §1.9, §1.11).
+// checkCredentialFields applies Cattle's field validation (docs/rancher-api.md#registry-credentials, #errors, #updates).
 func (h handler) checkCredentialFields(in map[string]any, create bool) bool {
 	if h.version == "v1" {
 		email, present := in["email"]
@@ -251,7 +251,7 @@ func (h handler) updateCredential(id string) {
 	if !h.checkCredentialFields(in, false) {
 		return
 	}
-	// Partial update; registryId and unknown fields are silently dropped (spec §1.11).
+	// Partial update; registryId and unknown fields are silently dropped (docs/rancher-api.md#updates).
 	if v, ok := in["publicValue"].(string); ok {
 		c.PublicValue = v
 	}
@@ -286,7 +286,7 @@ func writeError(w http.ResponseWriter, status int, code, message, field string) 
 }
 
 // writeJSON writes v the way Cattle's Jackson writer does: every "/" escaped as "\/"
-// (spec §1.1). A "/" can only occur inside JSON strings, so the replace is safe.
+// (docs/rancher-api.md#urls-and-scopes). A "/" can only occur inside JSON strings, so the replace is safe.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

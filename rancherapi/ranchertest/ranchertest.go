@@ -1,6 +1,6 @@
 // Package ranchertest is an in-memory stand-in for the Rancher 1.x (Cattle) API,
 // as much of it as registries and registry credentials need. Tests and --demo use
-// it. It copies the behaviour recorded in shared/spec/rancher-api.md §1, including
+// it. It copies the behaviour recorded in docs/rancher-api.md, including
 // the traps: the serverAddress filter is ignored, secretValue is write-only, /v1
 // requires email, lists are paginated, links are lowercased and slashes escaped,
 // and a duplicate serverAddress is refused with ServerAddressUsed.
@@ -177,7 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key, ok := s.authenticate(r)
 	if !ok && strings.Contains(r.URL.Path, "/v3") {
-		// Rancher 2.x's auth filter answers with its own shape: status as a string (spec §2.2).
+		// Rancher 2.x's auth filter answers with its own shape: status as a string (docs/rancher-api.md#v3-authentication).
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"type":"error","status":"401","message":"Unauthorized 401: must authenticate"}`))
@@ -203,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version, rest := segs[ver], segs[ver+1:]
 	project := key.Project
 	if len(rest) >= 2 && strings.EqualFold(rest[0], "projects") {
-		// Cattle scopes only when a segment follows the id (spec §1.1).
+		// Cattle scopes only when a segment follows the id (docs/rancher-api.md#urls-and-scopes).
 		if len(rest) == 2 {
 			writeJSON(w, http.StatusOK, map[string]any{"id": rest[1], "type": "project", "links": map[string]any{}})
 			return
@@ -252,7 +252,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cattleType maps a path's type name to its schema: case-insensitive, plural or
-// singular (spec §1.1).
+// singular (docs/rancher-api.md#urls-and-scopes).
 func cattleType(name string) string {
 	switch strings.ToLower(name) {
 	case "registry", "registries":

@@ -79,7 +79,7 @@ func TestServer_WireShape(t *testing.T) {
 	if strings.Contains(body, "hidden-secret") {
 		t.Errorf("a list returned the secret")
 	}
-	// A URL that ends in the project id is the project, not a scope (spec §1.1).
+	// A URL that ends in the project id is the project, not a scope (docs/rancher-api.md#urls-and-scopes).
 	if _, body := get(t, srv.URL+"/v2-beta/projects/1a5", true); !strings.Contains(body, `"type":"project"`) {
 		t.Errorf("…/projects/1a5 = %s, want the project resource", body)
 	}

@@ -65,7 +65,7 @@ func (s *Server) DockerCredentials(project string) []DockerCred {
 }
 
 // serveV3 routes the norman API: /v3/projects, and
-// /v3/project(s)/<c-x:p-y>/dockercredentials[/<id>] (spec §2.1).
+// /v3/project(s)/<c-x:p-y>/dockercredentials[/<id>] (docs/rancher-api.md#v3-endpoints).
 func (s *Server) serveV3(w http.ResponseWriter, r *http.Request, key Key, rest []string) {
 	if len(rest) == 1 && rest[0] == "projects" && r.Method == http.MethodGet {
 		s.listProjects(w, r, key, "/v3")
@@ -125,7 +125,7 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, key Key, p
 
 func (s *Server) dockerCredJSON(d *DockerCred, base string) map[string]any {
 	regs := map[string]any{}
-	for h, a := range d.Registries { // password and auth are write-only (spec §2.3)
+	for h, a := range d.Registries { // password and auth are write-only (docs/rancher-api.md#dockercredentials)
 		regs[h] = map[string]any{"username": a.Username}
 	}
 	typ, baseType, plural, ns := "dockerCredential", "secret", "dockerCredentials/", any(nil)
@@ -208,7 +208,7 @@ func (s *Server) updateDockerCred(w http.ResponseWriter, r *http.Request, projec
 		writeNormanError(w, http.StatusNotFound, "NotFound", "not found", "")
 		return
 	}
-	if in.Registries != nil { // a map is replaced wholesale, not merged (spec §2.4)
+	if in.Registries != nil { // a map is replaced wholesale, not merged (docs/rancher-api.md#dockercredential-updates)
 		d.Registries = in.auths()
 	}
 	d.Writes++

@@ -1,6 +1,6 @@
 // Package ecrtest is a local stand-in for the Amazon ECR API's
 // GetAuthorizationToken, close enough that the real aws-sdk-go-v2 client accepts
-// it (shared/spec/ecr-api.md §4). Tests and --demo use it.
+// it (docs/ecr.md#a-local-ecr). Tests and --demo use it.
 package ecrtest
 
 import (
