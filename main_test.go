@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
 )
@@ -181,9 +181,9 @@ func TestRun_Daemon(t *testing.T) {
 		_, _, err := w.run(ctx)
 		done <- err
 	}()
-	recv(t, written) // the first run happens at start, not at the first cron tick
-	cancel()         // SIGTERM
-	if err := recv(t, done); err != nil {
+	testwait.Recv(t, written) // the first run happens at start, not at the first cron tick
+	cancel()                  // SIGTERM
+	if err := testwait.Recv(t, done); err != nil {
 		t.Fatalf("daemon exit: %v, want 0", err)
 	}
 }
@@ -229,18 +229,5 @@ func TestRun_Demo(t *testing.T) {
 				t.Errorf("demo prints a password")
 			}
 		})
-	}
-}
-
-// recv returns what ch delivers, failing the test instead of hanging when
-// nothing comes within a minute.
-func recv[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(time.Minute):
-		t.Fatal("nothing came within a minute: the code under test hangs")
-		panic("unreachable")
 	}
 }

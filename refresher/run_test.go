@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
@@ -35,10 +35,10 @@ func TestRefresher_Run(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- e.r.Run(ctx, "@every 6h") }()
-	recv(t, entered)
+	testwait.Recv(t, entered)
 	cancel() // SIGTERM during the first run: it must be allowed to finish
 	close(release)
-	if err := recv(t, done); err != nil {
+	if err := testwait.Recv(t, done); err != nil {
 		t.Fatalf("Run = %v, want nil on shutdown", err)
 	}
 	creds := e.rancher.Credentials(project)
@@ -59,9 +59,9 @@ func TestRefresher_Run_ShutdownTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- e.r.Run(ctx, "@every 6h") }()
-	recv(t, entered)
+	testwait.Recv(t, entered)
 	cancel()
-	if err := recv(t, done); err != nil {
+	if err := testwait.Recv(t, done); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if !strings.Contains(e.log.String(), "context canceled") {
@@ -99,7 +99,7 @@ func TestRefresher_Run_RetriesBeforeTheNextTick(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() { _ = e.r.Run(ctx, "@every 24h") }()
-	recv(t, done)
+	testwait.Recv(t, done)
 	if got := calls.Load(); got != 2 {
 		t.Errorf("ECR calls = %d, want 2 (a failure, then the retry)", got)
 	}
@@ -166,43 +166,5 @@ func TestRefresher_PanicInOneScope(t *testing.T) {
 	}
 	if st := e.r.Readiness(t0); st.Ready {
 		t.Error("ready although a scope failed")
-	}
-}
-
-// recv returns what ch delivers, failing the test instead of hanging when
-// nothing comes within a minute.
-func recv[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(time.Minute):
-		t.Fatal("nothing came within a minute: the code under test hangs")
-		panic("unreachable")
-	}
-}
-
-// A panic is logged with its stack and counted like any failure, and the
-// recovery itself survives a scope name that is not valid UTF-8 (client_golang
-// panics on such label values).
-func TestRefresher_PanicLoggedAndCounted(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
-	e.rancher.AddRegistry(project, hostA, "")
-	m := refresher.NewMetrics(prometheus.NewRegistry())
-	e.r.Metrics = m
-	bad := "1a9\xff"
-	e.r.Scopes = append(e.r.Scopes, refresher.Scope{Name: bad, Target: &cattle.Target{Store: panicStore{&listStore{}}}})
-	if err := e.r.RunOnce(t.Context()); err == nil || !strings.Contains(err.Error(), "a bug in a store") {
-		t.Fatalf("err = %v, want the panicking scope's failure", err)
-	}
-	if out := e.log.String(); !strings.Contains(out, "scope panicked") || !strings.Contains(out, "goroutine") {
-		t.Errorf("panic logged without its stack:\n%s", out)
-	}
-	if got := m.Writes(hostA, strings.ToValidUTF8(bad, "\uFFFD"), "failed"); got != 1 {
-		t.Errorf("writes_total{failed} of the panicking scope = %v, want 1", got)
-	}
-	if got := m.Runs("failure"); got != 1 {
-		t.Errorf("runs_total{failure} = %v, want 1", got)
 	}
 }
