@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -169,5 +170,22 @@ func TestConfig_LogFieldsRancher2(t *testing.T) {
 	c, _ = ParseConfig(nil, envOf(minimal()))
 	if _, ok := c.LogFields()["missing_credentials"]; ok {
 		t.Errorf("a Rancher 1.x start-up line says Rancher 2.x creates credentials")
+	}
+}
+
+// A project listed twice is written once, and said once.
+func TestRun_DuplicateProjectsWrittenOnce(t *testing.T) {
+	w := newWorld(t)
+	reg := w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	w.env["RANCHER_PROJECTS"] = e2eProject + "," + e2eProject + " ," + e2eProject
+	_, logs, err := w.run(t.Context(), "--once")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	if got := strings.Count(logs, "more than once"); got != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", got, logs)
+	}
+	if creds := w.rancher.Credentials(e2eProject); len(creds) != 1 || creds[0].RegistryID != reg {
+		t.Errorf("credentials %+v, want one for %s", creds, reg)
 	}
 }

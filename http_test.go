@@ -315,3 +315,20 @@ func TestHealthcheckURL(t *testing.T) {
 		}
 	}
 }
+
+// The daemon binds LISTEN_ADDRESS: a port taken on that address is a
+// configuration error naming it.
+func TestRun_ListenAddress(t *testing.T) {
+	w := newWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	w.env["LISTEN_ADDRESS"], w.env["LISTEN_PORT"] = "127.0.0.1", port
+	_, _, err = w.run(t.Context())
+	if got := exitCode(err); got != 2 || !strings.Contains(err.Error(), "LISTEN_ADDRESS, LISTEN_PORT: listen tcp 127.0.0.1:"+port) {
+		t.Errorf("exit %d, %v: want 2 naming LISTEN_ADDRESS and 127.0.0.1:%s", got, err, port)
+	}
+}
