@@ -209,6 +209,9 @@ func shortestGap(sched cron.Schedule) time.Duration {
 			break
 		}
 		gap = min(gap, next.Sub(t))
+		if gap <= time.Minute { // a 5-field spec's finest step: no shorter gap to find
+			break
+		}
 		t = next
 	}
 	return gap

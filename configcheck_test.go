@@ -189,3 +189,33 @@ func TestRun_DuplicateProjectsWrittenOnce(t *testing.T) {
 		t.Errorf("credentials %+v, want one for %s", creds, reg)
 	}
 }
+
+// FuzzParseConfig: whatever the URL, projects, schedule and listen address,
+// parsing never panics, never prints the secret key, and a value it accepts
+// for a Rancher 2.x URL is a project id.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range [][4]string{
+		{"https://rancher.example.com/v3", "c-abcde:p-fghij", "@every 6h", ""},
+		{"http://rancher.example.com:8080/v1", "1a5,1a5", "0 */6 * * *", "127.0.0.1"},
+		{"rancher.example.com/v2", "c-x:p-%ff", "6h", "::1"},
+		{"https://u:pw@rancher.example.com/v3/project/..", "..", "@every 0s", "a b:1"},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, url, projects, schedule, addr string) {
+		env := map[string]string{"CATTLE_URL": url, "CATTLE_ACCESS_KEY": "ak", "CATTLE_SECRET_KEY": "sk-FUZZ-SECRET",
+			"AWS_REGION": "us-east-1", "RANCHER_PROJECTS": projects, "REFRESH_SCHEDULE": schedule, "LISTEN_ADDRESS": addr}
+		c, err := ParseConfig(nil, envOf(env))
+		if err != nil {
+			if strings.Contains(err.Error(), "sk-FUZZ-SECRET") {
+				t.Fatalf("error prints the secret key: %v", err)
+			}
+			return
+		}
+		for _, p := range c.RancherProjects {
+			if !envIDRE.MatchString(p) && !projectIDRE.MatchString(p) {
+				t.Fatalf("accepted project %q", p)
+			}
+		}
+	})
+}
