@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -28,6 +28,19 @@ const (
 	DefaultRoleSessionName  = "rancher-ecr-credentials"
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "text"
+)
+
+// Floors below which a setting would hammer ECR and Rancher: refused at start.
+const (
+	// MinRefreshGap is the shortest gap REFRESH_SCHEDULE may leave between two
+	// runs: cron's own granularity. ECR tokens live 12 h, so more is never needed.
+	MinRefreshGap = time.Minute
+	// MinRetryMinInterval is the shortest RETRY_MIN_INTERVAL: the first retry of a
+	// failure, and the shortest time between two refreshes of one registry.
+	MinRetryMinInterval = 5 * time.Second
+	// MinRetryMaxInterval is the shortest RETRY_MAX_INTERVAL, the wait after
+	// errors that retrying will not fix (a rejected key): at most one try a minute.
+	MinRetryMaxInterval = time.Minute
 )
 
 // RegistrySpec is one entry of AWS_ECR_REGISTRY_IDS.
@@ -59,6 +72,7 @@ type Config struct {
 	RancherCAFile   string
 	RancherInsecure bool
 
+	ListenAddress    string // "" binds every interface
 	ListenPort       int
 	LogLevel         logrus.Level
 	LogFormat        string
@@ -73,15 +87,24 @@ type Config struct {
 	DemoRancher2 bool
 	Version      bool
 	Help         bool
+
+	// Warnings are problems the configuration survives (a project listed
+	// twice), logged once at start.
+	Warnings []string
 }
 
 // setting is one configurable value: its env var, the flag named after it, its
 // default and help. Every env var has a flag; a flag wins over the environment.
 type setting struct {
 	env, def, usage string
-	isBool          bool
-	noEnv           bool // flag only (--demo, --version)
-	flag            string
+	// defHelp is what --help and the README say when def is empty: "required",
+	// or what the empty value means ("the caller's own"). Empty: "none".
+	defHelp string
+	// alias is read when env is unset (PLATFORM_URL for CATTLE_URL).
+	alias  string
+	isBool bool
+	noEnv  bool // flag only (--demo, --version)
+	flag   string
 }
 
 func (s setting) flagName() string {
@@ -93,28 +116,29 @@ func (s setting) flagName() string {
 
 func settings() []setting {
 	return []setting{
-		{env: "CATTLE_URL", usage: "Rancher API URL: https://host[/v1|/v2-beta][/projects/<id>]"},
-		{env: "CATTLE_ACCESS_KEY", usage: "Rancher API access key"},
+		{env: "CATTLE_URL", alias: "PLATFORM_URL", defHelp: "required", usage: "Rancher API URL (forms below)"},
+		{env: "CATTLE_ACCESS_KEY", alias: "PLATFORM_ACCESS_KEY", defHelp: "required", usage: "Rancher API access key (leave empty on Rancher 2.x when CATTLE_SECRET_KEY is a whole token-xxxxx:yyyy bearer token)"},
 		{env: "CATTLE_ACCESS_KEY_FILE", usage: "file holding the access key (wins over CATTLE_ACCESS_KEY)"},
-		{env: "CATTLE_SECRET_KEY", usage: "Rancher API secret key"},
+		{env: "CATTLE_SECRET_KEY", alias: "PLATFORM_SECRET_KEY", defHelp: "required", usage: "Rancher API secret key, or on Rancher 2.x a bearer token token-xxxxx:yyyy"},
 		{env: "CATTLE_SECRET_KEY_FILE", usage: "file holding the secret key (wins over CATTLE_SECRET_KEY)"},
-		{env: "AWS_REGION", usage: "region of the ECR registries (or AWS_DEFAULT_REGION)"},
-		{env: "AWS_ECR_REGISTRY_IDS", usage: "comma list of 12-digit registry ids, each optionally id:region (default: the caller's own)"},
+		{env: "AWS_REGION", defHelp: "required unless every registry id names its region", usage: "region of the ECR registries (AWS_DEFAULT_REGION is read when unset)"},
+		{env: "AWS_ECR_REGISTRY_IDS", defHelp: "the caller's own", usage: "comma list of 12-digit registry ids, each optionally id:region"},
 		{env: "AWS_ROLE_ARN", usage: "IAM role to assume for ECR (ignored when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK assumes it)"},
 		{env: "AWS_ROLE_SESSION_NAME", def: DefaultRoleSessionName, usage: "session name for the assumed role"},
 		{env: "AWS_ROLE_EXTERNAL_ID", usage: "external id for the assumed role"},
-		{env: "AUTO_CREATE", def: "false", isBool: true, usage: "create the Rancher registry when none matches the ECR host"},
+		{env: "AUTO_CREATE", def: "false", isBool: true, usage: "Rancher 1.x: create the registry when none matches the ECR host (Rancher 2.x always creates a missing credential)"},
 		{env: "ECR_PROXY_HOST", usage: "write credentials under this host instead of the ECR host (one registry only)"},
-		{env: "RANCHER_PROJECTS", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (default: the URL's own scope)"},
+		{env: "RANCHER_PROJECTS", defHelp: "the URL's own scope", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (every one the key can see, found again at every run)"},
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
+		{env: "LISTEN_ADDRESS", defHelp: "all interfaces", usage: "IP address or host name the HTTP server binds, e.g. 127.0.0.1"},
 		{env: "LISTEN_PORT", def: strconv.Itoa(DefaultListenPort), usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
 		{env: "LOG_LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error"},
 		{env: "LOG_FORMAT", def: DefaultLogFormat, usage: "text or json"},
-		{env: "REFRESH_SCHEDULE", def: DefaultRefreshSchedule, usage: "cron spec (5 fields, or @every 4h style)"},
+		{env: "REFRESH_SCHEDULE", def: DefaultRefreshSchedule, usage: "cron spec (5 fields, or @every 4h style); runs at least " + MinRefreshGap.String() + " apart"},
 		{env: "SHUTDOWN_TIMEOUT", def: DefaultShutdownTimeout.String(), usage: "how long a stop waits for a run in flight"},
-		{env: "RETRY_MIN_INTERVAL", def: DefaultRetryMinInterval.String(), usage: "first wait before retrying a failure; also the shortest time between two refreshes of a registry"},
-		{env: "RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "longest wait before retrying a failure (and the wait after errors retrying will not fix)"},
+		{env: "RETRY_MIN_INTERVAL", def: DefaultRetryMinInterval.String(), usage: "first wait before retrying a failure; also the shortest time between two refreshes of a registry (at least " + MinRetryMinInterval.String() + ")"},
+		{env: "RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "longest wait before retrying a failure, and the wait after errors retrying will not fix (at least " + MinRetryMaxInterval.String() + ")"},
 		{env: "RUN_ONCE", flag: "once", def: "false", isBool: true, usage: "one run, then exit 0 if every registry was written everywhere, 1 otherwise"},
 		{env: "DRY_RUN", flag: "dry-run", def: "false", isBool: true, usage: "read everything and log the planned writes, write nothing"},
 		{env: "DEMO", flag: "demo", def: "false", isBool: true, noEnv: true, usage: "run against built-in local stand-ins of ECR and Rancher"},
@@ -140,30 +164,39 @@ func (v rawValue) Set(s string) error { *v.s = s; return nil }
 func (v rawValue) IsBoolFlag() bool   { return v.isBool }
 
 // ParseConfig reads settings from getenv, then args, over the defaults, and
-// validates them all at once. Its errors name the variable, one per line.
+// validates them all at once. Its errors name the variable (and the flag or
+// alias the value came from), one per line.
 func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	raw := map[string]string{}
+	from := map[string]string{} // env → where its value came from, when not env itself
 	for _, s := range settings() {
 		raw[s.env] = s.def
-		if v := getenv(s.env); v != "" && !s.noEnv {
+		if s.noEnv {
+			continue
+		}
+		if v := getenv(s.env); v != "" {
 			raw[s.env] = v
+		} else if v := getenv(s.alias); s.alias != "" && v != "" {
+			raw[s.env], from[s.env] = v, s.alias
 		}
 	}
 	fs := flag.NewFlagSet("rancher-ecr-credentials", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	flagged := map[string]*string{}
+	envOfFlag := map[string]string{}
 	for _, s := range settings() {
 		p := new(string)
 		*p = raw[s.env]
 		flagged[s.env] = p
+		envOfFlag[s.flagName()] = s.env
 		fs.Var(rawValue{p, s.isBool}, s.flagName(), s.usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{Help: true}, nil
 		}
-		return Config{}, fmt.Errorf("command line: %w", err)
+		return Config{}, fmt.Errorf("command line: %w (see --help)", err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("command line: unexpected argument %q (settings are flags or environment variables, see --help)", fs.Arg(0))
@@ -171,10 +204,11 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	for env, p := range flagged {
 		raw[env] = *p
 	}
+	fs.Visit(func(f *flag.Flag) { from[envOfFlag[f.Name]] = "--" + f.Name + " (" + envOfFlag[f.Name] + ")" })
 	if raw["AWS_REGION"] == "" {
 		raw["AWS_REGION"] = getenv("AWS_DEFAULT_REGION")
 	}
-	c, err := parseRaw(raw)
+	c, err := parseRaw(raw, from)
 	c.WebIdentity = getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != ""
 	return c, err
 }
@@ -185,10 +219,12 @@ var (
 )
 
 // parseRaw converts and validates every value, collecting every problem.
-func parseRaw(raw map[string]string) (Config, error) {
+// from names where a value came from when that was not its variable: a flag
+// or an alias; errors name that.
+func parseRaw(raw, from map[string]string) (Config, error) {
 	var errs []error
 	bad := func(env, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, args...)...))
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{cmp.Or(from[env], env)}, args...)...))
 	}
 	boolean := func(env string) bool {
 		v := raw[env]
@@ -228,7 +264,12 @@ func parseRaw(raw map[string]string) (Config, error) {
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
 	c.RetryMinInterval = duration("RETRY_MIN_INTERVAL")
 	c.RetryMaxInterval = duration("RETRY_MAX_INTERVAL")
-	if c.RetryMinInterval > 0 && c.RetryMaxInterval > 0 && c.RetryMinInterval > c.RetryMaxInterval {
+	switch {
+	case c.RetryMinInterval > 0 && c.RetryMinInterval < MinRetryMinInterval:
+		bad("RETRY_MIN_INTERVAL", "%s would retry and refresh too often: use %s or more", c.RetryMinInterval, MinRetryMinInterval)
+	case c.RetryMaxInterval > 0 && c.RetryMaxInterval < MinRetryMaxInterval:
+		bad("RETRY_MAX_INTERVAL", "%s would retry errors that retrying cannot fix (a rejected key) too often: use %s or more", c.RetryMaxInterval, MinRetryMaxInterval)
+	case c.RetryMinInterval > 0 && c.RetryMaxInterval > 0 && c.RetryMinInterval > c.RetryMaxInterval:
 		bad("RETRY_MAX_INTERVAL", "%s is shorter than RETRY_MIN_INTERVAL %s", c.RetryMaxInterval, c.RetryMinInterval)
 	}
 	if c.Help || c.Version {
@@ -248,32 +289,28 @@ func parseRaw(raw map[string]string) (Config, error) {
 			*k.dst = strings.TrimRight(string(b), "\r\n")
 		}
 	}
+	c.Registries = parseRegistries(raw["AWS_ECR_REGISTRY_IDS"], c.Region, bad)
 	var api rancherapi.APIURL
 	if !c.Demo {
-		var err error
-		api, err = rancherapi.ParseURL(c.CattleURL)
-		switch {
-		case c.CattleURL == "":
-			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)")
-		case err != nil:
-			bad("CATTLE_URL", "%v", err)
-		}
+		api = parseCattleURL(c.CattleURL, splitList(raw["RANCHER_PROJECTS"]), bad)
 		// Rancher 2.x takes a whole bearer token ("token-xxxxx:secret") as the secret key alone.
 		bearer := api.Rancher2 && c.CattleAccessKey == "" && strings.Contains(c.CattleSecretKey, ":")
 		if c.CattleAccessKey == "" && !bearer {
-			bad("CATTLE_ACCESS_KEY", "required (or CATTLE_ACCESS_KEY_FILE)")
+			bad("CATTLE_ACCESS_KEY", "required (or CATTLE_ACCESS_KEY_FILE, or PLATFORM_ACCESS_KEY)")
 		}
 		if c.CattleSecretKey == "" {
-			bad("CATTLE_SECRET_KEY", "required (or CATTLE_SECRET_KEY_FILE)")
+			bad("CATTLE_SECRET_KEY", "required (or CATTLE_SECRET_KEY_FILE, or PLATFORM_SECRET_KEY)")
 		}
-		if c.Region == "" {
-			bad("AWS_REGION", "required (or AWS_DEFAULT_REGION), e.g. us-east-1")
+		if c.Region == "" && !allNameRegion(c.Registries) {
+			bad("AWS_REGION", "required (or AWS_DEFAULT_REGION), e.g. us-east-1, unless every AWS_ECR_REGISTRY_IDS entry names its region as id:region")
 		}
+	}
+	if c.Region == "" && allNameRegion(c.Registries) {
+		c.Region = c.Registries[0].Region // for the SDK's own calls (STS)
 	}
 	if c.Region != "" && !regionRE.MatchString(c.Region) {
 		bad("AWS_REGION", "%q is not an AWS region name such as us-east-1", c.Region)
 	}
-	c.Registries = parseRegistries(raw["AWS_ECR_REGISTRY_IDS"], c.Region, bad)
 
 	if p := strings.TrimSpace(raw["ECR_PROXY_HOST"]); p != "" {
 		h, err := refresher.NormalizeHost(p)
@@ -285,61 +322,36 @@ func parseRaw(raw map[string]string) (Config, error) {
 		}
 		c.ProxyHost = h
 	}
-	c.RancherProjects, c.AllProjects = parseProjects(raw["RANCHER_PROJECTS"], api, bad)
+	c.RancherProjects, c.AllProjects, c.Warnings = parseProjects(raw["RANCHER_PROJECTS"], api, bad)
 	if c.RancherCAFile != "" {
 		if _, err := os.Stat(c.RancherCAFile); err != nil {
 			bad("RANCHER_CA_FILE", "cannot read %s: %v", c.RancherCAFile, errors.Unwrap(err))
 		}
 	}
+	c.ListenAddress = parseListenAddress(raw["LISTEN_ADDRESS"], bad)
 	port, err := strconv.Atoi(strings.TrimSpace(raw["LISTEN_PORT"]))
 	if err != nil || port < 0 || port > 65535 {
 		bad("LISTEN_PORT", "%q is not a port number (0-65535)", raw["LISTEN_PORT"])
 	}
 	c.ListenPort = port
-	if c.LogLevel, err = logrus.ParseLevel(raw["LOG_LEVEL"]); err != nil {
-		bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", raw["LOG_LEVEL"])
-	}
+	c.LogLevel = parseLogLevel(raw["LOG_LEVEL"], bad)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q is not text or json", raw["LOG_FORMAT"])
 	}
-	if _, err := cron.ParseStandard(c.RefreshSchedule); err != nil {
-		bad("REFRESH_SCHEDULE", "invalid cron spec %q: %v", c.RefreshSchedule, err)
-	}
+	checkSchedule(c.RefreshSchedule, bad)
 	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
 		bad("AWS_ROLE_ARN", "%q is not an ARN such as arn:aws:iam::111122223333:role/ecr-read", c.RoleARN)
 	}
 	return c, errors.Join(errs...)
 }
 
-var (
-	envIDRE     = regexp.MustCompile(`^1a[0-9]+$`)
-	projectIDRE = regexp.MustCompile(`^(local|c-[a-z0-9]+):p-[a-z0-9]+$`)
-)
-
-// parseProjects reads RANCHER_PROJECTS: ids of the URL's Rancher version, or "all".
-func parseProjects(v string, api rancherapi.APIURL, bad func(env, format string, args ...any)) ([]string, bool) {
-	const env = "RANCHER_PROJECTS"
-	list := splitList(v)
-	if len(list) == 1 && strings.EqualFold(list[0], "all") {
-		return nil, true
-	}
-	var out []string
-	for _, p := range list {
-		switch {
-		case strings.EqualFold(p, "all"):
-			bad(env, "\"all\" must stand alone")
-		case api.Rancher2 && !projectIDRE.MatchString(p):
-			bad(env, "%q is not a Rancher 2.x project id such as c-abcde:p-fghij (local:p-xxxxx for the local cluster)", p)
-		case !api.Rancher2 && api.Root != nil && !envIDRE.MatchString(p):
-			bad(env, "%q is not a Rancher 1.x environment id such as 1a5", p)
-		default:
-			out = append(out, p)
+func allNameRegion(rs []RegistrySpec) bool {
+	for _, r := range rs {
+		if r.Region == "" {
+			return false
 		}
 	}
-	if api.Rancher2 && api.Project == "" && len(out) == 0 && len(list) == 0 {
-		bad(env, "required with a Rancher 2.x URL that names no project: list project ids (c-abcde:p-fghij) or all; or use CATTLE_URL …/v3/project/<project id>")
-	}
-	return out, false
+	return len(rs) > 0
 }
 
 // parseRegistries reads "id[,id:region]…", reporting every bad entry.
@@ -399,15 +411,20 @@ func (c Config) LogFields() logrus.Fields {
 	}
 	// The URL as used: no query or fragment, which could hold something secret.
 	cattleURL := "(invalid)"
-	if a, err := rancherapi.ParseURL(c.CattleURL); err == nil {
+	a, err := rancherapi.ParseURL(c.CattleURL)
+	if err == nil {
 		cattleURL = a.Base.String()
 	}
-	return logrus.Fields{
+	f := logrus.Fields{
 		"cattle_url": cattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
 		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c),
-		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
+		"refresh_schedule": c.RefreshSchedule, "listen_address": c.ListenAddress, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
 	}
+	if a.Rancher2 {
+		f["missing_credentials"] = "created in every project, whatever AUTO_CREATE says"
+	}
+	return f
 }
 
 func projectsField(c Config) string {
@@ -415,28 +432,4 @@ func projectsField(c Config) string {
 		return "all"
 	}
 	return strings.Join(c.RancherProjects, ",")
-}
-
-// writeHelp lists every flag with its env var and default.
-func writeHelp(w io.Writer) {
-	fmt.Fprintf(w, "rancher-ecr-credentials keeps Rancher registry credentials for Amazon ECR fresh.\n\n")
-	fmt.Fprintf(w, "Usage:\n  rancher-ecr-credentials [flags]\n  rancher-ecr-credentials healthcheck [--listen-port N]   (GET /healthz; exit 0 or 1)\n\n")
-	fmt.Fprintf(w, "Every flag has an environment variable; a flag wins over the environment.\n\n")
-	for _, s := range settings() {
-		arg := " VALUE"
-		if s.isBool {
-			arg = ""
-		}
-		env := "env " + s.env
-		if s.noEnv {
-			env = "flag only"
-		}
-		def := s.def
-		if def == "" {
-			def = "none"
-		}
-		fmt.Fprintf(w, "  --%s%s\n      %s (%s; default %s)\n", s.flagName(), arg, s.usage, env, def)
-	}
-	fmt.Fprintf(w, "\nThe AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE,\n"+
-		"AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.\n")
 }

@@ -165,7 +165,7 @@ func TestParseConfig_Invalid(t *testing.T) {
 		{name: "Rancher2WithoutProject", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), want: []string{"RANCHER_PROJECTS: required with a Rancher 2.x URL that names no project"}},
 		{name: "Rancher2ProjectIDs", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "RANCHER_PROJECTS", "1a5,c-abcde:p-fghij"),
 			want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
-		{name: "Rancher1ProjectIDs", env: with(minimal(), "RANCHER_PROJECTS", "1a5, c-abcde:p-fghij"), want: []string{"RANCHER_PROJECTS: \"c-abcde:p-fghij\" is not a Rancher 1.x environment id"}},
+		{name: "Rancher1ProjectIDs", env: with(minimal(), "RANCHER_PROJECTS", "1a5, c-abcde:p-fghij"), want: []string{"RANCHER_PROJECTS: \"c-abcde:p-fghij\" is a Rancher 2.x project id, but CATTLE_URL is a Rancher 1.x URL: use CATTLE_URL=http://rancher.example.com:8080/v3"}},
 		{name: "AllNotAlone", env: with(minimal(), "RANCHER_PROJECTS", "all,1a5"), want: []string{"RANCHER_PROJECTS: \"all\" must stand alone"}},
 		{name: "KubernetesURL", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), want: []string{"CATTLE_URL: path \"/k8s/clusters/local\" is a Kubernetes API"}},
 		{name: "Rancher1BearerOnly", env: with(with(minimal(), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abc:xyz"), want: []string{"CATTLE_ACCESS_KEY: required"}},
@@ -180,23 +180,32 @@ func TestParseConfig_Invalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseConfig(tt.args, envOf(tt.env))
-			if err == nil {
-				t.Fatal("ParseConfig accepted it")
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != len(tt.want) {
-				t.Errorf("got %d lines, want %d:\n%s", len(lines), len(tt.want), err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%s", w, err)
-				}
-			}
-			if strings.Contains(err.Error(), "secret") && tt.env["CATTLE_SECRET_KEY"] == "secret" {
-				t.Errorf("error prints the secret key")
-			}
+			wantConfigErrors(t, tt.args, tt.env, tt.want...)
 		})
+	}
+}
+
+// wantConfigErrors parses the configuration and wants exactly one error line
+// holding each of want, none of them printing a secret.
+func wantConfigErrors(t *testing.T, args []string, env map[string]string, want ...string) {
+	t.Helper()
+	_, err := ParseConfig(args, envOf(env))
+	if err == nil {
+		t.Fatal("ParseConfig accepted it")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("got %d lines, want %d:\n%s", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%s", w, err)
+		}
+	}
+	for _, secret := range []string{"secret", "pw@"} {
+		if strings.Contains(err.Error(), secret) && (env["CATTLE_SECRET_KEY"] == "secret" || secret == "pw@") {
+			t.Errorf("error prints a secret (%s)", secret)
+		}
 	}
 }
 
@@ -223,9 +232,22 @@ func TestWriteHelp(t *testing.T) {
 			t.Errorf("help does not mention %s", env)
 		}
 	}
-	for _, f := range []string{"--once", "--dry-run", "--demo", "--version", "--help", "--cattle-url VALUE", "default @every 6h", "default 8080"} {
+	for _, f := range []string{"--once", "--dry-run", "--demo", "--version", "--help", "--cattle-url VALUE", "default @every 6h", "default 8080",
+		"LISTEN_ADDRESS; default all interfaces", "PLATFORM_URL when CATTLE_URL is unset", "PLATFORM_ACCESS_KEY", "PLATFORM_SECRET_KEY",
+		"CATTLE_URL is unset; required)", "AWS_REGION; required unless every registry id names its region)",
+		"AWS_ECR_REGISTRY_IDS; default the caller's own)", "RANCHER_PROJECTS; default the URL's own scope)",
+		"https://rancher.example.com/v3/project/c-abcde:p-fghij", "https://rancher.example.com/v2-beta/projects/1a5",
+		"CATTLE_ACCESS_KEY unset, CATTLE_SECRET_KEY=token-xxxxx:yyyyyyyy",
+		"Rancher 2.x writes a dockerCredential into every project that lacks one for an ECR host, whatever AUTO_CREATE",
+		"Exit codes:\n  0  ", "\n  1  ", "\n  2  bad configuration", "at least 1m0s apart", "RETRY_MIN_INTERVAL is at least 5s"} {
 		if !strings.Contains(b.String(), f) {
 			t.Errorf("help does not mention %q", f)
+		}
+	}
+	// One default per setting: no "(default: …)" inside a usage that then says "default none".
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.Count(line, "default") > 1 || strings.Contains(line, "(default:") {
+			t.Errorf("help line with two defaults: %s", line)
 		}
 	}
 }
@@ -283,8 +305,8 @@ func TestREADME_ConfigTable(t *testing.T) {
 		if row[1] != "--"+s.flagName() {
 			t.Errorf("README: %s flag = %q, want --%s", s.env, row[1], s.flagName())
 		}
-		if s.def != "" && row[2] != s.def {
-			t.Errorf("README: %s default = %q, want %q", s.env, row[2], s.def)
+		if row[2] != s.helpDefault() {
+			t.Errorf("README: %s default = %q, want %q", s.env, row[2], s.helpDefault())
 		}
 	}
 	for env := range rows {

@@ -1,16 +1,66 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
+
+// Bounds of the HTTP server, so that it is safe to expose: no connection, slow
+// or idle, is held longer than these, and no header block is larger.
+const (
+	DefaultHTTPReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPReadTimeout       = 10 * time.Second
+	DefaultHTTPWriteTimeout      = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 30 * time.Second
+	DefaultHTTPMaxHeaderBytes    = 16 << 10
+	// maxReasonLen caps each error text /readyz shows: a reason, not a transcript.
+	maxReasonLen = 300
+)
+
+// newHTTPServer is the server for newHandler's endpoints, with every timeout set.
+func newHTTPServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: DefaultHTTPReadHeaderTimeout,
+		ReadTimeout:       DefaultHTTPReadTimeout,
+		WriteTimeout:      DefaultHTTPWriteTimeout,
+		IdleTimeout:       DefaultHTTPIdleTimeout,
+		MaxHeaderBytes:    DefaultHTTPMaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+}
+
+// healthcheckURL is where the healthcheck subcommand finds the daemon: the
+// address it binds, or loopback when it binds every interface.
+func healthcheckURL(addr, port string) (string, error) {
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return "", fmt.Errorf("LISTEN_PORT: %q is not a port number", port)
+	}
+	var err error
+	host := parseListenAddress(addr, func(env, format string, args ...any) {
+		err = fmt.Errorf("%s: "+format, append([]any{env}, args...)...)
+	})
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
+}
 
 // state is what the HTTP endpoints report on; *refresher.Refresher implements it.
 type state interface {
@@ -20,7 +70,7 @@ type state interface {
 
 // newHandler serves /ping (the old image's), /healthz, /readyz and /metrics.
 // Nothing here can carry a secret: readiness holds hosts, scopes, times and
-// error texts, which never include tokens or keys.
+// error texts, which never include tokens or keys, each cut to maxReasonLen.
 func newHandler(s state, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,7 +87,7 @@ func newHandler(s state, reg *prometheus.Registry) http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		rd := s.Readiness(time.Now())
+		rd := shortReasons(s.Readiness(time.Now()))
 		w.Header().Set("Content-Type", "application/json")
 		if !rd.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -48,4 +98,30 @@ func newHandler(s state, reg *prometheus.Registry) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// shortReasons cuts every error text of rd to maxReasonLen bytes, on a rune
+// boundary, without touching the caller's slices.
+func shortReasons(rd refresher.Readiness) refresher.Readiness {
+	rd.Reason = cut(rd.Reason)
+	rd.Pairs = slices.Clone(rd.Pairs)
+	for i := range rd.Pairs {
+		rd.Pairs[i].LastError = cut(rd.Pairs[i].LastError)
+	}
+	rd.Sources = slices.Clone(rd.Sources)
+	for i := range rd.Sources {
+		rd.Sources[i].LastError = cut(rd.Sources[i].LastError)
+	}
+	return rd
+}
+
+func cut(s string) string {
+	if len(s) <= maxReasonLen {
+		return s
+	}
+	n := maxReasonLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

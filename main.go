@@ -118,6 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		r.OnRunDone = func(error) { demo.report(stdout) }
 	}
 	log.WithFields(cfg.LogFields()).WithField("version", buildVersion()).Info("starting")
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 
 	if cfg.Once || cfg.DryRun {
 		if err := r.RunOnce(ctx); err != nil {
@@ -126,12 +129,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.ListenPort)))
 	if err != nil && demo != nil {
 		ln, err = net.Listen("tcp", "127.0.0.1:0") // the demo must run on a busy machine too
 	}
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("LISTEN_PORT: %w", err)}
+		return &exitError{code: 2, err: fmt.Errorf("LISTEN_ADDRESS, LISTEN_PORT: %w", err)}
 	}
 	if demo != nil {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
@@ -300,7 +303,7 @@ func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadO
 
 // serveHTTP serves h on ln until the returned server is closed.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) *http.Server {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := newHTTPServer(ctx, h)
 	log.WithField("address", ln.Addr().String()).Info("http listening")
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -310,22 +313,24 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.
 	return srv
 }
 
-// healthcheck GETs /healthz on the local port (LISTEN_PORT, or --listen-port
-// after the subcommand): exit 0 when it answers 200, 1 otherwise — never 2,
-// which Docker reserves.
+// healthcheck GETs /healthz on the daemon's address (LISTEN_ADDRESS and
+// LISTEN_PORT, or --listen-address and --listen-port after the subcommand):
+// exit 0 when it answers 200, 1 otherwise — never 2, which Docker reserves.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	port := fs.String("listen-port", cmp.Or(getenv("LISTEN_PORT"), strconv.Itoa(DefaultListenPort)), "port of the daemon")
+	addr := fs.String("listen-address", getenv("LISTEN_ADDRESS"), "address the daemon binds")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
 	}
-	if n, err := strconv.Atoi(*port); err != nil || n <= 0 || n > 65535 {
-		return &exitError{code: 1, err: fmt.Errorf("healthcheck: LISTEN_PORT: %q is not a port number", *port)}
+	u, err := healthcheckURL(*addr, *port)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+*port+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("healthcheck: %w", err)}
 	}

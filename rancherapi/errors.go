@@ -1,13 +1,16 @@
 package rancherapi
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 )
 
 // ErrNotFound is matched by errors.Is for a 404 answer.
@@ -63,6 +66,9 @@ func (e *Error) hint() string {
 	case errors.As(e.Err, &hn):
 		return "Rancher's TLS certificate does not name this host: use the host name the certificate was issued for"
 	}
+	if h := networkHint(e); h != "" {
+		return h
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return "the API key pair was rejected: check the access key and secret key, and that the key still exists in Rancher"
@@ -76,6 +82,36 @@ func (e *Error) hint() string {
 		}
 	case http.StatusMethodNotAllowed:
 		return "the API key's role cannot write registries: use an environment or service-account key"
+	}
+	return ""
+}
+
+// networkHint names CATTLE_URL and the likely fix when Rancher could not be
+// reached, or answered in the other protocol.
+func networkHint(e *Error) string {
+	var dns *net.DNSError
+	var rec tls.RecordHeaderError
+	var ne net.Error
+	switch {
+	case e.StatusCode == http.StatusBadRequest && e.Code == "" && strings.HasPrefix(e.URL, "http://"):
+		// A TLS port answers a plain request with a bare 400 (Go's and nginx's do).
+		return "if Rancher serves HTTPS on this port, CATTLE_URL must start with https://"
+	case e.Err == nil:
+		return ""
+	case errors.As(e.Err, &dns):
+		return "CATTLE_URL's host name does not resolve: check its spelling and the DNS this container uses"
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return "nothing listens at CATTLE_URL's host and port: check the port, and that Rancher is running and reachable from here"
+	// net/http turns a plain answer to a TLS hello into this text (net/http/transport.go).
+	case errors.As(e.Err, &rec), strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client"):
+		return "CATTLE_URL says https:// but the server answers plain HTTP: use http://, or Rancher's HTTPS port"
+	// net/http reports a hang-up before any answer as "server closed idle
+	// connection" (errServerClosedIdle in net/http/transport.go, unexported).
+	case errors.Is(e.Err, syscall.ECONNRESET), errors.Is(e.Err, io.EOF), errors.Is(e.Err, io.ErrUnexpectedEOF),
+		strings.Contains(e.Err.Error(), "server closed idle connection"):
+		return "the connection was closed without an answer: check CATTLE_URL's scheme (http:// or https://) and port, and any proxy in between"
+	case errors.As(e.Err, &ne) && ne.Timeout():
+		return "no answer in time: check CATTLE_URL's host and port, firewalls, and HTTPS_PROXY / NO_PROXY"
 	}
 	return ""
 }
