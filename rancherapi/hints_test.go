@@ -55,7 +55,7 @@ func TestClient_NetworkHints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := NewClient(tt.url, "ak", "sk", tt.hc)
+			c, err := NewCattle(tt.url, "ak", "sk", tt.hc)
 			if err != nil {
 				t.Fatal(err)
 			}
