@@ -111,10 +111,12 @@ func Start(t testing.TB) *Server {
 	SkipIfMissing(t)
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
+	began := time.Now()
 	s, err := New(ctx, t.TempDir())
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)
 	}
+	t.Logf("kube-apiserver %s ready in %s", s.URL, time.Since(began).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("stop kube-apiserver: %v", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Shared is one server for all the tests of a test binary, started by the first test that asks for it
@@ -43,7 +44,11 @@ func (sh *Shared) Start(t testing.TB) *Server {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 		defer cancel()
+		began := time.Now()
 		sh.srv, sh.err = New(ctx, sh.dir)
+		if sh.err == nil {
+			t.Logf("shared kube-apiserver %s ready in %s", sh.srv.URL, time.Since(began).Round(time.Millisecond))
+		}
 	})
 	if sh.err != nil {
 		t.Fatalf("start shared kube-apiserver: %v", sh.err)
