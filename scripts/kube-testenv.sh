@@ -10,7 +10,7 @@
 # kube-apiserver: built from the Go module proxy: a throw-away module requires k8s.io/kubernetes and
 #                 points each of its staging modules (the replace block of
 #                 https://github.com/kubernetes/kubernetes/blob/v1.34.2/go.mod) at the published
-#                 k8s.io/<name> v0.x module. About 5 minutes on 2 cores the first time.
+#                 k8s.io/<name> v0.x module. Minutes the first time (37 on 2 busy cores).
 # helm:           go install helm.sh/helm/v3/cmd/helm.
 #
 # RECC_CACHE_DIR overrides the cache root (default ~/.cache/rancher-ecr-credentials).
@@ -48,7 +48,7 @@ cached() {
 	local name=$1 version=$2 build=$3
 	local out="$cache/versions/$name-$version" start
 	if [ ! -x "$out" ]; then
-		log "building $name $version"
+		log "building $name $version (minutes: the first build of kube-apiserver took 37 on 2 busy cores)"
 		start=$(date +%s)
 		"$build" "$out.tmp"
 		mv "$out.tmp" "$out"
@@ -57,7 +57,6 @@ cached() {
 	ln -sfn "$out" "$bin/$name"
 }
 
-# kube-apiserver: about 5 minutes on 2 cores.
 build_apiserver() {
 	# The work folder is in the cache: a failed build leaves it for inspection, the next build removes it.
 	local out=$1 work="$cache/work-apiserver"

@@ -10,7 +10,7 @@
 // scripts/kube-testenv.sh builds and prints. When they are missing, Start skips the test naming that
 // script, unless REQUIRE_KUBE=1 makes that a failure (CI).
 //
-// A start takes about 2 s. Start gives each test its own server (full isolation, stopped by t.Cleanup);
+// A start takes a few seconds. Start gives each test its own server (full isolation, stopped by t.Cleanup);
 // Shared starts one per test binary on first use, for packages whose tests isolate themselves by
 // namespace and user name. See docs/testing-kubernetes.md.
 package kubetest
