@@ -1,0 +1,454 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube/kubetest"
+)
+
+const (
+	chartDir     = "deploy/chart/rancher-ecr-credentials"
+	manifestFile = "deploy/kubernetes/rancher-ecr-credentials.yaml"
+	chartRelease = "rancher-ecr-credentials"
+	chartNS      = "rancher-ecr-credentials"
+	// kubeVersion is the version helm renders for: the test apiserver's. A helm built with go install
+	// (not helm's Makefile) would otherwise assume Kubernetes 1.20.
+	kubeVersion = "v1.34.2"
+)
+
+// manifestHeader starts the committed plain manifest; the rest is the output of the command it names.
+const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm chart rendered with its default values
+# (mode namespaces, every namespace but kube-system, kube-public and kube-node-lease). Generated, do not
+# edit: change the chart, then run
+#   UPDATE_MANIFEST=1 go test -run TestChart_Manifest .
+# which writes this header and the output of
+#   helm template rancher-ecr-credentials deploy/chart/rancher-ecr-credentials --namespace rancher-ecr-credentials --kube-version v1.34.2 \
+#     --set createNamespace=true
+# Before applying: set AWS_REGION (unless IRSA or Pod Identity sets it) and give the Pod an AWS identity
+# (README, "Kubernetes").
+`
+
+// helmBinary returns the helm CLI scripts/kube-testenv.sh builds (next to kube-apiserver, in
+// KUBEBUILDER_ASSETS or the script's cache folder). Missing: skip, or fail under REQUIRE_KUBE=1.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	var candidates []string
+	if dir := os.Getenv(kubetest.EnvAssets); dir != "" {
+		candidates = append(candidates, filepath.Join(dir, "helm"))
+	}
+	cache := os.Getenv("RECC_CACHE_DIR")
+	if cache == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, ".cache", "rancher-ecr-credentials")
+		}
+	}
+	if cache != "" {
+		candidates = append(candidates, filepath.Join(cache, "kube", "bin", "helm"))
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	msg := "helm not found in " + strings.Join(candidates, " or ") + ": run " + kubetest.Script
+	if os.Getenv(kubetest.EnvRequire) == "1" {
+		t.Fatal(msg + " (" + kubetest.EnvRequire + "=1 makes this a failure)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// helm runs the helm CLI with a private home, so no user configuration or repository is read.
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := helmBinary(t)
+	home := t.TempDir()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), &helmError{args: args, err: err, stderr: stderr.String()}
+	}
+	return stdout.String(), nil
+}
+
+type helmError struct {
+	args   []string
+	err    error
+	stderr string
+}
+
+func (e *helmError) Error() string {
+	return "helm " + strings.Join(e.args, " ") + ": " + e.err.Error() + ": " + e.stderr
+}
+
+// renderChart runs helm template with --set values, in release release, and returns its output.
+func renderChart(t *testing.T, release string, set ...string) (string, error) {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", chartNS, "--kube-version", kubeVersion}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return helm(t, args...)
+}
+
+// rendered is the chart's output decoded: typed objects for the built-in kinds, unstructured for others.
+type rendered struct {
+	objects []runtime.Object
+}
+
+func decodeManifest(t *testing.T, out string) rendered {
+	t.Helper()
+	var r rendered
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	for {
+		doc, err := dec.Read()
+		if err != nil {
+			break
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		if err != nil {
+			u := &unstructured.Unstructured{}
+			if uerr := u.UnmarshalJSON(mustJSON(t, doc)); uerr != nil {
+				t.Fatalf("decode rendered object: %v\n%s", err, doc)
+			}
+			obj = u
+		}
+		r.objects = append(r.objects, obj)
+	}
+	return r
+}
+
+// only returns the one rendered object of type T.
+func only[T runtime.Object](t *testing.T, r rendered) T {
+	t.Helper()
+	var found []T
+	for _, o := range r.objects {
+		if v, ok := o.(T); ok {
+			found = append(found, v)
+		}
+	}
+	if len(found) != 1 {
+		var zero T
+		t.Fatalf("%d objects of type %T rendered, want 1", len(found), zero)
+	}
+	return found[0]
+}
+
+func (r rendered) kinds() []string {
+	var kinds []string
+	for _, o := range r.objects {
+		kinds = append(kinds, o.GetObjectKind().GroupVersionKind().Kind)
+	}
+	return kinds
+}
+
+func (r rendered) roles() []*rbacv1.Role {
+	var roles []*rbacv1.Role
+	for _, o := range r.objects {
+		if role, ok := o.(*rbacv1.Role); ok {
+			roles = append(roles, role)
+		}
+	}
+	return roles
+}
+
+// containerEnv returns the container's environment as name → value ("<secret name>/<key>" for a secretKeyRef).
+func containerEnv(d *appsv1.Deployment) map[string]string {
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			env[e.Name] = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+		default:
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
+// knownEnv is every variable the chart may set: the daemon's settings and the AWS SDK's key pair.
+func knownEnv(t *testing.T) map[string]bool {
+	t.Helper()
+	known := map[string]bool{"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true}
+	for _, s := range settings() {
+		if !s.noEnv {
+			known[s.env] = true
+		}
+	}
+	// The Kubernetes target's settings, while they are not yet in settings(). Once one is, this test
+	// asks for it to be removed here, so the chart is checked against the binary's real names.
+	for _, name := range []string{
+		"KUBE_NAMESPACES", "KUBE_NAMESPACE_SELECTOR", "KUBE_EXCLUDE_NAMESPACES", "KUBE_SECRET_NAME",
+		"KUBE_SERVICE_ACCOUNTS", "LEADER_ELECTION", "LEADER_ELECTION_NAMESPACE",
+	} {
+		if known[name] {
+			t.Errorf("%s is now a setting of the binary: remove it from the pending list in knownEnv", name)
+		}
+		known[name] = true
+	}
+	return known
+}
+
+func sortedRules(rules []rbacv1.PolicyRule) []string {
+	var out []string
+	for _, r := range rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					rule := g + "/" + res + ":" + v
+					if len(r.ResourceNames) > 0 {
+						rule += "[" + strings.Join(r.ResourceNames, ",") + "]"
+					}
+					out = append(out, rule)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mustJSON(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	j, err := utilyaml.ToJSON(doc)
+	if err != nil {
+		t.Fatalf("rendered YAML: %v\n%s", err, doc)
+	}
+	return j
+}
+
+func stripComments(doc []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			out = append(out, line...)
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// TestChart_Lint runs helm lint on the chart, for each mode.
+func TestChart_Lint(t *testing.T) {
+	t.Parallel()
+	for _, set := range [][]string{nil, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}"}} {
+		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		if out, err := helm(t, args...); err != nil {
+			t.Errorf("%v\n%s", err, out)
+		}
+	}
+}
+
+// TestChart_Render checks what each mode renders: the hardened Pod, the probes, the least-privilege
+// rules and the daemon's variables.
+func TestChart_Render(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"/secrets:create", "/secrets:get", "/secrets:list", "/secrets:patch", "/secrets:update", "/secrets:watch"}
+	namespaces := []string{"/namespaces:get", "/namespaces:list", "/namespaces:watch"}
+	serviceAccounts := []string{"/serviceaccounts:get", "/serviceaccounts:list", "/serviceaccounts:patch", "/serviceaccounts:update", "/serviceaccounts:watch"}
+	leases := []string{"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:get[rancher-ecr-credentials]", "coordination.k8s.io/leases:update[rancher-ecr-credentials]"}
+	tests := []struct {
+		name       string
+		set        []string
+		clusterRol []string
+		leaseRole  []string // nil: no Role
+		env        map[string]string
+		noEnv      []string
+	}{
+		{
+			name:       "defaults",
+			clusterRol: slices.Concat(namespaces, secrets),
+			env:        map[string]string{"KUBE_NAMESPACES": "all", "LOG_FORMAT": "json", "LISTEN_PORT": "8080"},
+			noEnv:      []string{"LEADER_ELECTION", "KUBE_SERVICE_ACCOUNTS", "AWS_ACCESS_KEY_ID", "RANCHER_PROJECTS", "AWS_REGION"},
+		},
+		{
+			name: "namespaces, two replicas, service accounts, static keys",
+			set: []string{"replicaCount=2", "kube.serviceAccounts={default,builder}", "kube.namespaces={team-*,ci}",
+				"kube.namespaceSelector=ecr=true", "aws.region=eu-west-1", "aws.registryIds={123456789012,210987654321:us-east-1}",
+				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr"},
+			clusterRol: slices.Concat(namespaces, secrets, serviceAccounts),
+			leaseRole:  leases,
+			env: map[string]string{
+				"KUBE_NAMESPACES": "team-*,ci", "KUBE_NAMESPACE_SELECTOR": "ecr=true", "KUBE_SERVICE_ACCOUNTS": "default,builder",
+				"KUBE_SECRET_NAME": "ecr", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": chartNS,
+				"AWS_REGION": "eu-west-1", "AWS_ECR_REGISTRY_IDS": "123456789012,210987654321:us-east-1",
+				"AWS_ACCESS_KEY_ID": "aws-keys/AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "aws-keys/AWS_SECRET_ACCESS_KEY",
+				"REFRESH_SCHEDULE": "@every 4h",
+			},
+		},
+		{
+			name:       "two replicas with leader election off",
+			set:        []string{"replicaCount=2", "leaderElection.enabled=false"},
+			clusterRol: slices.Concat(namespaces, secrets),
+			noEnv:      []string{"LEADER_ELECTION"},
+		},
+		{
+			name:       "rancher project secrets",
+			set:        []string{"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde,c-m-xyz:p-fghij}", "leaderElection.enabled=true", "leaderElection.namespace=cattle-system"},
+			clusterRol: slices.Concat([]string{"management.cattle.io/projects:get", "management.cattle.io/projects:list", "management.cattle.io/projects:watch"}, secrets),
+			leaseRole:  leases,
+			env:        map[string]string{"RANCHER_PROJECTS": "local:p-abcde,c-m-xyz:p-fghij", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": "cattle-system"},
+			noEnv:      []string{"KUBE_NAMESPACES"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := renderChart(t, chartRelease, tt.set...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := decodeManifest(t, out)
+			d := only[*appsv1.Deployment](t, r)
+			checkPodHardened(t, d)
+
+			if got, want := sortedRules(only[*rbacv1.ClusterRole](t, r).Rules), slices.Sorted(slices.Values(tt.clusterRol)); !slices.Equal(got, want) {
+				t.Errorf("ClusterRole rules:\n got %v\nwant %v", got, want)
+			}
+			roles := r.roles()
+			switch {
+			case tt.leaseRole == nil && len(roles) > 0:
+				t.Errorf("Roles rendered without leader election: %v", roles)
+			case tt.leaseRole != nil && len(roles) != 1:
+				t.Errorf("want one leader-election Role, got %d", len(roles))
+			case tt.leaseRole != nil:
+				if got := sortedRules(roles[0].Rules); !slices.Equal(got, tt.leaseRole) {
+					t.Errorf("leader-election Role rules:\n got %v\nwant %v", got, tt.leaseRole)
+				}
+				if ns := containerEnv(d)["LEADER_ELECTION_NAMESPACE"]; roles[0].Namespace != ns {
+					t.Errorf("leader-election Role in namespace %q, the daemon's Lease in %q", roles[0].Namespace, ns)
+				}
+			}
+
+			env := containerEnv(d)
+			known := knownEnv(t)
+			for name := range env {
+				if !known[name] {
+					t.Errorf("the chart sets %s, which is not a setting of the daemon (--help)", name)
+				}
+			}
+			for name, want := range tt.env {
+				if got, ok := env[name]; !ok || got != want {
+					t.Errorf("env %s = %q (set: %v), want %q", name, got, ok, want)
+				}
+			}
+			for _, name := range tt.noEnv {
+				if _, ok := env[name]; ok {
+					t.Errorf("env %s is set (%q), want unset", name, env[name])
+				}
+			}
+		})
+	}
+}
+
+func checkPodHardened(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	pod := d.Spec.Template.Spec
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
+		pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser != 65532 ||
+		pod.SecurityContext.SeccompProfile == nil || pod.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot, runAsUser 65532, seccomp RuntimeDefault", pod.SecurityContext)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("container securityContext %+v: want no privilege escalation, read-only root, drop ALL", sc)
+	}
+	for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want || probe.HTTPGet.Port.String() != "http" {
+			t.Errorf("probe %+v: want GET %s on port http", probe, want)
+		}
+	}
+	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
+		t.Errorf("container ports %+v: want http 8080", c.Ports)
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %+v: want memory request and limit", c.Resources)
+	}
+	if pod.ServiceAccountName == "" || pod.ServiceAccountName == "default" {
+		t.Errorf("serviceAccountName %q: want the chart's own", pod.ServiceAccountName)
+	}
+}
+
+// TestChart_Values checks values that fail or add: a mode that does not exist, project mode without
+// projects, the IRSA annotation, the ServiceMonitor.
+func TestChart_Values(t *testing.T) {
+	t.Parallel()
+	for set, want := range map[string]string{
+		"mode=rancher":                "mode: \"rancher\" is not a mode",
+		"mode=rancherProjectSecrets":  "rancher.projects: name the projects",
+		"serviceAccount.create=false": "serviceAccount.name: name the existing ServiceAccount",
+	} {
+		_, err := renderChart(t, chartRelease, set)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: err = %v, want it to say %q", set, err, want)
+		}
+	}
+
+	out, err := renderChart(t, chartRelease, "serviceAccount.roleArn=arn:aws:iam::123456789012:role/ecr-reader", "serviceMonitor.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeManifest(t, out)
+	if got := only[*corev1.ServiceAccount](t, r).Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::123456789012:role/ecr-reader" {
+		t.Errorf("IRSA annotation = %q", got)
+	}
+	if !slices.Contains(r.kinds(), "ServiceMonitor") {
+		t.Errorf("kinds %v: no ServiceMonitor", r.kinds())
+	}
+}
+
+// TestChart_Manifest checks that the committed plain manifest is the chart rendered with its defaults.
+func TestChart_Manifest(t *testing.T) {
+	t.Parallel()
+	out, err := renderChart(t, chartRelease, "createNamespace=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := manifestHeader + out
+	if os.Getenv("UPDATE_MANIFEST") == "1" {
+		if err := os.WriteFile(manifestFile, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(manifestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s is not the chart rendered with its defaults; regenerate it with\n  UPDATE_MANIFEST=1 go test -run TestChart_Manifest .", manifestFile)
+	}
+	r := decodeManifest(t, string(got))
+	if kinds := r.kinds(); kinds[0] != "Namespace" {
+		t.Errorf("the manifest starts with %s, want the Namespace (kubectl apply creates in order)", kinds[0])
+	}
+}
