@@ -28,7 +28,7 @@ func TestLegacyAWSFilesWarning(t *testing.T) {
 		"credentials file named explicitly": {nonrootCreds, nonrootConfig,
 			map[string]string{"AWS_SHARED_CREDENTIALS_FILE": "/root/.aws/credentials"}, []string{"/root/.aws/credentials"}, nil},
 		"nothing under /root": {nonrootCreds, nonrootConfig, nil, nil, nil},
-		"new mount path": {nonrootCreds, nonrootConfig, nil, []string{nonrootCreds}, nil},
+		"new mount path":      {nonrootCreds, nonrootConfig, nil, []string{nonrootCreds}, nil},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
