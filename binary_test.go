@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -18,9 +19,15 @@ import (
 	"time"
 )
 
-// Building the binary costs most of a cold `go test`, so each platform's binary
-// is built once per test binary, with the Dockerfile's own build command, and
-// shared by every test that runs it. TestMain owns the directory.
+// Building the binary costs most of a cold `go test`: every package compiled
+// again. So each binary is built once per test binary and shared by every test
+// that runs it (TestMain owns the directory), and:
+//   - buildBinary, for tests that run the daemon, compiles with `go test`'s own
+//     settings, whose compiled packages are already in the build cache, and adds
+//     only the Dockerfile's link flags (the version stamps): a link, not a build;
+//   - dockerfileBinary runs the Dockerfile's full command (-trimpath, netgo, no
+//     cgo, another GOARCH): a compile of everything per platform, so only with
+//     TEST_CROSS_COMPILE=1, as .ci/run sets.
 var builds = struct {
 	dir string
 	mu  sync.Mutex
@@ -50,48 +57,75 @@ func TestMain(m *testing.M) {
 var buildArgs = map[string]string{"VERSION": "v9.9.9-test", "REVISION": "0123456789abcdef0123456789abcdef01234567",
 	"CREATED": "2025-01-02T03:04:05Z"}
 
-// buildBinary returns the binary for this machine, built as the image builds it.
+// buildBinary returns the binary for this machine: compiled as `go test`
+// compiles, linked with the Dockerfile's -ldflags.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	return dockerfileBinary(t, runtime.GOOS, runtime.GOARCH)
+	return sharedBuild(t, "host", func(_, args []string) ([]string, []string) {
+		out := []string{"go", "build"}
+		for i := 0; i < len(args); i++ {
+			if args[i] == "-ldflags" || args[i] == "-o" {
+				out = append(out, args[i], args[i+1])
+				i++
+			}
+		}
+		return nil, append(out, ".") // and go test's own environment
+	}, map[string]string{"TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH})
 }
 
-// dockerfileBinary builds the binary for goos/goarch with the Dockerfile's build
-// command (TARGETOS/TARGETARCH and the build args filled in), once per platform.
+// dockerfileBinary builds the binary for goos/goarch with the Dockerfile's whole
+// build command, TARGETOS/TARGETARCH and the build args filled in.
 func dockerfileBinary(t *testing.T, goos, goarch string) string {
+	t.Helper()
+	if os.Getenv("TEST_CROSS_COMPILE") != "1" {
+		t.Skip("compiles every package for " + goos + "/" + goarch + " (about a minute of CPU each): set TEST_CROSS_COMPILE=1 (.ci/run does)")
+	}
+	return sharedBuild(t, goos+"-"+goarch, func(env, args []string) ([]string, []string) { return env, args },
+		map[string]string{"TARGETOS": goos, "TARGETARCH": goarch})
+}
+
+// sharedBuild runs the Dockerfile's build command (its environment assignments
+// and arguments, reshaped by shape) with the build args and vars filled in, once
+// per key, and returns the binary's path.
+func sharedBuild(t *testing.T, key string, shape func(env, args []string) ([]string, []string), vars map[string]string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	args := buildCommand(t)
 	builds.mu.Lock()
-	b, ok := builds.by[goos+"/"+goarch]
+	b, ok := builds.by[key]
 	if !ok {
 		b = &binaryBuild{}
-		builds.by[goos+"/"+goarch] = b
+		builds.by[key] = b
 	}
 	builds.mu.Unlock()
 	b.once.Do(func() {
-		b.path = filepath.Join(builds.dir, goos+"-"+goarch, "rancher-ecr-credentials")
-		vars := map[string]string{"TARGETOS": goos, "TARGETARCH": goarch}
-		for k, v := range buildArgs {
-			vars[k] = v
+		b.path = filepath.Join(builds.dir, key, "rancher-ecr-credentials")
+		vars := maps.Clone(vars)
+		if vars == nil {
+			vars = map[string]string{}
 		}
-		var env []string
-		for len(args) > 0 && strings.Contains(args[0], "=") {
-			env, args = append(env, os.Expand(args[0], func(k string) string { return vars[k] })), args[1:]
-		}
-		for i, a := range args {
-			args[i] = os.Expand(a, func(k string) string {
+		maps.Copy(vars, buildArgs)
+		expand := func(s string) string {
+			return os.Expand(s, func(k string) string {
 				if _, ok := vars[k]; !ok {
 					b.err = fmt.Errorf("the Dockerfile's build command uses ${%s}, which the tests do not know", k)
 				}
 				return vars[k]
 			})
+		}
+		var env []string
+		for len(args) > 0 && strings.Contains(args[0], "=") {
+			env, args = append(env, expand(args[0])), args[1:]
+		}
+		for i, a := range args {
+			args[i] = expand(a)
 			if a == "/out/rancher-ecr-credentials" {
 				args[i] = b.path
 			}
 		}
+		env, args = shape(env, args)
 		if b.err != nil {
 			return
 		}
@@ -170,8 +204,8 @@ func TestCrossCompile(t *testing.T) {
 	}
 }
 
-// TestBinary runs the binary the image ships: --version and `version` print the
-// stamped build, and its healthcheck subcommand (the image's HEALTHCHECK) tells
+// TestBinary runs the binary, linked with the Dockerfile's stamps: --version and
+// `version` print the stamped build, and its healthcheck subcommand (the image's HEALTHCHECK) tells
 // a live daemon from a dead one, which stops cleanly on SIGTERM.
 func TestBinary(t *testing.T) {
 	t.Parallel()
