@@ -58,17 +58,6 @@ func TestIntegration_Moto(t *testing.T) {
 	t.Run("WebIdentity", s.testWebIdentity)
 }
 
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rancher-ecr-credentials")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // startMoto runs moto_server on a free loopback port until the test ends.
 func startMoto(t *testing.T, path string) string {
 	t.Helper()

@@ -86,6 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:], getenv, stdout)
 	}
+	if len(args) > 0 && args[0] == "version" {
+		writeVersion(stdout, currentBuildInfo())
+		return nil
+	}
 	cfg, err := ParseConfig(args, getenv)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -95,11 +99,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		writeHelp(stdout)
 		return nil
 	case cfg.Version:
-		fmt.Fprintln(stdout, "rancher-ecr-credentials", buildVersion())
+		writeVersion(stdout, currentBuildInfo())
 		return nil
 	}
 
 	log := newLogger(cfg, stderr)
+	if !cfg.Demo {
+		warnLegacyAWSFiles(log, getenv)
+	}
 	var demo *demoStandIns
 	var ecrOpts []func(*ecr.Options)
 	var awsOpts []func(*awsconfig.LoadOptions) error
@@ -164,6 +171,7 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg, currentBuildInfo())
 	r.Metrics = refresher.NewMetrics(reg)
 	return r, reg, nil
 }
