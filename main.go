@@ -173,6 +173,7 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, currentBuildInfo())
 	r.Metrics = refresher.NewMetrics(reg)
+	reg.MustRegister(r.Collector())
 	return r, reg, nil
 }
 

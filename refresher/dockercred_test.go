@@ -339,7 +339,7 @@ func TestRefresher_V3_MultiRegionCredentialInRetryRun(t *testing.T) {
 	}
 	// One write carried both hosts: both expiries are known.
 	for h, exp := range map[string]time.Time{hostA: t0.Add(2 * time.Hour), hostC: t0.Add(12 * time.Hour)} {
-		if got := v.r.Metrics.Expiry(h); got != float64(exp.Unix()) {
+		if got := v.r.Metrics.Expiry(h, p1); got != float64(exp.Unix()) {
 			t.Errorf("token_expiry{registry=%s} = %v, want %v", h, got, exp.Unix())
 		}
 	}

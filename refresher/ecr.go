@@ -218,3 +218,36 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// ecrErrorCode names an ECR failure for the ecr_errors_total metric: the AWS
+// error code when there is one (a short identifier, never the message), else
+// what kind of failure it was.
+func ecrErrorCode(err error) string {
+	var ae smithy.APIError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ae) && validCode(ae.ErrorCode()):
+		return ae.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &ne):
+		return "network"
+	case errors.Is(err, errMalformed):
+		return "unusable"
+	}
+	return "other"
+}
+
+// validCode accepts what AWS error codes look like, so a server cannot put
+// arbitrary text into a label.
+func validCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -24,9 +24,9 @@ func (r *Refresher) SetLoopExited() {
 // test replaced them.
 func (r *Refresher) ResetSources() { r.sources = make([]sourceState, len(r.Sources)) }
 
-// Expiry is the token_expiry gauge of a host.
-func (m *Metrics) Expiry(host string) float64 {
-	return testutil.ToFloat64(m.expiry.WithLabelValues(host))
+// Expiry is the token_expiry gauge of a host in a scope.
+func (m *Metrics) Expiry(host, scope string) float64 {
+	return testutil.ToFloat64(m.expiry.WithLabelValues(host, scope))
 }
 
 // Runs is the runs_total counter of a result.

@@ -257,7 +257,7 @@ func TestRefresher_Faults(t *testing.T) {
 			if got := s.m.Runs("success"); got != 1 {
 				t.Errorf("runs_total{success} = %v, want 1", got)
 			}
-			if got := s.m.Expiry(hostA); got != float64(next.Add(12*time.Hour).Unix()) {
+			if got := s.m.Expiry(hostA, project); got != float64(next.Add(12*time.Hour).Unix()) {
 				t.Errorf("token_expiry = %v, want %v", got, next.Add(12*time.Hour).Unix())
 			}
 			s.untouched(t)

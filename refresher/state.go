@@ -80,6 +80,7 @@ func (r *Refresher) recordSource(i int, now time.Time, err error) {
 	}
 	s.failures++
 	s.lastErr = err.Error()
+	r.Metrics.ecrError(r.Sources[i].Region, ecrErrorCode(err))
 	s.nextAt = r.retryAt(now, s.failures, err)
 	for _, p := range r.pairs {
 		if p.source == i {

@@ -96,9 +96,9 @@ func (rec *Recorder) Written(id string, c Content, result string, t Token, other
 	rec.r.remember(rec.scope, id, c)
 	rec.c.written.Add(1)
 	rec.r.Metrics.write(t.Host, rec.scope, result)
-	rec.r.Metrics.written(t.Host, t.ExpiresAt)
+	rec.r.Metrics.written(t.Host, rec.scope, t.ExpiresAt)
 	for _, o := range others {
-		rec.r.Metrics.written(o.Host, o.ExpiresAt)
+		rec.r.Metrics.written(o.Host, rec.scope, o.ExpiresAt)
 	}
 }
 
