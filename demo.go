@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -65,6 +67,7 @@ func startDemo(out io.Writer, rancher2 bool) *demoStandIns {
 
 	d.ecrSrv = httptest.NewServer(d.ecr)
 	d.rSrv = httptest.NewServer(d.rancher)
+	d.explain(out)
 	if rancher2 {
 		fmt.Fprintf(out, "demo: stand-in Rancher 2.x API at %s/v3 (projects %s and %s; access key %s, secret key %s)\n",
 			d.rSrv.URL, demoProject2a, demoProject2b, demoAccess, demoSecret)
@@ -105,6 +108,39 @@ func demoAWSConfig(region string) aws.Config {
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIADEMODEMODEMODEMO", "demo-aws-secret", ""),
 	}
+}
+
+// explain says what the demo is and what it seeded, and why, before any log
+// line: the warning about the odd address is expected, not a fault.
+func (d *demoStandIns) explain(out io.Writer) {
+	fmt.Fprintln(out, "demo: a full refresh cycle against local stand-ins of ECR and Rancher; no cloud account, nothing outside this machine.")
+	if d.rancher2 {
+		fmt.Fprintf(out, "demo: seeded Rancher 2.x projects %s and %s (found through RANCHER_PROJECTS=all):\n", demoProject2a, demoProject2b)
+		fmt.Fprintf(out, "demo:   %s: dockerCredential hub-and-ecr holds Docker Hub (a hand-kept password) and the ECR host: its other password cannot be read back, so it is left alone and the daemon writes its own ecr-%s-%s beside it\n", demoProject2a, demoAccount, demoRegion)
+		fmt.Fprintf(out, "demo:   %s: the daemon's own ecr-%s-%s holds an expired token: it is updated in place\n", demoProject2b, demoAccount, demoRegion)
+		fmt.Fprintf(out, "demo:   account %s has no credential anywhere: Rancher 2.x gets one per project without AUTO_CREATE\n", demoNewAccount)
+		return
+	}
+	fmt.Fprintf(out, "demo: seeded Rancher 1.x environment %s with:\n", demoProject)
+	fmt.Fprintln(out, "demo:   a Docker Hub registry with a hand-kept password: it must stay untouched")
+	fmt.Fprintf(out, "demo:   the ECR registry of account %s holding an expired token: it gets a fresh one, in place\n", demoAccount)
+	fmt.Fprintln(out, `demo:   a registry whose address "http://[bad address" is no host: skipped with one warning, the run goes on`)
+	fmt.Fprintf(out, "demo:   no registry for account %s: AUTO_CREATE=true (set by the demo) creates it and its credential\n", demoNewAccount)
+}
+
+// next says when the next refresh happens, in the user's local time and as a
+// duration from now.
+func (d *demoStandIns) next(out io.Writer, next, now time.Time, once bool) {
+	if next.IsZero() {
+		return
+	}
+	in := strings.TrimSuffix(next.Sub(now).Round(time.Minute).String(), "0s")
+	when := "next refresh"
+	if once {
+		when = "--once: exiting now; as a daemon the next refresh would be"
+	}
+	fmt.Fprintf(out, "demo: %s at %s local time (in %s): at half of the fresh tokens' 12 h life, whatever REFRESH_SCHEDULE says\n",
+		when, next.Local().Format("15:04 MST"), in)
 }
 
 // report prints what the stand-in Rancher holds now. Passwords are shown only as

@@ -122,7 +122,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &exitError{code: 2, err: err}
 	}
 	if demo != nil {
-		r.OnRunDone = func(error) { demo.report(stdout) }
+		r.OnRunDone = func(error) {
+			demo.report(stdout)
+			demo.next(stdout, r.NextDue(), r.Now(), cfg.Once)
+		}
 	}
 	log.WithFields(cfg.LogFields()).WithField("version", buildVersion()).Info("starting")
 	for _, w := range cfg.Warnings {

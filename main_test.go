@@ -208,10 +208,12 @@ func TestRun_Demo(t *testing.T) {
 		want []string
 	}{
 		"Rancher1": {[]string{"--demo", "--once"}, []string{"stand-in Rancher 1.x API at http://127.0.0.1:", "fresh ECR token for 111122223333",
-			"fresh ECR token for 444455556666", "credential 1c2   user someone  password: kept as it was"}},
+			"fresh ECR token for 444455556666", "credential 1c2   user someone  password: kept as it was",
+			`"http://[bad address" is no host: skipped with one warning`, "AUTO_CREATE=true (set by the demo) creates it",
+			"as a daemon the next refresh would be at ", "local time (in 5h"}},
 		"Rancher2": {[]string{"--demo", "--demo-rancher2", "--once"}, []string{"stand-in Rancher 2.x API at http://127.0.0.1:",
 			"Rancher project c-demo1:p-batch now holds", "dockerCredential hub-and-ecr                  (written 0 times by the demo)",
-			"password: fresh ECR token for 444455556666"}},
+			"password: fresh ECR token for 444455556666", "its other password cannot be read back, so it is left alone"}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -224,6 +226,9 @@ func TestRun_Demo(t *testing.T) {
 				if !strings.Contains(o.String(), want) {
 					t.Errorf("demo output lacks %q:\n%s", want, o.String())
 				}
+			}
+			if first, _, _ := strings.Cut(o.String(), "\n"); !strings.HasPrefix(first, "demo: a full refresh cycle") {
+				t.Errorf("the demo does not start by saying what it is: %q", first)
 			}
 			if strings.Contains(o.String()+e.String(), "ECRTEST-PASSWORD") || strings.Contains(o.String()+e.String(), "hand-kept-password") {
 				t.Errorf("demo prints a password")
