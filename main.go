@@ -223,13 +223,37 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 		return nil, discover, nil
 	}
 	if len(cfg.RancherProjects) == 0 {
-		return []refresher.Scope{scopeFor(cfg, client)}, nil, nil
+		own := scopeFor(cfg, client)
+		if client.ProjectID() != "" || client.Rancher2() {
+			return []refresher.Scope{own}, nil, nil
+		}
+		return nil, ownEnvironment(cfg, client, own, log), nil
 	}
 	var scopes []refresher.Scope
 	for _, p := range cfg.RancherProjects {
 		scopes = append(scopes, scopeFor(cfg, client.WithProject(p)))
 	}
 	return scopes, nil, nil
+}
+
+// ownEnvironment names the scope of an unscoped Rancher 1.x URL (…/v1,
+// …/v2-beta) by the environment the key belongs to, so logs, /readyz and
+// metrics say "1a5", not "default": an environment key lists exactly its own
+// environment. A key that sees several (an account key writes into its default
+// environment, which the API does not name) or a failed listing keeps "default".
+func ownEnvironment(cfg Config, client *rancherapi.Client, own refresher.Scope, log logrus.FieldLogger) func(context.Context) ([]refresher.Scope, error) {
+	return func(ctx context.Context) ([]refresher.Scope, error) {
+		projects, err := client.ListProjects(ctx)
+		if err != nil || len(projects) != 1 {
+			l := log.WithField("environments", len(projects))
+			if err != nil {
+				l = l.WithError(err)
+			}
+			l.Debug("the API key's own environment is not known; its scope is named \"default\"")
+			return []refresher.Scope{own}, nil
+		}
+		return []refresher.Scope{scopeFor(cfg, client.WithProject(projects[0].ID))}, nil
+	}
 }
 
 // scopeFor names a client's scope and picks its target: the one place that

@@ -236,3 +236,20 @@ func TestRun_Demo(t *testing.T) {
 		})
 	}
 }
+
+// An unscoped Rancher 1.x URL (…/v2-beta) writes into the key's own
+// environment; logs name it by its id, not "default".
+func TestRun_UnscopedURLNamesTheEnvironment(t *testing.T) {
+	w := newWorld(t)
+	w.rancher.AddProject(e2eProject) // an environment key lists its own environment
+	reg := w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	w.rancher.AddCredential(e2eProject, reg, "AWS", "old", "")
+	w.env["CATTLE_URL"] = strings.TrimSuffix(w.env["CATTLE_URL"], "/projects/"+e2eProject)
+	_, logs, err := w.run(t.Context(), "--once")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	if !strings.Contains(logs, "scope="+e2eProject) || strings.Contains(logs, "scope=default") {
+		t.Errorf("the scope is not named by the key's environment %s:\n%s", e2eProject, logs)
+	}
+}
