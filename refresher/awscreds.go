@@ -49,7 +49,7 @@ func (e explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	if err == nil || ctx.Err() != nil {
 		return c, err
 	}
-	return c, e.missing(err)
+	return c, Permanent(e.missing(err))
 }
 
 // ProviderSources keeps the SDK's credential-source reporting intact.
@@ -74,7 +74,7 @@ func (e explained) missing(cause error) error {
 	if f := e.getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
 		files = f
 	}
-	tried = append(tried, "shared files: no credentials for profile "+safeText(profile)+" in "+safeText(files),
+	tried = append(tried, "shared files: no credentials for profile "+bounded(profile, 64)+" in "+bounded(files, 256),
 		"web identity: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE not set",
 		"container or EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI not set")
 	imds := "EC2 instance role: "
