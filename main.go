@@ -133,10 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if cfg.Once || cfg.DryRun {
-		if err := r.RunOnce(ctx); err != nil {
-			return &exitError{code: 1} // each failure was logged by RunOnce
-		}
-		return nil
+		return runOnce(ctx, r)
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.ListenPort)))
@@ -155,6 +152,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return r.Run(ctx, cfg.RefreshSchedule)
 }
 
+// runOnce is --once: one run, bounded like a scheduled run (RunTimeout) so it
+// cannot hang forever.
+func runOnce(ctx context.Context, r *refresher.Refresher) error {
+	ctx, cancel := context.WithTimeout(ctx, r.RunTimeout)
+	defer cancel()
+	if err := r.RunOnce(ctx); err != nil {
+		return &exitError{code: 1} // each failure was logged by RunOnce
+	}
+	return nil
+}
+
 // newRefresher builds the refresher and its metrics registry from the
 // configuration. Nothing here touches the network.
 func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) (*refresher.Refresher, *prometheus.Registry, error) {
@@ -162,7 +170,7 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	if err != nil {
 		return nil, nil, err
 	}
-	sources, err := newSources(ctx, cfg, awsOpts, ecrOpts)
+	sources, err := newSources(ctx, cfg, append(awsOpts, awsconfig.WithLogger(sdkLogger(log))), ecrOpts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -308,6 +316,7 @@ func newSources(ctx context.Context, cfg Config, awsOpts []func(*awsconfig.LoadO
 		if err != nil {
 			return nil, fmt.Errorf("aws configuration: %w", err)
 		}
+		awsCfg.Credentials = refresher.ExplainCredentials(awsCfg.Credentials, os.Getenv)
 	}
 	if cfg.RoleARN != "" && !cfg.WebIdentity {
 		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {

@@ -1,6 +1,7 @@
 package refresher
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -35,7 +36,13 @@ type Source struct {
 	Region      string
 	RegistryIDs []string
 	Client      ECRAPI
+	// Timeout bounds one call, the SDK's own retries included, so one stalled
+	// region cannot hold up the others; DefaultCallTimeout when zero.
+	Timeout time.Duration
 }
+
+// DefaultCallTimeout bounds one GetAuthorizationToken call, retries included.
+const DefaultCallTimeout = 30 * time.Second
 
 // label names a source in logs and errors when no host is known yet.
 func (s Source) label() string {
@@ -79,7 +86,7 @@ var errMalformed = Permanent(errors.New("malformed ecr answer"))
 // unknown registry id), are not.
 type awsError struct{ err error }
 
-func (e awsError) Error() string { return e.err.Error() }
+func (e awsError) Error() string { return describeAWSError(e.err) }
 func (e awsError) Unwrap() error { return e.err }
 
 func (e awsError) Temporary() bool {
@@ -157,9 +164,22 @@ func NormalizeHost(addr string) (string, error) {
 	return a, nil
 }
 
-// fetch makes one GetAuthorizationToken call and decodes every entry. Entries that
-// cannot be used are returned as errors next to the good tokens.
-func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, error) {
+// fetched is what one GetAuthorizationToken call gave.
+type fetched struct {
+	toks []Token
+	bad  []error // unusable entries and requested ids with no entry: they fail the source
+	err  error   // the call itself failed: every pair of the source fails
+	// skipped summarises entries that were not asked for, or repeated, in one
+	// line; empty when there were none.
+	skipped string
+}
+
+// fetch makes one GetAuthorizationToken call, bounded by the source's Timeout
+// (the SDK's own retries included), and decodes the entries asked for: ECR
+// registry hosts of the requested ids in this region (docs/ecr.md#registry-hosts)
+// or, with no ids, of one account (the caller's own). Anything else, such as a
+// foreign proxyEndpoint, and repeats of a host are skipped, never written.
+func (s Source) fetch(ctx context.Context, now time.Time) fetched {
 	in := &ecr.GetAuthorizationTokenInput{}
 	if len(s.RegistryIDs) > 0 {
 		// Deprecated in the model because it no longer narrows the token's
@@ -168,39 +188,91 @@ func (s Source) fetch(ctx context.Context, now time.Time) ([]Token, []error, err
 		//lint:ignore SA1019 the ids select the registry hosts returned, see above
 		in.RegistryIds = s.RegistryIDs
 	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.Timeout, DefaultCallTimeout))
+	defer cancel()
 	out, err := s.Client.GetAuthorizationToken(ctx, in)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ecr get authorization token (%s): %w", s.label(), awsError{err})
+		return fetched{err: fmt.Errorf("ecr get authorization token (%s): %w", s.label(), awsError{err})}
 	}
-	var toks []Token
-	var errs []error
+	var f fetched
+	var sk skipped
+	wanted := map[string]bool{}
+	for _, id := range s.RegistryIDs {
+		wanted[id] = true
+	}
+	account := "" // with no ids: the one account accepted, the first seen
 	seen := map[string]bool{}
 	for i, d := range out.AuthorizationData {
 		host, err := NormalizeHost(deref(d.ProxyEndpoint))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w %d (%s): proxyEndpoint: %v", errMalformed, i, s.label(), err))
+			sk.foreign(fmt.Sprintf("entry %d: proxyEndpoint %v", i, err))
 			continue
 		}
+		id, region, ok := parseRegistryHost(host)
+		switch {
+		case !ok || region != s.Region:
+			sk.foreign(host)
+			continue
+		case len(wanted) > 0 && !wanted[id], len(wanted) == 0 && account != "" && id != account:
+			sk.foreign(host)
+			continue
+		case seen[host]:
+			sk.repeated++
+			continue
+		}
+		account, seen[host] = id, true
 		user, pw, err := decodeToken(deref(d.AuthorizationToken))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("ecr answer for %s: %w", host, err))
+			f.bad = append(f.bad, fmt.Errorf("ecr answer for %s: %w", host, err))
 			continue
 		}
-		t := Token{Host: host, ECRHost: host, RegistryID: strings.SplitN(host, ".", 2)[0], Region: s.Region,
+		t := Token{Host: host, ECRHost: host, RegistryID: id, Region: s.Region,
 			Username: user, Password: pw, FetchedAt: now}
 		t.ExpiresAt, t.Clamped = clampExpiry(d.ExpiresAt, now)
-		seen[t.RegistryID] = true
-		toks = append(toks, t)
+		f.toks = append(f.toks, t)
+	}
+	// An id whose entry was unusable is reported as such above, not as missing.
+	got := map[string]bool{}
+	for h := range seen {
+		got[strings.SplitN(h, ".", 2)[0]] = true
 	}
 	for _, id := range s.RegistryIDs {
-		if !seen[id] {
-			errs = append(errs, fmt.Errorf("ecr returned no token for registry %s in %s", id, s.Region))
+		if !got[id] {
+			f.bad = append(f.bad, fmt.Errorf("ecr returned no token for registry %s in %s", id, s.Region))
 		}
 	}
-	if len(s.RegistryIDs) == 0 && len(toks) == 0 && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("ecr returned no token (%s)", s.label()))
+	if len(s.RegistryIDs) == 0 && len(seen) == 0 {
+		f.bad = append(f.bad, fmt.Errorf("ecr returned no token (%s)", s.label()))
 	}
-	return toks, errs, nil
+	f.skipped = sk.String()
+	return f
+}
+
+// skipped counts the authorizationData entries a call did not ask for, keeping
+// a few examples, so one line reports them all.
+type skipped struct {
+	n, repeated int
+	examples    []string
+}
+
+const skippedExamples = 3
+
+func (sk *skipped) foreign(what string) {
+	sk.n++
+	if len(sk.examples) < skippedExamples {
+		sk.examples = append(sk.examples, bounded(what, 80))
+	}
+}
+
+func (sk skipped) String() string {
+	var parts []string
+	if sk.n > 0 {
+		parts = append(parts, fmt.Sprintf("%d entries not asked for (e.g. %s)", sk.n, strings.Join(sk.examples, ", ")))
+	}
+	if sk.repeated > 0 {
+		parts = append(parts, fmt.Sprintf("%d repeated hosts", sk.repeated))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // clampExpiry returns the expiry to plan with: ECR's value when plausible,

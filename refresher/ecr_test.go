@@ -142,7 +142,7 @@ func TestSource_Fetch(t *testing.T) {
 	fake := ecrtest.New("999988887777", "us-east-1")
 	fake.Now = func() time.Time { return t0 }
 	src := Source{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: sdkClient(t, fake)}
-	toks, bad, err := src.fetch(t.Context(), t0)
+	toks, bad, err := fetchOld(src, t.Context(), t0)
 	if err != nil || len(bad) > 0 {
 		t.Fatalf("fetch: %v %v", err, bad)
 	}
@@ -156,7 +156,7 @@ func TestSource_Fetch(t *testing.T) {
 
 	// No ids: the caller's own registry.
 	src.RegistryIDs = nil
-	toks, _, err = src.fetch(t.Context(), t0)
+	toks, _, err = fetchOld(src, t.Context(), t0)
 	if err != nil || len(toks) != 1 || toks[0].RegistryID != "999988887777" {
 		t.Errorf("default registry: %+v, %v", toks, err)
 	}
@@ -174,7 +174,7 @@ func TestSource_Fetch_Fixture(t *testing.T) {
 			_, _ = w.Write(ok)
 		}))}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	toks, bad, err := src.fetch(t.Context(), now)
+	toks, bad, err := fetchOld(src, t.Context(), now)
 	if err != nil || len(bad) > 0 || len(toks) != 2 {
 		t.Fatalf("fetch: %+v %v %v", toks, bad, err)
 	}
@@ -216,7 +216,7 @@ func TestSource_Fetch_Errors(t *testing.T) {
 			t.Parallel()
 			src := Source{Region: "us-east-1", RegistryIDs: []string{"111122223333"}, Client: sdkClient(t,
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ecrtest.WriteError(w, tt.status, tt.code, tt.msg) }))}
-			_, _, err := src.fetch(t.Context(), t0)
+			_, _, err := fetchOld(src, t.Context(), t0)
 			if err == nil || !strings.Contains(err.Error(), tt.code) || !strings.Contains(err.Error(), "111122223333") {
 				t.Fatalf("err = %v, want %s naming the registry", err, tt.code)
 			}
@@ -246,7 +246,7 @@ func TestSource_Fetch_Garbage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			src := Source{Region: "us-east-1", Client: sdkClient(t, h)}
-			if toks, _, err := src.fetch(t.Context(), t0); err == nil {
+			if toks, _, err := fetchOld(src, t.Context(), t0); err == nil {
 				t.Errorf("fetch = %+v, want an error", toks)
 			}
 		})
@@ -256,7 +256,7 @@ func TestSource_Fetch_Garbage(t *testing.T) {
 func TestSource_Fetch_MissingEntry(t *testing.T) {
 	t.Parallel()
 	src := Source{Region: "us-east-1", RegistryIDs: []string{"111122223333", "444455556666"}, Client: ecrtest.Static(t0.Add(12*time.Hour), ecrtest.Login{Host: hostA, Password: "pw-A"})}
-	toks, bad, err := src.fetch(t.Context(), t0)
+	toks, bad, err := fetchOld(src, t.Context(), t0)
 	if err != nil || len(toks) != 1 || len(bad) != 1 || !strings.Contains(bad[0].Error(), "no token for registry 444455556666") {
 		t.Errorf("fetch = %+v, %v, %v", toks, bad, err)
 	}
@@ -292,7 +292,7 @@ func TestPermanent(t *testing.T) {
 		src := Source{Region: "us-east-1", Client: sdkClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ecrtest.WriteError(w, status, code, "m")
 		}))}
-		_, _, err := src.fetch(t.Context(), t0)
+		_, _, err := fetchOld(src, t.Context(), t0)
 		return err
 	}
 	tests := []struct {
@@ -318,4 +318,10 @@ func TestPermanent(t *testing.T) {
 			t.Errorf("%s: permanent(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
+}
+
+// fetchOld is fetch's answer as three values.
+func fetchOld(s Source, ctx context.Context, now time.Time) ([]Token, []error, error) {
+	f := s.fetch(ctx, now)
+	return f.toks, f.bad, f.err
 }

@@ -40,7 +40,9 @@ type Refresher struct {
 	sources    []sourceState // parallel to Sources
 	runStarted time.Time     // zero when no run is in flight
 	loopExited bool
-	wake       chan struct{}
+	// credsExplained is set once missing AWS credentials were explained in full.
+	credsExplained bool
+	wake           chan struct{}
 
 	// Sources are the ECR calls made per run, one per region.
 	Sources []Source
@@ -135,30 +137,36 @@ func (r *Refresher) Wake() {
 func (r *Refresher) run(ctx context.Context, all, discover bool) error {
 	start := r.Now()
 	r.setRunning(start)
-	defer r.setRunning(time.Time{})
 	sel := r.selectDue(start, all)
 
 	// Every token is fetched, even in a retry run: one call per region, and a
 	// credential holding hosts of several regions can only be rewritten whole.
-	// What is written is only what sel wants.
+	// What is written is only what sel wants. Regions are asked at once, each
+	// call under its own deadline, so one stalled region delays nothing else.
 	var errs []error
 	var tokens []Token
-	for i, src := range r.Sources {
-		toks, bad, err := src.fetch(ctx, r.Now())
-		if err != nil {
-			r.recordSource(i, r.Now(), err)
-			r.Logger.WithError(err).WithField("region", src.Region).Error("ecr token fetch failed")
-			errs = append(errs, err)
+	fetchedOK := make([]bool, len(r.Sources))
+	for i, f := range r.fetchAll(ctx) {
+		src := r.Sources[i]
+		if f.skipped != "" {
+			r.Logger.WithField("region", src.Region).WithField("skipped", f.skipped).
+				Warn("ecr answered entries that were not asked for; they are not written")
+		}
+		if f.err != nil {
+			r.recordSource(i, r.Now(), f.err)
+			r.logFetchError(src, f.err)
+			errs = append(errs, f.err)
 			continue
 		}
+		fetchedOK[i] = true
 		// An unusable entry fails the source (it is retried whole); the good
 		// entries are still written.
-		r.recordSource(i, r.Now(), errors.Join(bad...))
-		for _, e := range bad {
+		r.recordSource(i, r.Now(), errors.Join(f.bad...))
+		for _, e := range f.bad {
 			r.Logger.WithError(e).WithField("region", src.Region).Error("ecr token unusable")
 		}
-		errs = append(errs, bad...)
-		for _, t := range toks {
+		errs = append(errs, f.bad...)
+		for _, t := range f.toks {
 			t.source = i
 			if r.ProxyHost != "" {
 				t.Host = r.ProxyHost
@@ -205,6 +213,7 @@ func (r *Refresher) run(ctx context.Context, all, discover bool) error {
 		})
 	}
 	wg.Wait()
+	errs = append(errs, r.failUnanswered(sel, fetchedOK, tokens)...)
 	if err := ctx.Err(); err != nil && len(errs) == 0 {
 		errs = append(errs, err)
 	}
@@ -228,6 +237,7 @@ func (r *Refresher) run(ctx context.Context, all, discover bool) error {
 		l.Info("run finished")
 	}
 	err := errors.Join(errs...)
+	r.setRunning(time.Time{})
 	r.Metrics.run(end, end.Sub(start), err)
 	if r.OnRunDone != nil {
 		r.OnRunDone(err)

@@ -357,6 +357,7 @@ func TestRefresher_RunOnce_ProxyHost(t *testing.T) {
 func TestRefresher_RunOnce_DryRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}, login{Host: hostB, Password: "pw-B"}))
+	e.r.Sources[0].RegistryIDs = []string{"111122223333", "444455556666"}
 	e.r.DryRun, e.tg.AutoCreate = true, true
 	reg := e.rancher.AddRegistry(project, hostA, "")
 	cred := e.rancher.AddCredential(project, reg, "AWS", "old", "")
@@ -470,6 +471,7 @@ func TestRefresher_RunOnce_MalformedToken(t *testing.T) {
 		out.AuthorizationData[0].AuthorizationToken = aws.String(bad)
 		return out, nil
 	}})
+	e.r.Sources[0].RegistryIDs = []string{"111122223333", "444455556666"}
 	ra := e.rancher.AddRegistry(project, hostA, "")
 	ca := e.rancher.AddCredential(project, ra, "AWS", "old-A", "")
 	rb := e.rancher.AddRegistry(project, hostB, "")

@@ -94,14 +94,7 @@ func TestRefresher_SimulatedDay(t *testing.T) {
 					t.Errorf("the credential expires at +%s but the next write is at +%s", exp.Sub(t0), next.Sub(t0))
 					cancel()
 				}
-				if !next.Before(end) {
-					cancel()
-					return nil, func() bool { return true }
-				}
-				s.clock.Set(next)
-				c := make(chan time.Time, 1)
-				c <- next
-				return c, func() bool { return true }
+				return s.jump(next, end, cancel)
 			}
 			if err := s.r.Run(ctx, tt.spec); err != nil {
 				t.Fatal(err)
@@ -113,4 +106,17 @@ func TestRefresher_SimulatedDay(t *testing.T) {
 			t.Logf("%d runs, %d ECR calls, %d Rancher requests", runs, s.ecr.Calls(), s.rancher.Requests())
 		})
 	}
+}
+
+// jump is the loop's timer on the fake clock: it sets the clock to next and
+// fires at once, or, at end, cancels the loop and never fires.
+func (s *stand) jump(next, end time.Time, cancel func()) (<-chan time.Time, func() bool) {
+	if !next.Before(end) {
+		cancel()
+		return nil, func() bool { return true }
+	}
+	s.clock.Set(next)
+	c := make(chan time.Time, 1)
+	c <- next
+	return c, func() bool { return true }
 }

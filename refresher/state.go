@@ -33,6 +33,9 @@ type pairState struct {
 	PairStatus
 	source   int // index into Sources
 	failures int
+	// missingSince is when ECR first answered without a token for this host;
+	// zero while it returns one.
+	missingSince time.Time
 }
 
 // sourceState is what the refresher knows of an ECR call between runs.
@@ -100,6 +103,7 @@ func (r *Refresher) recordPair(t Token, scope string, now time.Time, err error) 
 		p = &pairState{PairStatus: PairStatus{Host: t.Host, Scope: scope}, source: t.source}
 		r.pairs[k] = p
 	}
+	p.missingSince = time.Time{} // a token for the host came
 	switch {
 	case err != nil:
 		p.failures++

@@ -108,7 +108,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	expAt := s.Now().Add(s.Lifetime)
-	exp := float64(expAt.UnixMilli()) / 1000
+	n := s.calls.Load()
+	var logins []Login
+	s.mu.Lock()
+	for _, id := range ids {
+		pw := fmt.Sprintf("ECRTEST-PASSWORD-%s-%d", id, n)
+		s.issued[id] = pw
+		s.expiry[pw] = expAt.Truncate(time.Millisecond)
+		logins = append(logins, Login{Host: s.Host(id), Password: pw})
+	}
+	s.mu.Unlock()
+	WriteAnswer(w, expAt, logins...)
+}
+
+// WriteAnswer answers GetAuthorizationToken with logins expiring at exp, as ECR
+// does: proxyEndpoint https://<host>, expiresAt in epoch seconds with
+// milliseconds. Use it from intercepts to answer what real ECR would not.
+func WriteAnswer(w http.ResponseWriter, exp time.Time, logins ...Login) {
 	type data struct {
 		AuthorizationToken string  `json:"authorizationToken"`
 		ExpiresAt          float64 `json:"expiresAt"`
@@ -117,19 +133,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out struct {
 		AuthorizationData []data `json:"authorizationData"`
 	}
-	n := s.calls.Load()
-	s.mu.Lock()
-	for _, id := range ids {
-		pw := fmt.Sprintf("ECRTEST-PASSWORD-%s-%d", id, n)
-		s.issued[id] = pw
-		s.expiry[pw] = expAt.Truncate(time.Millisecond)
+	for _, l := range logins {
 		out.AuthorizationData = append(out.AuthorizationData, data{
-			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + pw)),
-			ExpiresAt:          exp,
-			ProxyEndpoint:      "https://" + s.Host(id),
+			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + l.Password)),
+			ExpiresAt:          float64(exp.UnixMilli()) / 1000,
+			ProxyEndpoint:      "https://" + l.Host,
 		})
 	}
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
 
