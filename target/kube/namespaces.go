@@ -37,6 +37,7 @@ type Namespaces struct {
 	queue   workqueue.TypedRateLimitingInterface[string] // ServiceAccounts to patch, "namespace/name"
 	started atomic.Bool
 	synced  atomic.Bool
+	lastErr atomic.Pointer[error] // the informers' last list/watch failure
 
 	// Selection is which namespaces get the Secret.
 	Selection Selection
@@ -45,6 +46,11 @@ type Namespaces struct {
 	// ServiceAccounts are the names of the ServiceAccounts, in each selected
 	// namespace, whose imagePullSecrets get the Secret.
 	ServiceAccounts []string
+	// ScopePrefix is put before each namespace's name to make its scope name
+	// (empty when Kubernetes is the only target).
+	ScopePrefix string
+	// SyncTimeout bounds how long Discover waits for the first listing.
+	SyncTimeout time.Duration
 	// OnChange is called when a namespace becomes selected (created, labelled),
 	// once the first listing is done: the refresher's Wake.
 	OnChange func()
@@ -55,7 +61,7 @@ type Namespaces struct {
 // New returns the target; Start must run before Discover answers.
 func New(client kubernetes.Interface, sel Selection, secretName string, serviceAccounts []string) *Namespaces {
 	n := &Namespaces{client: client, writer: NewWriter(client.CoreV1()), Selection: sel,
-		SecretName: secretName, ServiceAccounts: serviceAccounts, Logger: logrus.StandardLogger()}
+		SecretName: secretName, ServiceAccounts: serviceAccounts, SyncTimeout: 30 * time.Second, Logger: logrus.StandardLogger()}
 	// The selector, when set, is applied by the server: only matching
 	// namespaces are listed, watched and cached.
 	n.nsInf = cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
@@ -118,43 +124,51 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// Start runs the informers until ctx is done and waits for their first
-// listing (bounded by ctx). A refusal to list is reported, naming the grant.
-func (n *Namespaces) Start(ctx context.Context) error {
+// Start runs the informers until ctx is done; it returns at once. Discover
+// waits for their first listing.
+func (n *Namespaces) Start(ctx context.Context) {
 	if !n.started.CompareAndSwap(false, true) {
-		return errors.New("kube: Start called twice")
+		return
 	}
 	infs := append([]cache.SharedIndexInformer{n.nsInf}, n.saInfs...)
-	listErr := make(chan error, len(infs))
-	synced := make([]cache.InformerSynced, 0, len(infs))
 	for i, inf := range infs {
-		resource, verbs := "namespaces", []string{"list", "watch"}
+		resource := "namespaces"
 		if i > 0 {
 			resource = "serviceaccounts"
 		}
 		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			err = apiError("list", resource, "", "", verbs, err)
-			n.Logger.WithError(err).Warn("kubernetes watch failed; retrying")
-			select {
-			case listErr <- err:
-			default:
-			}
+			err = apiError("list", resource, "", "", []string{"list", "watch"}, err)
+			n.lastErr.Store(&err)
+			n.Logger.WithError(err).Warn("kubernetes list/watch failed; retrying")
 		})
 		go inf.RunWithContext(ctx)
-		synced = append(synced, inf.HasSynced)
 	}
 	if n.queue != nil {
 		context.AfterFunc(ctx, n.queue.ShutDown)
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+}
+
+// WaitSynced waits until the informers have listed once, or SyncTimeout or
+// ctx ends; the error then says why (the last list failure: a refusal names
+// the grant).
+func (n *Namespaces) WaitSynced(ctx context.Context) error {
+	if !n.started.Load() {
+		return errors.New("kube: the target was not started")
+	}
+	if n.synced.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.SyncTimeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(waitCtx.Done(), synced...) {
-		select {
-		case err := <-listErr:
-			return fmt.Errorf("kubernetes: first listing failed: %w", err)
-		default:
-			return fmt.Errorf("kubernetes: first listing of namespaces did not finish: %w", context.Cause(waitCtx))
+	synced := []cache.InformerSynced{n.nsInf.HasSynced}
+	for _, inf := range n.saInfs {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		if p := n.lastErr.Load(); p != nil {
+			return fmt.Errorf("kubernetes: first listing not done: %w", *p)
 		}
+		return fmt.Errorf("kubernetes: first listing not done: %w", ctx.Err())
 	}
 	n.synced.Store(true)
 	return nil
@@ -178,11 +192,8 @@ func (n *Namespaces) namespaceChanged(old, obj any) {
 // Discover returns one scope per selected namespace, sorted by name, from the
 // informer's cache (no request).
 func (n *Namespaces) Discover(ctx context.Context) ([]refresher.Scope, error) {
-	if !n.started.Load() {
-		return nil, errors.New("kube: Discover before Start")
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), n.nsInf.HasSynced) {
-		return nil, fmt.Errorf("kubernetes namespaces not listed yet: %w", ctx.Err())
+	if err := n.WaitSynced(ctx); err != nil {
+		return nil, err
 	}
 	var names []string
 	for _, obj := range n.nsInf.GetStore().List() {
@@ -193,7 +204,7 @@ func (n *Namespaces) Discover(ctx context.Context) ([]refresher.Scope, error) {
 	slices.Sort(names)
 	scopes := make([]refresher.Scope, len(names))
 	for i, name := range names {
-		scopes[i] = refresher.Scope{Name: name, Target: &namespaceTarget{n: n, ns: name}}
+		scopes[i] = refresher.Scope{Name: n.ScopePrefix + name, Target: &namespaceTarget{n: n, ns: name}}
 	}
 	return scopes, nil
 }
