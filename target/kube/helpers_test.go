@@ -112,13 +112,13 @@ func (e *env) ecr() *ecrtest.Fake {
 }
 
 // refresher returns a refresher writing through n (Discover and Wake wired as
-// main wires them).
+// main wires them), and starts n.
 func (e *env) refresher(n *kube.Namespaces) *refresher.Refresher {
 	r := refresher.New([]refresher.Source{{Region: "us-east-1", Client: e.ecr()}}, nil)
 	r.Logger = e.log
 	r.Discover = n.Discover
 	n.OnChange = r.Wake
-	n.Logger = e.log
+	e.start(n)
 	return r
 }
 
@@ -178,10 +178,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// started starts n's informers for the test's lifetime.
-func started(t *testing.T, n *kube.Namespaces) *kube.Namespaces {
+// start starts n's informers for the test's lifetime, logging into e.
+func (e *env) start(n *kube.Namespaces) *kube.Namespaces {
+	n.Logger = e.log
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	e.t.Cleanup(cancel)
 	n.Start(ctx)
 	return n
 }

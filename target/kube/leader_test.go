@@ -54,7 +54,7 @@ func TestElector_TakeoverAfterLeaderDies(t *testing.T) {
 		cfg := kube.Prepare(e.srv.AdminConfig(), "test")
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return switchable{rt, &rp.dead, &rp.writes} })
 		c := client(t, cfg)
-		n := started(t, kube.New(c, sel, kube.DefaultSecretName, nil))
+		n := kube.New(c, sel, kube.DefaultSecretName, nil)
 		r := e.refresher(n)
 		r.ShutdownTimeout = 0
 		rp.el = kube.NewElector(c, "le-lease", name, times)

@@ -27,7 +27,7 @@ func TestNamespaces_Selection(t *testing.T) {
 		want             []string
 	}{
 		{"glob", []string{"sel-team-*"}, []string{"sel-team-skip"}, "", []string{"sel-team-a", "sel-team-b"}},
-		{"names and globs", []string{"sel-plain", "sel-team-?"}, nil, "", []string{"sel-plain"}},
+		{"names and globs", []string{"sel-plain", "sel-team-?"}, nil, "", []string{"sel-plain", "sel-team-a", "sel-team-b"}},
 		{"glob and selector", []string{"sel-*"}, []string{"sel-team-skip"}, "ecr=yes", []string{"sel-other", "sel-team-a"}},
 		{"selector alone", nil, []string{"kube-*", "sel-team-skip"}, "ecr=yes", []string{"sel-other", "sel-team-a"}},
 	} {
@@ -36,7 +36,7 @@ func TestNamespaces_Selection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := started(t, kube.New(e.admin, sel, kube.DefaultSecretName, nil))
+			n := e.start(kube.New(e.admin, sel, kube.DefaultSecretName, nil))
 			var got []string
 			for _, s := range scopeNames(t, n) {
 				if len(s) > 4 && s[:4] == "sel-" {
@@ -51,7 +51,7 @@ func TestNamespaces_Selection(t *testing.T) {
 
 	// A run writes exactly the selected ones.
 	sel, _ := kube.ParseSelection([]string{"sel-team-*"}, "", []string{"sel-team-skip"})
-	n := started(t, kube.New(e.admin, sel, kube.DefaultSecretName, nil))
+	n := kube.New(e.admin, sel, kube.DefaultSecretName, nil)
 	if err := e.refresher(n).RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestNamespaces_NewNamespaceGetsSecret(t *testing.T) {
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"late-first": nil, "late-labelled": nil})
 	sel, _ := kube.ParseSelection([]string{"late-*"}, "", nil)
-	n := started(t, kube.New(e.admin, sel, kube.DefaultSecretName, nil))
+	n := kube.New(e.admin, sel, kube.DefaultSecretName, nil)
 	r := e.refresher(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -97,7 +97,7 @@ func TestNamespaces_NewNamespaceGetsSecret(t *testing.T) {
 
 	// A namespace that comes to match the selector is picked up too.
 	sel2, _ := kube.ParseSelection(nil, "pick=me", nil)
-	n2 := started(t, kube.New(e.admin, sel2, "ecr-by-label", nil))
+	n2 := kube.New(e.admin, sel2, "ecr-by-label", nil)
 	r2 := e.refresher(n2)
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	done2 := make(chan error, 1)
@@ -132,7 +132,7 @@ func TestNamespaces_ForeignSecretUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel, _ := kube.ParseSelection([]string{"foreign-*"}, "", nil)
-	n := started(t, kube.New(e.admin, sel, kube.DefaultSecretName, nil))
+	n := kube.New(e.admin, sel, kube.DefaultSecretName, nil)
 	err = e.refresher(n).RunOnce(t.Context())
 	if err == nil {
 		t.Fatal("run succeeded over a foreign secret")

@@ -50,7 +50,7 @@ func TestNamespaces_ServiceAccounts(t *testing.T) {
 	mk("sa-off", "default")
 
 	sel, _ := kube.ParseSelection([]string{"sa-a", "sa-b"}, "", nil)
-	n := started(t, kube.New(e.admin, sel, kube.DefaultSecretName, []string{"default", "builder"}))
+	n := kube.New(e.admin, sel, kube.DefaultSecretName, []string{"default", "builder"})
 	r := e.refresher(n)
 	if err := r.RunOnce(ctx); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -118,9 +119,9 @@ func TestWriter_Forbidden(t *testing.T) {
 	}
 
 	// Listing namespaces refused: Discover says which grant is missing.
-	n := started(t, kube.New(limited, kube.Selection{}, kube.DefaultSecretName, nil))
-	n.Logger = e.log
-	n.SyncTimeout = 5e9
+	n := kube.New(limited, kube.Selection{}, kube.DefaultSecretName, nil)
+	n.SyncTimeout = 5 * time.Second
+	e.start(n)
 	_, err = n.Discover(ctx)
 	want = "cannot list namespaces cluster-wide: grant verbs [list watch] on namespaces (ClusterRole with a ClusterRoleBinding)"
 	if err == nil || !strings.Contains(err.Error(), want) {
