@@ -13,7 +13,8 @@ import (
 	"net/url"
 	"os"
 
-	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -66,13 +67,39 @@ func Prepare(cfg *rest.Config, userAgent string) *rest.Config {
 	return cfg
 }
 
-// NewClient returns a clientset for cfg (from Config or Prepare).
-func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
-	c, err := kubernetes.NewForConfig(cfg)
+// Client is the part of a clientset this daemon uses: core/v1 (namespaces,
+// Secrets, ServiceAccounts) and coordination/v1 (the leader-election Lease).
+// *kubernetes.Clientset implements it.
+type Client interface {
+	CoreV1() corev1client.CoreV1Interface
+	CoordinationV1() coordinationv1client.CoordinationV1Interface
+}
+
+type client struct {
+	core  *corev1client.CoreV1Client
+	coord *coordinationv1client.CoordinationV1Client
+}
+
+func (c client) CoreV1() corev1client.CoreV1Interface                         { return c.core }
+func (c client) CoordinationV1() coordinationv1client.CoordinationV1Interface { return c.coord }
+
+// NewClient returns the two typed clients for cfg (from Config or Prepare),
+// over one HTTP client. Not the full clientset: its other API groups would add
+// binary size for nothing (see docs/kubernetes.md).
+func NewClient(cfg *rest.Config) (Client, error) {
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return c, nil
+	core, err := corev1client.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	coord, err := coordinationv1client.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return client{core: core, coord: coord}, nil
 }
 
 // noRedirects answers every 3xx with an error. The API server never

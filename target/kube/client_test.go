@@ -9,10 +9,13 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
 )
+
+var _ kube.Client = (*kubernetes.Clientset)(nil)
 
 // A redirect is never followed: the bearer token would go with it.
 func TestPrepare_RefusesRedirects(t *testing.T) {

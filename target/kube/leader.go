@@ -10,7 +10,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
@@ -47,7 +46,7 @@ type Elector struct {
 
 // NewElector returns an elector for the Lease LeaseName in namespace, this
 // process being identity (its Pod name: unique among the replicas).
-func NewElector(client kubernetes.Interface, namespace, identity string, times LeaseTimes) *Elector {
+func NewElector(client Client, namespace, identity string, times LeaseTimes) *Elector {
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metavObjectMeta(namespace),
 		Client:     client.CoordinationV1(),

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -30,7 +29,7 @@ const DefaultSecretName = "ecr-credentials"
 // ServiceAccount created later is served within seconds. It caches no Secret:
 // the Writer remembers what it wrote.
 type Namespaces struct {
-	client  kubernetes.Interface
+	client  Client
 	writer  *Writer
 	nsInf   cache.SharedIndexInformer
 	saInfs  []cache.SharedIndexInformer
@@ -59,7 +58,7 @@ type Namespaces struct {
 }
 
 // New returns the target; Start must run before Discover answers.
-func New(client kubernetes.Interface, sel Selection, secretName string, serviceAccounts []string) *Namespaces {
+func New(client Client, sel Selection, secretName string, serviceAccounts []string) *Namespaces {
 	n := &Namespaces{client: client, writer: NewWriter(client.CoreV1()), Selection: sel,
 		SecretName: secretName, ServiceAccounts: serviceAccounts, SyncTimeout: 30 * time.Second, Logger: logrus.StandardLogger()}
 	// The selector, when set, is applied by the server: only matching
