@@ -21,12 +21,13 @@ import (
 
 const (
 	// DefaultQPS and DefaultBurst are the client's rate limit. client-go's own
-	// default (5 QPS, burst 10) makes 1,000 namespace writes take 200 s; at 50
-	// QPS they take 20 s, well inside a run, and the API server's Priority and
-	// Fairness still protects it from this client
+	// default (5 QPS, burst 10) makes 1,000 namespace writes take 200 s, and 50
+	// QPS still 20 s (measured: BENCHMARKS.md); at 200 they take about 5 s. The
+	// writes come in a burst every few hours, four at a time, and the API
+	// server's Priority and Fairness queues them against everything else
 	// (https://kubernetes.io/docs/concepts/cluster-administration/flow-control/).
-	DefaultQPS   = 50
-	DefaultBurst = 100
+	DefaultQPS   = 200
+	DefaultBurst = 400
 )
 
 // Config returns the configuration of the cluster to write into, by the
