@@ -146,7 +146,7 @@ func sharedBuild(t *testing.T, key string, shape func(env, args []string) ([]str
 
 // TestCrossCompile builds the image's binary for each platform the image is
 // published for, as `docker buildx build --platform linux/amd64,linux/arm64`
-// does, and checks each is a static ELF for its machine, under 20 MB, built
+// does, and checks each is a static ELF for its machine, at most 32 MiB (the budget with client-go), built
 // with the Dockerfile's flags and stamped with the build args.
 func TestCrossCompile(t *testing.T) {
 	t.Parallel()
@@ -175,8 +175,8 @@ func TestCrossCompile(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("linux/%s: %d bytes (%.1f MB)", p.arch, fi.Size(), float64(fi.Size())/(1<<20))
-			if fi.Size() > 20<<20 {
-				t.Errorf("binary is %d MB, want under 20 MB", fi.Size()>>20)
+			if fi.Size() > 32<<20 {
+				t.Errorf("binary is %d MiB, want at most 32 MiB", fi.Size()>>20)
 			}
 			bi, err := buildinfo.ReadFile(bin)
 			if err != nil {

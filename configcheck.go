@@ -38,7 +38,7 @@ var (
 func parseCattleURL(raw string, projects []string, bad badFunc) rancherapi.APIURL {
 	const env = "CATTLE_URL"
 	if raw == "" {
-		bad(env, "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)")
+		bad(env, "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x); or set KUBE_NAMESPACES / KUBE_NAMESPACE_SELECTOR to write into Kubernetes namespaces only")
 		return rancherapi.APIURL{}
 	}
 	if !strings.Contains(raw, "://") {

@@ -102,7 +102,9 @@ func TestHandler_AfterRun(t *testing.T) {
 	for _, want := range []string{
 		`rancher_ecr_credentials_writes_total{registry="` + w.ecr.Host(e2eAccount) + `",result="updated",scope="1a5"} 1`,
 		`rancher_ecr_credentials_runs_total{result="success"} 1`,
-		`rancher_ecr_credentials_token_expiry_timestamp_seconds{registry="` + w.ecr.Host(e2eAccount) + `"}`,
+		`rancher_ecr_credentials_token_expiry_timestamp_seconds{registry="` + w.ecr.Host(e2eAccount) + `",scope="1a5"}`,
+		`rancher_ecr_credentials_credential_fresh{registry="` + w.ecr.Host(e2eAccount) + `",scope="1a5"} 1`,
+		`rancher_ecr_credentials_scope_last_success_timestamp_seconds{scope="1a5"}`,
 		"go_goroutines", "process_resident_memory_bytes",
 	} {
 		if !strings.Contains(metrics, want) {
