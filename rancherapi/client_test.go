@@ -332,7 +332,8 @@ func TestClient_CreateRegistry_ServerAddressUsed(t *testing.T) {
 // says, whether it is worth retrying, and that no secret is in it.
 func TestClient_Errors(t *testing.T) {
 	t.Parallel()
-	huge := append([]byte(`{"type":"collection","data":[`), []byte(strings.Repeat(`{"id":"1sp1","serverAddress":"h"},`, (maxBodyBytes/32)+10))...)
+	item := `{"id":"1sp1","serverAddress":"h","description":"` + strings.Repeat("x", 990) + `"},`
+	huge := append([]byte(`{"type":"collection","data":[`), []byte(strings.Repeat(item, (1<<20)/len(item)+10))...)
 	huge = append(huge, []byte(`{"id":"x"}]}`)...)
 	tests := []struct {
 		name      string
@@ -366,12 +367,13 @@ func TestClient_Errors(t *testing.T) {
 		}, status: 200, wantMsg: []string{"is CATTLE_URL the API URL"}},
 		{name: "NotACollection", handler: serve(200, []byte(`{"id":"1a5","type":"project"}`)), status: 200,
 			wantMsg: []string{`answer is a "project", not a collection`}},
-		{name: "HugeBody", handler: serve(200, huge), status: 200, wantMsg: []string{"larger than 64 MiB"}},
+		{name: "HugeBody", handler: serve(200, huge), status: 200, wantMsg: []string{"larger than 1 MiB across its pages"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, mux, _ := setup(t)
+			c.listBytes = 1 << 20 // HugeBody: the bound's handling, not its size (TestClient_ListBounded)
 			mux.HandleFunc("/v2-beta/projects/1a5/registries", tt.handler)
 			_, err := c.ListRegistries(t.Context())
 			var e *Error
