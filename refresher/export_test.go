@@ -31,3 +31,8 @@ func (m *Metrics) Expiry(host string) float64 {
 func (m *Metrics) Runs(result string) float64 {
 	return testutil.ToFloat64(m.runs.WithLabelValues(result))
 }
+
+// Writes is the writes_total counter of a host, scope and result.
+func (m *Metrics) Writes(host, scope, result string) float64 {
+	return testutil.ToFloat64(m.writes.WithLabelValues(host, scope, result))
+}
