@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -217,5 +218,36 @@ func TestRefresher_UnparsableAddressesSummarised(t *testing.T) {
 	}
 	if len(out) > 64<<10 {
 		t.Errorf("log is %d bytes for one run", len(out))
+	}
+}
+
+// A dockerCredential listed with registries: null holds nothing known, so it
+// is not "wholly ours": even under our own name it is not replaced whole.
+func TestRefresher_V3_NullRegistriesNotOurs(t *testing.T) {
+	t.Parallel()
+	v := newV3Env(t, staticECR(login{Host: hostA, Password: "pw-A"}), p1)
+	v.r.Sources[0].RegistryIDs = []string{"111122223333"}
+	var writes atomic.Int32
+	v.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case isWrite(r):
+			writes.Add(1)
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, `{"id":"p-fghij:ecr-111122223333-us-east-1"}`)
+		case strings.HasSuffix(strings.ToLower(r.URL.Path), "/namespaceddockercredentials"):
+			_, _ = io.WriteString(w, `{"type":"collection","data":[]}`)
+		case strings.HasSuffix(strings.ToLower(r.URL.Path), "/dockercredentials"):
+			_, _ = io.WriteString(w, `{"type":"collection","data":[{"id":"p-fghij:ecr-111122223333-us-east-1","name":"ecr-111122223333-us-east-1","registries":null}]}`)
+		default:
+			return false
+		}
+		return true
+	})
+	err := v.r.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "registries: null") {
+		t.Fatalf("RunOnce = %v, want the credential refused for its null registries", err)
+	}
+	if n := writes.Load(); n != 0 {
+		t.Errorf("%d writes, want none", n)
 	}
 }
