@@ -184,6 +184,9 @@ func NormalizeHost(addr string) (string, error) {
 	if err != nil || strings.Trim(port, "0123456789") != "" || n < 1 || n > 65535 {
 		return "", errors.New("invalid port")
 	}
+	if port[0] != '0' && len(a) == len(host)+1+len(port) && strings.HasPrefix(a, host) {
+		return a, nil // already canonical: no allocation (thousands per listing)
+	}
 	return host + ":" + strconv.Itoa(n), nil
 }
 
@@ -197,7 +200,7 @@ func checkHostname(host string) error {
 	if len(host) > 253 {
 		return errors.New("host longer than 253 characters")
 	}
-	for _, label := range strings.Split(host, ".") {
+	for label := range strings.SplitSeq(host, ".") {
 		if label == "" {
 			return errors.New("empty label in host")
 		}
