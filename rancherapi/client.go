@@ -194,7 +194,7 @@ func ParseURL(raw string) (APIURL, error) {
 	if u.User != nil {
 		return APIURL{}, fmt.Errorf("must not hold credentials; use CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
 	}
-	u.RawQuery, u.Fragment, u.RawPath = "", "", ""
+	u.RawQuery, u.Fragment, u.RawPath, u.ForceQuery = "", "", "", false // "…/v1?" kept a "?" (FuzzParseURL)
 
 	var segs []string
 	for _, s := range strings.Split(u.Path, "/") {

@@ -96,6 +96,7 @@ func TestParseURL(t *testing.T) {
 		{in: "http://rancher.example.com/v2-beta/projects/1a5/", base: "http://rancher.example.com/v2-beta/projects/1a5/", project: "1a5"},
 		{in: "http://proxy.example.com/rancher/v2-beta/projects/1a5", base: "http://proxy.example.com/rancher/v2-beta/projects/1a5/", project: "1a5"},
 		{in: " http://rancher.example.com/v1?x=1 ", base: "http://rancher.example.com/v1/"},
+		{in: "http://rancher.example.com/v1?", base: "http://rancher.example.com/v1/"}, // found by FuzzParseURL
 		{in: "https://rancher.example.com/v3", base: "https://rancher.example.com/v3/", v3: true},
 		{in: "https://rancher.example.com/v3/project/c-abcde:p-fghij", base: "https://rancher.example.com/v3/project/c-abcde:p-fghij/", project: "c-abcde:p-fghij", v3: true},
 		{in: "https://rancher.example.com/v3/projects/local:p-x1/", base: "https://rancher.example.com/v3/project/local:p-x1/", project: "local:p-x1", v3: true},

@@ -110,6 +110,10 @@ func TestSafeMessage(t *testing.T) {
 			t.Errorf("safeMessage(%.40q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+	// A secret found in the marker itself must not loop forever.
+	if got := safeMessage("pw REDACTED or [REDACTED]", []string{"REDACTED"}); got != "pw [REDACTED] or [[REDACTED]]" {
+		t.Errorf("secret \"REDACTED\": %q", got)
+	}
 	if got := safeMessage("the pw is abc!", []string{"abc!"}); got != "" {
 		t.Errorf("a short secret is not withheld: %q", got)
 	}

@@ -198,21 +198,26 @@ func safeMessage(msg string, secrets []string) string {
 // cutWords replaces every word of msg that contains f by "[REDACTED]"; words end
 // at spaces, quotes and brackets.
 func cutWords(msg, f string) string {
+	const marker = "[REDACTED]"
 	isSep := func(b byte) bool { return strings.IndexByte(" \t\"'`,;(){}[]<>", b) >= 0 }
-	for {
-		i := strings.Index(msg, f)
+	// from: searching resumes after the last marker, which may itself hold f
+	// (a password "REDACTED").
+	for from := 0; from < len(msg); {
+		i := strings.Index(msg[from:], f)
 		if i < 0 {
-			return msg
+			break
 		}
-		start, end := i, i+len(f)
-		for start > 0 && !isSep(msg[start-1]) {
+		start, end := from+i, from+i+len(f)
+		for start > from && !isSep(msg[start-1]) {
 			start--
 		}
 		for end < len(msg) && !isSep(msg[end]) {
 			end++
 		}
-		msg = msg[:start] + "[REDACTED]" + msg[end:]
+		msg = msg[:start] + marker + msg[end:]
+		from = start + len(marker)
 	}
+	return msg
 }
 
 // holdsPiece reports whether msg holds any window-long piece of any of forms.
