@@ -37,11 +37,9 @@ const (
 	// ones every run.
 	DefaultMaxIdleConnsPerHost = 16
 
-	// maxPages stops a server whose pagination never ends.
-	maxPages = 10000
-
-	// maxBodyBytes bounds a successful response body; maxErrorBodyBytes an error body.
-	maxBodyBytes      = 64 << 20
+	// maxObjectBytes bounds the body of a single object (a create or update
+	// answer); maxErrorBodyBytes an error body. Lists are bounded in list.go.
+	maxObjectBytes    = 1 << 20
 	maxErrorBodyBytes = 1 << 20
 )
 
@@ -56,6 +54,10 @@ type Client struct {
 	secretKey string
 	projectID string // "" when the key's own environment is used
 	rancher2  bool
+
+	// listBytes and listEntries override MaxListBytes and MaxListEntries (tests).
+	listBytes   int64
+	listEntries int
 
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -192,7 +194,7 @@ func ParseURL(raw string) (APIURL, error) {
 	if u.User != nil {
 		return APIURL{}, fmt.Errorf("must not hold credentials; use CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
 	}
-	u.RawQuery, u.Fragment, u.RawPath = "", "", ""
+	u.RawQuery, u.Fragment, u.RawPath, u.ForceQuery = "", "", "", false // "…/v1?" kept a "?" (FuzzParseURL)
 
 	var segs []string
 	for _, s := range strings.Split(u.Path, "/") {
@@ -321,40 +323,64 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 // status becomes an *Error. The body is always drained and closed so the
 // connection is reused.
 func (c *Client) do(req *http.Request, v any) error {
-	start := time.Now()
-	resp, err := c.hc.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
-		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return fmt.Errorf("%s %s: %w", req.Method, sanitizeURL(req.URL), ctxErr)
-		}
-		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), Err: redactURLError(err)}
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
-		resp.Body.Close()
-	}()
-	if c.Debugf != nil {
-		c.Debugf("rancher api %s %s: %d in %s", req.Method, sanitizeURL(req.URL), resp.StatusCode, time.Since(start).Round(time.Millisecond))
-	}
-	if err := checkResponse(req, resp); err != nil {
 		return err
 	}
+	defer closeBody(resp)
 	if v == nil {
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxObjectBytes+1))
 	if err != nil {
 		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, Err: err}
 	}
-	if len(body) > maxBodyBytes {
+	if len(body) > maxObjectBytes {
 		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode,
-			Message: fmt.Sprintf("response body larger than %d MiB", maxBodyBytes>>20)}
+			Message: fmt.Sprintf("response body larger than %d MiB", maxObjectBytes>>20)}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode,
 			Message: "response is not Rancher API JSON (is CATTLE_URL the API URL, not the UI?)", Err: jsonError(err)}
 	}
 	return nil
+}
+
+// roundTrip sends req and returns a 2xx answer, whose body the caller closes
+// with closeBody; any other answer is an *Error. It runs on a copy of the
+// client's *http.Client whose redirect policy keeps the key and body on
+// CATTLE_URL's origin (see checkRedirect), so the caller's client is neither
+// trusted nor modified.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	hc := *c.hc
+	hc.CheckRedirect = c.checkRedirect(c.hc.CheckRedirect)
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, fmt.Errorf("%s %s: %w", req.Method, sanitizeURL(req.URL), ctxErr)
+		}
+		return nil, &Error{Method: req.Method, URL: sanitizeURL(req.URL), Err: boundError(redactURLError(err), requestSecrets(req))}
+	}
+	if c.Debugf != nil {
+		c.Debugf("rancher api %s %s: %d in %s", req.Method, sanitizeURL(req.URL), resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
+		closeBody(resp)
+		return nil, &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, Message: c.redirectMessage(req, resp)}
+	}
+	if err := checkResponse(req, resp); err != nil {
+		closeBody(resp)
+		return nil, err
+	}
+	return resp, nil
+}
+
+// closeBody drains a little of what is left, so the connection can be reused,
+// and closes the body.
+func closeBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
+	resp.Body.Close()
 }
 
 // send makes one request with a JSON body and decodes the answer into a T.

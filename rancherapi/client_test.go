@@ -96,6 +96,7 @@ func TestParseURL(t *testing.T) {
 		{in: "http://rancher.example.com/v2-beta/projects/1a5/", base: "http://rancher.example.com/v2-beta/projects/1a5/", project: "1a5"},
 		{in: "http://proxy.example.com/rancher/v2-beta/projects/1a5", base: "http://proxy.example.com/rancher/v2-beta/projects/1a5/", project: "1a5"},
 		{in: " http://rancher.example.com/v1?x=1 ", base: "http://rancher.example.com/v1/"},
+		{in: "http://rancher.example.com/v1?", base: "http://rancher.example.com/v1/"}, // found by FuzzParseURL
 		{in: "https://rancher.example.com/v3", base: "https://rancher.example.com/v3/", v3: true},
 		{in: "https://rancher.example.com/v3/project/c-abcde:p-fghij", base: "https://rancher.example.com/v3/project/c-abcde:p-fghij/", project: "c-abcde:p-fghij", v3: true},
 		{in: "https://rancher.example.com/v3/projects/local:p-x1/", base: "https://rancher.example.com/v3/project/local:p-x1/", project: "local:p-x1", v3: true},
@@ -332,7 +333,8 @@ func TestClient_CreateRegistry_ServerAddressUsed(t *testing.T) {
 // says, whether it is worth retrying, and that no secret is in it.
 func TestClient_Errors(t *testing.T) {
 	t.Parallel()
-	huge := append([]byte(`{"type":"collection","data":[`), []byte(strings.Repeat(`{"id":"1sp1","serverAddress":"h"},`, (maxBodyBytes/32)+10))...)
+	item := `{"id":"1sp1","serverAddress":"h","description":"` + strings.Repeat("x", 990) + `"},`
+	huge := append([]byte(`{"type":"collection","data":[`), []byte(strings.Repeat(item, (1<<20)/len(item)+10))...)
 	huge = append(huge, []byte(`{"id":"x"}]}`)...)
 	tests := []struct {
 		name      string
@@ -366,12 +368,13 @@ func TestClient_Errors(t *testing.T) {
 		}, status: 200, wantMsg: []string{"is CATTLE_URL the API URL"}},
 		{name: "NotACollection", handler: serve(200, []byte(`{"id":"1a5","type":"project"}`)), status: 200,
 			wantMsg: []string{`answer is a "project", not a collection`}},
-		{name: "HugeBody", handler: serve(200, huge), status: 200, wantMsg: []string{"larger than 64 MiB"}},
+		{name: "HugeBody", handler: serve(200, huge), status: 200, wantMsg: []string{"larger than 1 MiB across its pages"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, mux, _ := setup(t)
+			c.listBytes = 1 << 20 // HugeBody: the bound's handling, not its size (TestClient_ListBounded)
 			mux.HandleFunc("/v2-beta/projects/1a5/registries", tt.handler)
 			_, err := c.ListRegistries(t.Context())
 			var e *Error

@@ -156,7 +156,9 @@ type errorBody struct {
 }
 
 // checkResponse returns nil for 2xx and an *Error otherwise, reading at most 1 MiB
-// of the body for the Cattle error envelope.
+// of the body for the Cattle error envelope. Only what is safe of it is kept:
+// a known code, a plain field name, a short message without the secrets the
+// request carried (see safe.go).
 func checkResponse(req *http.Request, resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
@@ -165,18 +167,15 @@ func checkResponse(req *http.Request, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		e.Code, e.FieldName = eb.Code, eb.FieldName
-		e.Message = truncate(eb.Message, 300)
+		secrets := requestSecrets(req)
+		e.Code, e.FieldName = safeCode(eb.Code), safeFieldName(eb.FieldName)
+		if e.FieldName != "" && safeMessage(e.FieldName, secrets) != e.FieldName {
+			e.FieldName = ""
+		}
+		e.Message = safeMessage(eb.Message, secrets)
 	}
 	if e.Code == "" && e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // Registry is a Cattle registry (docs/rancher-api.md#registries). ServerAddress is create-only.
@@ -48,57 +47,6 @@ func (in CredentialInput) String() string {
 
 // GoString keeps %#v from printing the secret too.
 func (in CredentialInput) GoString() string { return in.String() }
-
-// collection is the gdapi collection envelope (docs/rancher-api.md#collections).
-type collection[T any] struct {
-	Type       string `json:"type"`
-	Data       []T    `json:"data"`
-	Pagination *struct {
-		Next    string `json:"next"`
-		Partial bool   `json:"partial"`
-	} `json:"pagination"`
-}
-
-// listAll reads every page of a collection, following pagination.next.
-func listAll[T any](ctx context.Context, c *Client, rel string, q url.Values) ([]T, error) {
-	return listAllURL[T](ctx, c, c.base.JoinPath(rel), q)
-}
-
-// listAllURL is listAll for a collection at u.
-func listAllURL[T any](ctx context.Context, c *Client, u *url.URL, q url.Values) ([]T, error) {
-	if q == nil {
-		q = url.Values{}
-	}
-	q.Set("limit", strconv.Itoa(c.PageSize))
-	u.RawQuery = q.Encode()
-	var all []T
-	seen := map[string]bool{}
-	for page := 0; ; page++ {
-		if page >= maxPages || seen[u.String()] {
-			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), StatusCode: http.StatusOK, Message: "pagination does not end"}
-		}
-		seen[u.String()] = true
-		req, err := c.newRequest(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		var col collection[T]
-		if err := c.do(req, &col); err != nil {
-			return nil, err
-		}
-		if col.Type != "collection" {
-			return nil, &Error{Method: http.MethodGet, URL: sanitizeURL(u), StatusCode: http.StatusOK,
-				Message: fmt.Sprintf("answer is a %q, not a collection (is CATTLE_URL a Rancher API URL: https://<rancher>/v2-beta or https://<rancher>/v3?)", col.Type)}
-		}
-		all = append(all, col.Data...)
-		if col.Pagination == nil || col.Pagination.Next == "" {
-			return all, nil
-		}
-		if u, err = c.resolve(col.Pagination.Next); err != nil {
-			return nil, err
-		}
-	}
-}
 
 // ListRegistries returns every registry in the scope, all pages.
 //

@@ -134,3 +134,7 @@ func (c *Norman) needProject() error {
 	}
 	return nil
 }
+
+// entries counts a credential and each registry host it holds against a
+// listing's bound (see MaxListEntries).
+func (d DockerCredential) entries() int { return 1 + len(d.Registries) }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,11 +131,16 @@ func decodeToken(b64 string) (user, password string, err error) {
 }
 
 // NormalizeHost returns the lowercased host[:port] of a registry address such as
-// "https://111122223333.dkr.ecr.us-east-1.amazonaws.com/", "Host:5000/path" or
-// "host". It fails for addresses with no usable host.
+// "https://111122223333.dkr.ecr.us-east-1.amazonaws.com/", "Host:5000/path",
+// "[::1]:5000" or "host". It fails for addresses with no usable host: empty
+// labels ("x..", "a..b"), labels that are only punctuation or start or end
+// with "-", an IPv6 address outside brackets, a port outside 1-65535.
+//
+// It is idempotent: NormalizeHost(h) == h for every h it returns (one trailing
+// dot is dropped, the port loses leading zeros, IPv6 is written canonically).
 func NormalizeHost(addr string) (string, error) {
 	a := strings.TrimSpace(addr)
-	if i := strings.Index(a, "://"); i >= 0 {
+	if strings.Contains(a, "://") {
 		u, err := url.Parse(a)
 		if err != nil {
 			return "", errors.New("not a URL")
@@ -142,26 +149,83 @@ func NormalizeHost(addr string) (string, error) {
 	} else if i := strings.IndexAny(a, "/?#"); i >= 0 {
 		a = a[:i]
 	}
-	a = strings.ToLower(strings.TrimSuffix(a, "."))
+	a = strings.ToLower(a)
 	if a == "" {
 		return "", errors.New("no host")
 	}
-	host, port := a, ""
-	if i := strings.LastIndex(a, ":"); i >= 0 && !strings.HasSuffix(a, "]") {
-		host, port = a[:i], a[i+1:]
-		if port == "" || strings.Trim(port, "0123456789") != "" {
-			return "", errors.New("invalid port")
+	var host, port string
+	hasPort := false
+	if strings.HasPrefix(a, "[") {
+		end := strings.Index(a, "]")
+		if end < 0 {
+			return "", errors.New("unclosed [ in host")
+		}
+		ip, err := netip.ParseAddr(a[1:end])
+		if err != nil || !ip.Is6() || ip.Zone() != "" {
+			return "", errors.New("invalid IPv6 address in brackets")
+		}
+		host = "[" + ip.String() + "]"
+		if rest := a[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return "", errors.New("invalid character after ]")
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else {
+		host = a
+		if i := strings.LastIndex(a, ":"); i >= 0 {
+			host, port, hasPort = a[:i], a[i+1:], true
+		}
+		if strings.Contains(host, ":") {
+			return "", errors.New("an IPv6 address must be in brackets, e.g. [::1]:5000")
+		}
+		host = strings.TrimSuffix(host, ".")
+		if err := checkHostname(host); err != nil {
+			return "", err
 		}
 	}
+	if !hasPort {
+		return host, nil
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || strings.Trim(port, "0123456789") != "" || n < 1 || n > 65535 {
+		return "", errors.New("invalid port")
+	}
+	if port[0] != '0' && len(a) == len(host)+1+len(port) && strings.HasPrefix(a, host) {
+		return a, nil // already canonical: no allocation (thousands per listing)
+	}
+	return host + ":" + strconv.Itoa(n), nil
+}
+
+// checkHostname accepts dot-separated labels of a-z, 0-9, "-" and "_" (Docker
+// accepts underscores in registry names), each with a letter or digit and not
+// starting or ending with "-".
+func checkHostname(host string) error {
 	if host == "" {
-		return "", errors.New("no host")
+		return errors.New("no host")
 	}
-	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_[]:", r)) {
-			return "", fmt.Errorf("invalid character %q in host", r)
+	if len(host) > 253 {
+		return errors.New("host longer than 253 characters")
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" {
+			return errors.New("empty label in host")
+		}
+		alnum := false
+		for _, r := range label {
+			switch {
+			case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				alnum = true
+			case r == '-' || r == '_':
+			default:
+				return fmt.Errorf("invalid character %q in host", r)
+			}
+		}
+		if !alnum || label[0] == '-' || label[len(label)-1] == '-' || len(label) > 63 {
+			return fmt.Errorf("invalid label %q in host", label)
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // fetched is what one GetAuthorizationToken call gave.

@@ -83,9 +83,28 @@ func TestNormalizeHost(t *testing.T) {
 		{in: "my_registry:port", err: "invalid port"},
 		{in: "host:", err: "invalid port"},
 		{in: "bad host.example.com", err: "invalid character"},
+		{in: "x..", err: "empty label"},
+		{in: "a..b", err: "empty label"},
+		{in: "::0", err: "must be in brackets"},
+		{in: "-", err: "invalid label"},
+		{in: "_", err: "invalid label"},
+		{in: "[", err: "unclosed ["},
+		{in: "[::1]x", err: "invalid character after ]"},
+		{in: "[fe80::1%eth0]", err: "invalid IPv6"},
+		{in: "[1.2.3.4]", err: "invalid IPv6"},
+		{in: "host:0", err: "invalid port"},
+		{in: "host:65536", err: "invalid port"},
+		{in: "-host.example.com", err: "invalid label"},
+		{in: "Host.:05000", want: "host:5000"},
+		{in: "[0:0::1]:443", want: "[::1]:443"},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeHost(tt.in)
+		if err == nil {
+			if again, err := NormalizeHost(got); err != nil || again != got {
+				t.Errorf("NormalizeHost(%q) = %q, but NormalizeHost(%q) = %q, %v: not idempotent", tt.in, got, got, again, err)
+			}
+		}
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("NormalizeHost(%q) = %q, %v, want error %q", tt.in, got, err, tt.err)

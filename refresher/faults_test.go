@@ -195,7 +195,7 @@ func TestRefresher_Faults(t *testing.T) {
 		{name: "OversizedBody", rancher: failN(1, isList, func(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte(`{"type":"collection","data":["`))
 			_, _ = w.Write([]byte(strings.Repeat("x", 65<<20)))
-		}), wantErr: "larger than 64 MiB", permanent: true},
+		}), wantErr: "one entry larger than 1 MiB", permanent: true},
 		{name: "ECRThrottling", ecr: failN(1, anyReq, func(w http.ResponseWriter, r *http.Request) {
 			ecrtest.WriteError(w, 400, "ThrottlingException", "Rate exceeded")
 		}), wantErr: "ThrottlingException"},

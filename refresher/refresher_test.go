@@ -241,8 +241,8 @@ func TestRefresher_RunOnce_UnparsableAddressMidList(t *testing.T) {
 	if c := e.cred(t, cred); c.SecretValue != "pw-A" {
 		t.Errorf("credential after unparsable addresses not written: %+v", c)
 	}
-	if got := strings.Count(e.log.String(), "registry server address unparsable; skipped"); got != 2 {
-		t.Errorf("warnings = %d, want one per unparsable address:\n%s", got, e.log)
+	if got := strings.Count(e.log.String(), "unparsable server address skipped"); got != 1 || !strings.Contains(e.log.String(), "count=2") {
+		t.Errorf("warnings = %d, want one saying count=2:\n%s", got, e.log)
 	}
 }
 

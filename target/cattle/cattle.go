@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
@@ -67,20 +70,24 @@ func (tg *Target) Sync(ctx context.Context, due, _ []refresher.Token, rec *refre
 	for _, t := range due {
 		byHost[t.Host] = nil
 	}
-	for _, reg := range regs {
+	var bad unparsable
+	for i, reg := range regs {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if gone(reg.State) {
 			continue
 		}
 		h, err := refresher.NormalizeHost(reg.ServerAddress)
 		if err != nil {
-			rec.Log().WithFields(logrus.Fields{"registry_id": reg.ID, "server_address": reg.ServerAddress, "reason": err.Error()}).
-				Warn("registry server address unparsable; skipped")
+			bad.add(reg, err)
 			continue
 		}
 		if matches, want := byHost[h]; want {
 			byHost[h] = append(matches, reg)
 		}
 	}
+	bad.log(rec.Log())
 	for _, t := range due {
 		rec.Done(t, tg.syncHost(ctx, rec, t, byHost[t.Host]))
 	}
@@ -205,6 +212,43 @@ func (tg *Target) input(t refresher.Token, registryID string) rancherapi.Credent
 		email = DefaultEmail
 	}
 	return rancherapi.CredentialInput{RegistryID: registryID, PublicValue: t.Username, SecretValue: t.Password, Email: email}
+}
+
+// unparsable gathers the registries whose address is no host, for one
+// warning per listing: a scope of thousands of them (or a hostile server)
+// must not print thousands of lines.
+type unparsable struct {
+	count    int
+	examples []string
+}
+
+// maxExamples is how many unparsable registries the warning names.
+const maxExamples = 3
+
+func (u *unparsable) add(reg rancherapi.Registry, err error) {
+	u.count++
+	if len(u.examples) < maxExamples {
+		u.examples = append(u.examples, fmt.Sprintf("%s %s (%v)", short(reg.ID, 32), strconv.Quote(short(reg.ServerAddress, 64)), err))
+	}
+}
+
+func (u *unparsable) log(log logrus.FieldLogger) {
+	if u.count > 0 {
+		log.WithFields(logrus.Fields{"count": u.count, "examples": strings.Join(u.examples, "; ")}).
+			Warn("registries with an unparsable server address skipped")
+	}
+}
+
+// short bounds a server-given string for a log line.
+func short(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // gone reports whether a Cattle state means the resource is being removed.

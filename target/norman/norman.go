@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,10 +90,11 @@ func (tg *Target) Sync(ctx context.Context, due, all []refresher.Token, rec *ref
 }
 
 // classify files a credential under each managed host it holds: in ours when
-// every host in it is managed, else in shared (never rewritten).
+// every host in it is managed, else in shared (never rewritten). One listed
+// with registries: null holds nothing known, so it is never ours.
 func (d *dockerRun) classify(cred rancherapi.DockerCredential, ours map[string][]rancherapi.DockerCredential) {
 	hosts := normalizedHosts(cred)
-	mine := !slices.ContainsFunc(hosts, func(h string) bool { return !d.rec.Managed(h) })
+	mine := cred.Registries != nil && !slices.ContainsFunc(hosts, func(h string) bool { return !d.rec.Managed(h) })
 	name := cred.Name
 	if cred.NamespaceID != "" {
 		name = cred.NamespaceID + "/" + cred.Name
@@ -140,9 +142,13 @@ func (d *dockerRun) syncHost(ctx context.Context, t refresher.Token) error {
 			if err := d.create(ctx, t, name); err != nil {
 				errs = append(errs, err)
 			}
+		case existing.Registries == nil:
+			// Listed without its registries: what it holds is unknown, so it is
+			// not known to be wholly ours, and a PUT would replace it whole.
+			errs = append(errs, refresher.Permanent(fmt.Errorf("dockerCredential %s exists but Rancher listed it with registries: null; it is not rewritten: check that the API key may read it, or delete it", name)))
 		case slices.ContainsFunc(normalizedHosts(existing), func(h string) bool { return !d.rec.Managed(h) }):
 			errs = append(errs, fmt.Errorf("dockerCredential %s exists and holds hosts this process does not manage (%s); it is not rewritten: remove them from it, or delete it",
-				name, strings.Join(existing.Hosts(), ",")))
+				name, hostList(existing.Hosts())))
 		default: // ours by name, its host removed by hand: put the host back
 			targets = []rancherapi.DockerCredential{existing}
 		}
@@ -214,6 +220,24 @@ func (d *dockerRun) write(ctx context.Context, cred rancherapi.DockerCredential,
 	d.rec.Written(cred.ID, h, "updated", t, others...)
 	log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("docker credential updated")
 	return nil
+}
+
+// hostList names at most a few hosts of a server-given list, each bounded, for
+// an error message.
+func hostList(hosts []string) string {
+	const most = 5
+	var out []string
+	for i, h := range hosts {
+		if i == most {
+			out = append(out, fmt.Sprintf("and %d more", len(hosts)-most))
+			break
+		}
+		if len(h) > 80 {
+			h = strings.ToValidUTF8(h[:80], "") + "…"
+		}
+		out = append(out, strconv.Quote(h))
+	}
+	return strings.Join(out, ",")
 }
 
 // regsHash identifies what a registries map holds, passwords included.

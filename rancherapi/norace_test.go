@@ -1,0 +1,5 @@
+//go:build !race
+
+package rancherapi
+
+const raceEnabled = false
