@@ -58,6 +58,11 @@ type Config struct {
 	AllProjects     bool
 	RancherCAFile   string
 	RancherInsecure bool
+	// SecretAPI is RANCHER_SECRET_API: auto, v3 or kubernetes (Rancher 2.x).
+	SecretAPI string
+	// InCluster is Rancher 2.x project-scoped Secrets written from inside the
+	// local cluster: no CATTLE_URL, RANCHER_PROJECTS set, the ServiceAccount's token.
+	InCluster bool
 
 	ListenPort       int
 	LogLevel         logrus.Level
@@ -108,6 +113,7 @@ func settings() []setting {
 		{env: "RANCHER_PROJECTS", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (default: the URL's own scope)"},
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
+		{env: "RANCHER_SECRET_API", def: DefaultSecretAPI, usage: "Rancher 2.x: auto (Kubernetes Secrets from Rancher 2.12 on, /v3 dockerCredentials before), v3 or kubernetes"},
 		{env: "LISTEN_PORT", def: strconv.Itoa(DefaultListenPort), usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
 		{env: "LOG_LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error"},
 		{env: "LOG_FORMAT", def: DefaultLogFormat, usage: "text or json"},
@@ -214,6 +220,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 		RoleSessionName: raw["AWS_ROLE_SESSION_NAME"],
 		RoleExternalID:  raw["AWS_ROLE_EXTERNAL_ID"],
 		RancherCAFile:   raw["RANCHER_CA_FILE"],
+		SecretAPI:       strings.ToLower(strings.TrimSpace(raw["RANCHER_SECRET_API"])),
 		RefreshSchedule: strings.TrimSpace(raw["REFRESH_SCHEDULE"]),
 		LogFormat:       strings.ToLower(raw["LOG_FORMAT"]),
 		AutoCreate:      boolean("AUTO_CREATE"),
@@ -249,21 +256,25 @@ func parseRaw(raw map[string]string) (Config, error) {
 		}
 	}
 	var api rancherapi.APIURL
-	if !c.Demo {
+	c.InCluster = !c.Demo && c.CattleURL == "" && strings.TrimSpace(raw["RANCHER_PROJECTS"]) != ""
+	if c.InCluster {
+		api.Rancher2 = true // project ids of the local cluster's Rancher
+	} else if !c.Demo {
 		var err error
 		api, err = rancherapi.ParseURL(c.CattleURL)
 		switch {
 		case c.CattleURL == "":
 			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)")
+		case notRancher2URL(c.CattleURL, api, err, splitList(raw["RANCHER_PROJECTS"]), bad):
 		case err != nil:
 			bad("CATTLE_URL", "%v", err)
 		}
 		// Rancher 2.x takes a whole bearer token ("token-xxxxx:secret") as the secret key alone.
 		bearer := api.Rancher2 && c.CattleAccessKey == "" && strings.Contains(c.CattleSecretKey, ":")
-		if c.CattleAccessKey == "" && !bearer {
+		if c.CattleAccessKey == "" && !bearer && !c.InCluster {
 			bad("CATTLE_ACCESS_KEY", "required (or CATTLE_ACCESS_KEY_FILE)")
 		}
-		if c.CattleSecretKey == "" {
+		if c.CattleSecretKey == "" && !c.InCluster {
 			bad("CATTLE_SECRET_KEY", "required (or CATTLE_SECRET_KEY_FILE)")
 		}
 		if c.Region == "" {
@@ -286,6 +297,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 		c.ProxyHost = h
 	}
 	c.RancherProjects, c.AllProjects = parseProjects(raw["RANCHER_PROJECTS"], api, bad)
+	checkSecretAPI(c, api, bad)
 	if c.RancherCAFile != "" {
 		if _, err := os.Stat(c.RancherCAFile); err != nil {
 			bad("RANCHER_CA_FILE", "cannot read %s: %v", c.RancherCAFile, errors.Unwrap(err))
@@ -313,7 +325,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 
 var (
 	envIDRE     = regexp.MustCompile(`^1a[0-9]+$`)
-	projectIDRE = regexp.MustCompile(`^(local|c-[a-z0-9]+):p-[a-z0-9]+$`)
+	projectIDRE = rancherapi.ProjectIDPattern
 )
 
 // parseProjects reads RANCHER_PROJECTS: ids of the URL's Rancher version, or "all".
@@ -330,7 +342,7 @@ func parseProjects(v string, api rancherapi.APIURL, bad func(env, format string,
 			bad(env, "\"all\" must stand alone")
 		case api.Rancher2 && !projectIDRE.MatchString(p):
 			bad(env, "%q is not a Rancher 2.x project id such as c-abcde:p-fghij (local:p-xxxxx for the local cluster)", p)
-		case !api.Rancher2 && api.Root != nil && !envIDRE.MatchString(p):
+		case !api.Rancher2 && api.Root != nil && !envIDRE.MatchString(p) && !projectIDRE.MatchString(p): // a 2.x id: notRancher2URL says which URL
 			bad(env, "%q is not a Rancher 1.x environment id such as 1a5", p)
 		default:
 			out = append(out, p)
@@ -401,11 +413,13 @@ func (c Config) LogFields() logrus.Fields {
 	cattleURL := "(invalid)"
 	if a, err := rancherapi.ParseURL(c.CattleURL); err == nil {
 		cattleURL = a.Base.String()
+	} else if c.InCluster {
+		cattleURL = "(none: in-cluster Kubernetes API)"
 	}
 	return logrus.Fields{
 		"cattle_url": cattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
-		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c),
+		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c), "rancher_secret_api": c.SecretAPI,
 		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
 	}
 }

@@ -148,3 +148,24 @@ func TestClient_KubeTransport(t *testing.T) {
 		t.Errorf("Authorization seen: %q", seen)
 	}
 }
+
+func TestSuggestV3URL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ raw, project, want string }{
+		{"https://rancher.example.com", "", "https://rancher.example.com/v3"},
+		{"https://rancher.example.com/", "c-abcde:p-fghij", "https://rancher.example.com/v3/project/c-abcde:p-fghij"},
+		{"https://rancher.example.com/v2-beta/projects/c-abcde:p-fghij", "c-abcde:p-fghij", "https://rancher.example.com/v3/project/c-abcde:p-fghij"},
+		{"https://rancher.example.com/k8s/clusters/local", "", "https://rancher.example.com/v3"},
+		{"https://rancher.example.com/dashboard/c/local/explorer", "", "https://rancher.example.com/v3"},
+		{"https://example.com/rancher/c-abcde:p-fghij", "c-abcde:p-fghij", "https://example.com/rancher/v3/project/c-abcde:p-fghij"},
+		{"https://example.com:8443/rancher/v1", "", "https://example.com:8443/rancher/v3"},
+		{"rancher.example.com", "", ""},
+	} {
+		if got := rancherapi.SuggestV3URL(tc.raw, tc.project); got != tc.want {
+			t.Errorf("SuggestV3URL(%q, %q) = %q, want %q", tc.raw, tc.project, got, tc.want)
+		}
+	}
+	if p := rancherapi.Rancher2ProjectIn("https://example.com/rancher/c-abcde:p-fghij"); p != "c-abcde:p-fghij" {
+		t.Errorf("Rancher2ProjectIn = %q", p)
+	}
+}
