@@ -13,9 +13,11 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
 )
 
 // Defaults, as documented in CONTRACT.md and --help.
@@ -56,6 +58,7 @@ type Config struct {
 	RancherProjects []string
 	// AllProjects is RANCHER_PROJECTS=all: every scope the key can see, found again each run.
 	AllProjects     bool
+	KubeAll         bool // KUBE_NAMESPACES=all
 	RancherCAFile   string
 	RancherInsecure bool
 	// SecretAPI is RANCHER_SECRET_API: auto, v3 or kubernetes (Rancher 2.x).
@@ -63,6 +66,14 @@ type Config struct {
 	// InCluster is Rancher 2.x project-scoped Secrets written from inside the
 	// local cluster: no CATTLE_URL, RANCHER_PROJECTS set, the ServiceAccount's token.
 	InCluster bool
+
+	// Kubernetes target (on when KubeNamespaces or the selector is set).
+	KubeSelection       kube.Selection
+	KubeSecretName      string
+	KubeServiceAccounts []string
+	// LeaderElection: only the holder of the Lease writes (any mode; needs a cluster).
+	LeaderElection          bool
+	LeaderElectionNamespace string // empty: the Pod's (or kubeconfig context's) namespace
 
 	ListenPort       int
 	LogLevel         logrus.Level
@@ -114,6 +125,13 @@ func settings() []setting {
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
 		{env: "RANCHER_SECRET_API", def: DefaultSecretAPI, usage: "Rancher 2.x: auto (Kubernetes Secrets from Rancher 2.12 on, /v3 dockerCredentials before), v3 or kubernetes"},
+		{env: "KUBE_NAMESPACES", usage: "Kubernetes target: comma list of namespace names or globs (team-*), or all"},
+		{env: "KUBE_NAMESPACE_SELECTOR", usage: "Kubernetes target: label selector a namespace must also match (alone: every namespace that matches)"},
+		{env: "KUBE_EXCLUDE_NAMESPACES", def: strings.Join(kube.DefaultExclude, ","), usage: "namespace names or globs never written"},
+		{env: "KUBE_SECRET_NAME", def: kube.DefaultSecretName, usage: "name of the Secret written into each namespace"},
+		{env: "KUBE_SERVICE_ACCOUNTS", usage: "ServiceAccount names in each selected namespace whose imagePullSecrets get the Secret"},
+		{env: "LEADER_ELECTION", def: "false", isBool: true, usage: "with several replicas, only the holder of the Lease rancher-ecr-credentials writes"},
+		{env: "LEADER_ELECTION_NAMESPACE", usage: "namespace of that Lease (default: the pod's own namespace)"},
 		{env: "LISTEN_PORT", def: strconv.Itoa(DefaultListenPort), usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
 		{env: "LOG_LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error"},
 		{env: "LOG_FORMAT", def: DefaultLogFormat, usage: "text or json"},
@@ -225,6 +243,7 @@ func parseRaw(raw map[string]string) (Config, error) {
 		LogFormat:       strings.ToLower(raw["LOG_FORMAT"]),
 		AutoCreate:      boolean("AUTO_CREATE"),
 		RancherInsecure: boolean("RANCHER_INSECURE_SKIP_VERIFY"),
+		LeaderElection:  boolean("LEADER_ELECTION"),
 		Once:            boolean("RUN_ONCE"),
 		DryRun:          boolean("DRY_RUN"),
 		Demo:            boolean("DEMO"),
@@ -255,16 +274,17 @@ func parseRaw(raw map[string]string) (Config, error) {
 			*k.dst = strings.TrimRight(string(b), "\r\n")
 		}
 	}
+	parseKube(&c, raw, bad)
 	var api rancherapi.APIURL
 	c.InCluster = !c.Demo && c.CattleURL == "" && strings.TrimSpace(raw["RANCHER_PROJECTS"]) != ""
 	if c.InCluster {
 		api.Rancher2 = true // project ids of the local cluster's Rancher
-	} else if !c.Demo {
+	} else if !c.Demo && (c.CattleURL != "" || !c.Kube()) {
 		var err error
 		api, err = rancherapi.ParseURL(c.CattleURL)
 		switch {
 		case c.CattleURL == "":
-			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)")
+			bad("CATTLE_URL", "required: the Rancher API URL, e.g. https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x); or set KUBE_NAMESPACES / KUBE_NAMESPACE_SELECTOR to write into Kubernetes namespaces only")
 		case notRancher2URL(c.CattleURL, api, err, splitList(raw["RANCHER_PROJECTS"]), bad):
 		case err != nil:
 			bad("CATTLE_URL", "%v", err)
@@ -277,9 +297,9 @@ func parseRaw(raw map[string]string) (Config, error) {
 		if c.CattleSecretKey == "" && !c.InCluster {
 			bad("CATTLE_SECRET_KEY", "required (or CATTLE_SECRET_KEY_FILE)")
 		}
-		if c.Region == "" {
-			bad("AWS_REGION", "required (or AWS_DEFAULT_REGION), e.g. us-east-1")
-		}
+	}
+	if !c.Demo && c.Region == "" {
+		bad("AWS_REGION", "required (or AWS_DEFAULT_REGION), e.g. us-east-1")
 	}
 	if c.Region != "" && !regionRE.MatchString(c.Region) {
 		bad("AWS_REGION", "%q is not an AWS region name such as us-east-1", c.Region)
@@ -321,6 +341,43 @@ func parseRaw(raw map[string]string) (Config, error) {
 		bad("AWS_ROLE_ARN", "%q is not an ARN such as arn:aws:iam::111122223333:role/ecr-read", c.RoleARN)
 	}
 	return c, errors.Join(errs...)
+}
+
+// Kube reports whether the Kubernetes namespaces target is on.
+func (c Config) Kube() bool {
+	return len(c.KubeSelection.Include) > 0 || c.KubeSelection.Selector != nil || c.KubeAll
+}
+
+// parseKube reads the KUBE_* and LEADER_ELECTION_* settings.
+func parseKube(c *Config, raw map[string]string, bad func(env, format string, args ...any)) {
+	inc := splitList(raw["KUBE_NAMESPACES"])
+	sel, err := kube.ParseSelection(inc, raw["KUBE_NAMESPACE_SELECTOR"], splitList(raw["KUBE_EXCLUDE_NAMESPACES"]))
+	if err != nil {
+		env, msg, _ := strings.Cut(err.Error(), ": ")
+		bad(env, "%s", msg)
+	}
+	c.KubeSelection = sel
+	c.KubeAll = len(inc) == 1 && strings.EqualFold(inc[0], "all")
+	c.KubeSecretName = strings.TrimSpace(raw["KUBE_SECRET_NAME"])
+	if errs := validation.IsDNS1123Subdomain(c.KubeSecretName); len(errs) > 0 {
+		bad("KUBE_SECRET_NAME", "%q is not a Secret name: %s", c.KubeSecretName, strings.Join(errs, "; "))
+	}
+	for _, sa := range splitList(raw["KUBE_SERVICE_ACCOUNTS"]) {
+		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
+			bad("KUBE_SERVICE_ACCOUNTS", "%q is not a ServiceAccount name: %s", sa, strings.Join(errs, "; "))
+			continue
+		}
+		c.KubeServiceAccounts = append(c.KubeServiceAccounts, sa)
+	}
+	if len(c.KubeServiceAccounts) > 0 && !c.Kube() {
+		bad("KUBE_SERVICE_ACCOUNTS", "set, but no namespace is selected: set KUBE_NAMESPACES or KUBE_NAMESPACE_SELECTOR too")
+	}
+	c.LeaderElectionNamespace = strings.TrimSpace(raw["LEADER_ELECTION_NAMESPACE"])
+	if ns := c.LeaderElectionNamespace; ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			bad("LEADER_ELECTION_NAMESPACE", "%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+	}
 }
 
 var (
@@ -421,7 +478,24 @@ func (c Config) LogFields() logrus.Fields {
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
 		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c), "rancher_secret_api": c.SecretAPI,
 		"refresh_schedule": c.RefreshSchedule, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
+		"kube_namespaces": c.kubeNamespacesField(), "kube_namespace_selector": selectorField(c.KubeSelection),
+		"kube_exclude_namespaces": strings.Join(c.KubeSelection.Exclude, ","), "kube_secret_name": c.KubeSecretName,
+		"kube_service_accounts": strings.Join(c.KubeServiceAccounts, ","), "leader_election": c.LeaderElection,
 	}
+}
+
+func (c Config) kubeNamespacesField() string {
+	if c.KubeAll {
+		return "all"
+	}
+	return strings.Join(c.KubeSelection.Include, ",")
+}
+
+func selectorField(s kube.Selection) string {
+	if s.Selector == nil {
+		return ""
+	}
+	return s.Selector.String()
 }
 
 func projectsField(c Config) string {

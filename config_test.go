@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
 )
 
 // envOf turns a map into a getenv.
@@ -39,6 +41,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		SecretAPI:  DefaultSecretAPI,
 		ListenPort: DefaultListenPort, LogLevel: logrus.InfoLevel, LogFormat: "text", RefreshSchedule: "@every 6h",
 		ShutdownTimeout: 10 * time.Second, RetryMinInterval: 30 * time.Second, RetryMaxInterval: 15 * time.Minute,
+		KubeSelection: kube.Selection{Exclude: kube.DefaultExclude}, KubeSecretName: kube.DefaultSecretName,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)

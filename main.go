@@ -111,16 +111,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		awsOpts = append(awsOpts, awsconfig.WithCredentialsProvider(demo.awsCredentials()))
 	}
 
+	kc, err := newKube(cfg, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	r, reg, err := newRefresher(ctx, cfg, log, awsOpts, ecrOpts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	kc.attach(r)
 	if demo != nil {
 		r.OnRunDone = func(error) { demo.report(stdout) }
 	}
 	log.WithFields(cfg.LogFields()).WithField("version", buildVersion()).Info("starting")
 
 	if cfg.Once || cfg.DryRun {
+		if kc != nil && kc.target != nil {
+			kc.target.Start(ctx)
+		}
 		if err := r.RunOnce(ctx); err != nil {
 			return &exitError{code: 1} // each failure was logged by RunOnce
 		}
@@ -138,9 +146,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		fmt.Fprintf(stdout, "demo: daemon endpoints: http://127.0.0.1:%s/readyz, /healthz, /metrics, /ping (Ctrl-C to stop)\n", port)
 	}
-	srv := serveHTTP(ctx, ln, newHandler(r, reg), log)
+	var st state = r
+	if kc != nil && kc.elector != nil {
+		st = electedState{r, kc.elector}
+	}
+	srv := serveHTTP(ctx, ln, newHandler(st, reg), log)
 	defer srv.Close()
-	return r.Run(ctx, cfg.RefreshSchedule)
+	return kc.run(ctx, r, func(ctx context.Context) error { return r.Run(ctx, cfg.RefreshSchedule) })
 }
 
 // newRefresher builds the refresher and its metrics registry from the
@@ -182,6 +194,9 @@ func newLogger(cfg Config, out io.Writer) *logrus.Logger {
 // RANCHER_PROJECTS entry, or, for RANCHER_PROJECTS=all, a discover function that
 // lists the projects the key can see at every full run.
 func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
+	if cfg.CattleURL == "" && !cfg.Demo {
+		return nil, nil, nil // Kubernetes only
+	}
 	hc, err := rancherHTTPClient(cfg, log)
 	if err != nil {
 		return nil, nil, err
