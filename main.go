@@ -33,7 +33,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -158,7 +157,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // newRefresher builds the refresher and its metrics registry from the
 // configuration. Nothing here touches the network.
 func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) (*refresher.Refresher, *prometheus.Registry, error) {
-	scopes, discover, err := newScopes(cfg, log)
+	reg := prometheus.NewRegistry()
+	scopes, discover, err := newScopes(cfg, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -172,7 +172,6 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	r.ProxyHost, r.DryRun = cfg.ProxyHost, cfg.DryRun
 	r.ShutdownTimeout = cfg.ShutdownTimeout
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.Metrics = refresher.NewMetrics(reg)
 	return r, reg, nil
@@ -193,7 +192,10 @@ func newLogger(cfg Config, out io.Writer) *logrus.Logger {
 // newScopes builds one Rancher client per scope: the URL's own, one per
 // RANCHER_PROJECTS entry, or, for RANCHER_PROJECTS=all, a discover function that
 // lists the projects the key can see at every full run.
-func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
+func newScopes(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
+	if cfg.InCluster {
+		return newInClusterScopes(cfg, log)
+	}
 	if cfg.CattleURL == "" && !cfg.Demo {
 		return nil, nil, nil // Kubernetes only
 	}
@@ -207,6 +209,10 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 	}
 	client.UserAgent = "rancher-ecr-credentials/" + buildVersion()
 	client.Debugf = log.Debugf
+	r2, err := newRancher2(cfg, client, log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	if cfg.AllProjects {
 		discover := func(ctx context.Context) ([]refresher.Scope, error) {
 			projects, err := client.ListProjects(ctx)
@@ -216,7 +222,7 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 			var scopes []refresher.Scope
 			for _, p := range projects {
 				if p.State == "" || p.State == "active" {
-					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID)))
+					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID), r2))
 				}
 			}
 			return scopes, nil
@@ -224,11 +230,11 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 		return nil, discover, nil
 	}
 	if len(cfg.RancherProjects) == 0 {
-		return []refresher.Scope{scopeFor(cfg, client)}, nil, nil
+		return []refresher.Scope{scopeFor(cfg, client, r2)}, nil, nil
 	}
 	var scopes []refresher.Scope
 	for _, p := range cfg.RancherProjects {
-		scopes = append(scopes, scopeFor(cfg, client.WithProject(p)))
+		scopes = append(scopes, scopeFor(cfg, client.WithProject(p), r2))
 	}
 	return scopes, nil, nil
 }
@@ -236,13 +242,13 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 // scopeFor names a client's scope and picks its target: the one place that
 // knows every kind (litestream's newReplicaFromConfig has the same role).
 // Registries and credentials on Rancher 1.x, dockerCredentials on Rancher 2.x.
-func scopeFor(cfg Config, c *rancherapi.Client) refresher.Scope {
+func scopeFor(cfg Config, c *rancherapi.Client, r2 *rancher2) refresher.Scope {
 	name := c.ProjectID()
 	if name == "" {
 		name = "default"
 	}
 	if c.Rancher2() {
-		return refresher.Scope{Name: name, Target: &norman.Target{Store: &rancherapi.Norman{Client: c}}}
+		return refresher.Scope{Name: name, Target: r2.target(c)}
 	}
 	return refresher.Scope{Name: name, Target: &cattle.Target{Store: &rancherapi.Cattle{Client: c}, AutoCreate: cfg.AutoCreate}}
 }
