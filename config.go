@@ -74,6 +74,11 @@ type Config struct {
 	KubeAll         bool // KUBE_NAMESPACES=all
 	RancherCAFile   string
 	RancherInsecure bool
+	// SecretAPI is RANCHER_SECRET_API: auto, v3 or kubernetes (Rancher 2.x).
+	SecretAPI string
+	// InCluster is Rancher 2.x project-scoped Secrets written from inside the
+	// local cluster: no CATTLE_URL, RANCHER_PROJECTS set, the ServiceAccount's token.
+	InCluster bool
 
 	// Kubernetes target (on when KubeNamespaces or the selector is set).
 	KubeSelection       kube.Selection
@@ -143,6 +148,7 @@ func settings() []setting {
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
 		{env: "LISTEN_ADDRESS", defHelp: "all interfaces", usage: "IP address or host name the HTTP server binds, e.g. 127.0.0.1"},
+		{env: "RANCHER_SECRET_API", def: DefaultSecretAPI, usage: "Rancher 2.x: auto (Kubernetes Secrets from Rancher 2.12 on, /v3 dockerCredentials before), v3 or kubernetes"},
 		{env: "KUBE_NAMESPACES", usage: "Kubernetes target: comma list of namespace names or globs (team-*), or all"},
 		{env: "KUBE_NAMESPACE_SELECTOR", usage: "Kubernetes target: label selector a namespace must also match (alone: every namespace that matches)"},
 		{env: "KUBE_EXCLUDE_NAMESPACES", def: strings.Join(kube.DefaultExclude, ","), usage: "namespace names or globs never written"},
@@ -268,6 +274,7 @@ func parseRaw(raw, from map[string]string) (Config, error) {
 		RoleSessionName: raw["AWS_ROLE_SESSION_NAME"],
 		RoleExternalID:  raw["AWS_ROLE_EXTERNAL_ID"],
 		RancherCAFile:   raw["RANCHER_CA_FILE"],
+		SecretAPI:       strings.ToLower(strings.TrimSpace(raw["RANCHER_SECRET_API"])),
 		RefreshSchedule: strings.TrimSpace(raw["REFRESH_SCHEDULE"]),
 		LogFormat:       strings.ToLower(raw["LOG_FORMAT"]),
 		AutoCreate:      boolean("AUTO_CREATE"),
@@ -311,7 +318,10 @@ func parseRaw(raw, from map[string]string) (Config, error) {
 	c.Registries = parseRegistries(raw["AWS_ECR_REGISTRY_IDS"], c.Region, bad)
 	parseKube(&c, raw, bad)
 	var api rancherapi.APIURL
-	if !c.Demo && (c.CattleURL != "" || !c.Kube()) {
+	c.InCluster = !c.Demo && c.CattleURL == "" && strings.TrimSpace(raw["RANCHER_PROJECTS"]) != ""
+	if c.InCluster {
+		api.Rancher2 = true // project ids of the local cluster's Rancher
+	} else if !c.Demo && (c.CattleURL != "" || !c.Kube()) {
 		api = parseCattleURL(c.CattleURL, splitList(raw["RANCHER_PROJECTS"]), bad)
 		// Rancher 2.x takes a whole bearer token ("token-xxxxx:secret") as the secret key alone.
 		bearer := api.Rancher2 && c.CattleAccessKey == "" && strings.Contains(c.CattleSecretKey, ":")
@@ -343,6 +353,7 @@ func parseRaw(raw, from map[string]string) (Config, error) {
 		c.ProxyHost = h
 	}
 	c.RancherProjects, c.AllProjects, c.Warnings = parseProjects(raw["RANCHER_PROJECTS"], api, bad)
+	checkSecretAPI(c, api, bad)
 	if c.RancherCAFile != "" {
 		if _, err := os.Stat(c.RancherCAFile); err != nil {
 			bad("RANCHER_CA_FILE", "cannot read %s: %v", c.RancherCAFile, errors.Unwrap(err))
@@ -471,11 +482,13 @@ func (c Config) LogFields() logrus.Fields {
 	a, err := rancherapi.ParseURL(c.CattleURL)
 	if err == nil {
 		cattleURL = a.Base.String()
+	} else if c.InCluster {
+		cattleURL = "(none: in-cluster Kubernetes API)"
 	}
 	f := logrus.Fields{
 		"cattle_url": cattleURL, "cattle_access_key": c.CattleAccessKey, "cattle_secret_key": redact(c.CattleSecretKey),
 		"aws_region": c.Region, "aws_ecr_registry_ids": strings.Join(ids, ","), "aws_role_arn": c.RoleARN,
-		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c),
+		"auto_create": c.AutoCreate, "ecr_proxy_host": c.ProxyHost, "rancher_projects": projectsField(c), "rancher_secret_api": c.SecretAPI,
 		"refresh_schedule": c.RefreshSchedule, "listen_address": c.ListenAddress, "listen_port": c.ListenPort, "dry_run": c.DryRun, "once": c.Once,
 		"kube_namespaces": c.kubeNamespacesField(), "kube_namespace_selector": selectorField(c.KubeSelection),
 		"kube_exclude_namespaces": strings.Join(c.KubeSelection.Exclude, ","), "kube_secret_name": c.KubeSecretName,

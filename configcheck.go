@@ -49,28 +49,21 @@ func parseCattleURL(raw string, projects []string, bad badFunc) rancherapi.APIUR
 		}
 		return rancherapi.APIURL{}
 	}
-	rancher2IDs := false
-	for _, p := range projects {
-		rancher2IDs = rancher2IDs || strings.Contains(p, ":")
-	}
 	api, err := rancherapi.ParseURL(raw)
 	if err == nil {
 		err = checkURLPath(raw)
 	}
+	if notRancher2URL(raw, api, err, projects, bad) {
+		return rancherapi.APIURL{}
+	}
 	if err != nil {
-		if rancher2IDs {
-			bad(env, "%v; RANCHER_PROJECTS names Rancher 2.x projects, for which the URL is https://<rancher>/v3", err)
-		} else {
-			bad(env, "%v", err)
-		}
+		bad(env, "%v", err)
 		return rancherapi.APIURL{}
 	}
 	switch id := api.Project; {
 	case id == "":
 	case api.Rancher2 && !projectIDRE.MatchString(id):
 		bad(env, "%q is not a Rancher 2.x project id such as c-abcde:p-fghij (local:p-xxxxx for the local cluster)", id)
-	case !api.Rancher2 && projectIDRE.MatchString(id):
-		bad(env, "%q is a Rancher 2.x project id: use %s", id, v3URL(api)+"/project/"+id)
 	case !api.Rancher2 && !envIDRE.MatchString(id):
 		bad(env, "%q is not a Rancher 1.x environment id such as 1a5", id)
 	}

@@ -33,7 +33,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -178,7 +177,8 @@ func runOnce(ctx context.Context, r *refresher.Refresher) error {
 // newRefresher builds the refresher and its metrics registry from the
 // configuration. Nothing here touches the network.
 func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOpts []func(*awsconfig.LoadOptions) error, ecrOpts []func(*ecr.Options)) (*refresher.Refresher, *prometheus.Registry, error) {
-	scopes, discover, err := newScopes(cfg, log)
+	reg := prometheus.NewRegistry()
+	scopes, discover, err := newScopes(cfg, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,7 +192,6 @@ func newRefresher(ctx context.Context, cfg Config, log logrus.FieldLogger, awsOp
 	r.ProxyHost, r.DryRun = cfg.ProxyHost, cfg.DryRun
 	r.ShutdownTimeout = cfg.ShutdownTimeout
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, currentBuildInfo())
 	r.Metrics = refresher.NewMetrics(reg)
@@ -215,7 +214,10 @@ func newLogger(cfg Config, out io.Writer) *logrus.Logger {
 // newScopes builds one Rancher client per scope: the URL's own, one per
 // RANCHER_PROJECTS entry, or, for RANCHER_PROJECTS=all, a discover function that
 // lists the projects the key can see at every full run.
-func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
+func newScopes(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) ([]refresher.Scope, func(context.Context) ([]refresher.Scope, error), error) {
+	if cfg.InCluster {
+		return newInClusterScopes(cfg, log)
+	}
 	if cfg.CattleURL == "" && !cfg.Demo {
 		return nil, nil, nil // Kubernetes only
 	}
@@ -229,6 +231,10 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 	}
 	client.UserAgent = "rancher-ecr-credentials/" + buildVersion()
 	client.Debugf = log.Debugf
+	r2, err := newRancher2(cfg, client, log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	if cfg.AllProjects {
 		discover := func(ctx context.Context) ([]refresher.Scope, error) {
 			projects, err := client.ListProjects(ctx)
@@ -238,7 +244,7 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 			var scopes []refresher.Scope
 			for _, p := range projects {
 				if p.State == "" || p.State == "active" {
-					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID)))
+					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID), r2))
 				}
 			}
 			return scopes, nil
@@ -246,15 +252,15 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 		return nil, discover, nil
 	}
 	if len(cfg.RancherProjects) == 0 {
-		own := scopeFor(cfg, client)
+		own := scopeFor(cfg, client, r2)
 		if client.ProjectID() != "" || client.Rancher2() {
 			return []refresher.Scope{own}, nil, nil
 		}
-		return nil, ownEnvironment(cfg, client, own, log), nil
+		return nil, ownEnvironment(cfg, client, r2, own, log), nil
 	}
 	var scopes []refresher.Scope
 	for _, p := range cfg.RancherProjects {
-		scopes = append(scopes, scopeFor(cfg, client.WithProject(p)))
+		scopes = append(scopes, scopeFor(cfg, client.WithProject(p), r2))
 	}
 	return scopes, nil, nil
 }
@@ -264,7 +270,7 @@ func newScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, func(cont
 // metrics say "1a5", not "default": an environment key lists exactly its own
 // environment. A key that sees several (an account key writes into its default
 // environment, which the API does not name) or a failed listing keeps "default".
-func ownEnvironment(cfg Config, client *rancherapi.Client, own refresher.Scope, log logrus.FieldLogger) func(context.Context) ([]refresher.Scope, error) {
+func ownEnvironment(cfg Config, client *rancherapi.Client, r2 *rancher2, own refresher.Scope, log logrus.FieldLogger) func(context.Context) ([]refresher.Scope, error) {
 	return func(ctx context.Context) ([]refresher.Scope, error) {
 		projects, err := client.ListProjects(ctx)
 		if err != nil || len(projects) != 1 {
@@ -275,20 +281,20 @@ func ownEnvironment(cfg Config, client *rancherapi.Client, own refresher.Scope, 
 			l.Debug("the API key's own environment is not known; its scope is named \"default\"")
 			return []refresher.Scope{own}, nil
 		}
-		return []refresher.Scope{scopeFor(cfg, client.WithProject(projects[0].ID))}, nil
+		return []refresher.Scope{scopeFor(cfg, client.WithProject(projects[0].ID), r2)}, nil
 	}
 }
 
 // scopeFor names a client's scope and picks its target: the one place that
 // knows every kind (litestream's newReplicaFromConfig has the same role).
 // Registries and credentials on Rancher 1.x, dockerCredentials on Rancher 2.x.
-func scopeFor(cfg Config, c *rancherapi.Client) refresher.Scope {
+func scopeFor(cfg Config, c *rancherapi.Client, r2 *rancher2) refresher.Scope {
 	name := c.ProjectID()
 	if name == "" {
 		name = "default"
 	}
 	if c.Rancher2() {
-		return refresher.Scope{Name: name, Target: &norman.Target{Store: &rancherapi.Norman{Client: c}}}
+		return refresher.Scope{Name: name, Target: r2.target(c)}
 	}
 	return refresher.Scope{Name: name, Target: &cattle.Target{Store: &rancherapi.Cattle{Client: c}, AutoCreate: cfg.AutoCreate}}
 }

@@ -53,6 +53,7 @@ type Server struct {
 	requests atomic.Int64
 	projects []string               // known environments / projects, in creation order
 	dcreds   map[string]*DockerCred // Rancher 2.x dockerCredentials by id
+	r2       rancher2               // server version, tokens, Kubernetes proxy
 
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
@@ -176,11 +177,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, ok := s.authenticate(r)
-	if !ok && strings.Contains(r.URL.Path, "/v3") {
+	kube := strings.HasPrefix(r.URL.Path, "/k8s/clusters/")
+	if !ok && (kube || strings.Contains(r.URL.Path, "/v3")) {
 		// Rancher 2.x's auth filter answers with its own shape: status as a string (docs/rancher-api.md#v3-authentication).
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"type":"error","status":"401","message":"Unauthorized 401: must authenticate"}`))
+		writeAuthError(w)
+		return
+	}
+	if kube {
+		s.serveKube(w, r, key)
 		return
 	}
 	if !ok {

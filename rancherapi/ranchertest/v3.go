@@ -71,6 +71,9 @@ func (s *Server) serveV3(w http.ResponseWriter, r *http.Request, key Key, rest [
 		s.listProjects(w, r, key, "/v3")
 		return
 	}
+	if s.serveRancher2(w, r, key, rest) {
+		return
+	}
 	if len(rest) < 3 || (rest[0] != "project" && rest[0] != "projects") || cattleTypeV3(rest[2]) == "" || len(rest) > 4 {
 		writeNormanError(w, http.StatusNotFound, "NotFound", "not found", "")
 		return

@@ -1,0 +1,368 @@
+package projectsecret_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+)
+
+var server kubetest.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := server.Stop(); err != nil {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+const (
+	host        = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+	secretName  = "ecr-111122223333-us-east-1" // norman.CredentialName of host
+	tokenSecret = "rancher-token-secret-DO-NOT-LEAK"
+)
+
+var seq atomic.Int64
+
+// syncBuffer is a log sink safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one test's Rancher 2.12+ world: a real kube-apiserver holding the
+// projects CRD and one project (its own cluster namespace, backing namespace
+// and user), a Rancher stand-in proxying /k8s/clusters/local to it as that
+// user, a fake ECR whose every answer is a new password, and the logs, which
+// at the end may hold no password and no token.
+type env struct {
+	t       *testing.T
+	srv     *kubetest.Server
+	admin   kubernetes.Interface
+	dyn     dynamic.Interface
+	cluster string // c-…, the project's cluster id (a namespace of the local cluster)
+	project string // p-…
+	id      string // cluster:project
+	backing string // the backing namespace
+	user    string // the Kubernetes user the Rancher token acts as
+	access  string // the Rancher token's name
+	rancher *ranchertest.Server
+	rURL    string
+
+	logs   *syncBuffer
+	log    *logrus.Logger
+	mu     sync.Mutex
+	issued []string
+}
+
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// installCRD installs projects.management.cattle.io as Rancher defines it
+// (namespaced, v3), schemaless, and waits until it is served.
+func installCRD(t *testing.T, dyn dynamic.Interface) {
+	t.Helper()
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "projects.management.cattle.io"},
+		"spec": map[string]any{
+			"group": "management.cattle.io", "scope": "Namespaced",
+			"names": map[string]any{"plural": "projects", "singular": "project", "kind": "Project", "listKind": "ProjectList"},
+			"versions": []any{map[string]any{"name": "v3", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	_, err := dyn.Resource(crdResource).Create(context.Background(), crd, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the projects CRD to be served", func() bool {
+		_, err := dyn.Resource(projectsecret.ProjectsResource).Namespace("default").List(context.Background(), metav1.ListOptions{Limit: 1})
+		return err == nil
+	})
+}
+
+// newEnv sets up a project whose status.backingNamespace is <cluster>-<project>
+// as Rancher 2.12 sets it (newStyle), or empty as on projects made before 2.9.9
+// (whose backing namespace is the project id), the user's RBAC as
+// Rancher grants a Project Member (secrets in the backing namespace, get on the
+// project), and a Rancher stand-in at version.
+func newEnv(t *testing.T, version string, newStyle bool) *env {
+	t.Helper()
+	srv := server.Start(t)
+	n := seq.Add(1)
+	e := &env{t: t, srv: srv, logs: &syncBuffer{}}
+	e.admin = kubeClient(t, srv.AdminConfig())
+	dyn, err := dynamic.NewForConfig(srv.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dyn = dyn
+	installCRD(t, dyn)
+	e.cluster, e.project = fmt.Sprintf("c-t%d", n), fmt.Sprintf("p-t%d", n)
+	e.id = e.cluster + ":" + e.project
+	e.backing = e.project
+	if newStyle {
+		e.backing = e.cluster + "-" + e.project
+	}
+	e.user, e.access = fmt.Sprintf("u-t%d", n), fmt.Sprintf("token-t%d", n)
+	e.namespace(e.cluster)
+	e.namespace(e.backing)
+	obj := map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Project",
+		"metadata": map[string]any{"name": e.project, "namespace": e.cluster},
+		"spec":     map[string]any{"clusterName": e.cluster, "displayName": "team " + e.project}}
+	if newStyle {
+		obj["status"] = map[string]any{"backingNamespace": e.backing}
+	}
+	if _, err := dyn.Resource(projectsecret.ProjectsResource).Namespace(e.cluster).Create(context.Background(), &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.grant(e.backing, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}})
+	e.grant(e.cluster, rbacv1.PolicyRule{APIGroups: []string{"management.cattle.io"}, Resources: []string{"projects"}, Verbs: []string{"get"}, ResourceNames: []string{e.project}})
+
+	e.rancher = ranchertest.New(ranchertest.Key{Access: e.access, Secret: tokenSecret, Projects: []string{"*"}})
+	e.rancher.AddProject(e.id)
+	e.rancher.SetServerVersion(version)
+	e.rancher.SetToken(e.access, ranchertest.TokenInfo{KubeUser: e.user})
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := rest.TransportFor(srv.AdminConfig()) // an admin may impersonate, as Rancher does
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rancher.SetKubeProxy("local", target, rt)
+	hs := httptest.NewServer(e.rancher)
+	t.Cleanup(hs.Close)
+	e.rURL = hs.URL
+
+	e.log = logrus.New()
+	e.log.SetOutput(e.logs)
+	e.log.SetLevel(logrus.DebugLevel)
+	t.Cleanup(func() {
+		out := e.logs.String()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, s := range append([]string{tokenSecret}, e.issued...) {
+			if strings.Contains(out, s) {
+				t.Errorf("a secret (%.12s…) reached the logs:\n%s", s, out)
+			}
+		}
+		if t.Failed() {
+			t.Logf("logs:\n%s", out)
+		}
+	})
+	return e
+}
+
+func kubeClient(t testing.TB, cfg *rest.Config) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) namespace(name string) {
+	e.t.Helper()
+	_, err := e.admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
+}
+
+// grant gives the env's user rule in namespace ns (a Role and RoleBinding).
+func (e *env) grant(ns string, rule rbacv1.PolicyRule) {
+	e.grantTo(ns, rbacv1.Subject{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: e.user}, rule)
+}
+
+func (e *env) grantTo(ns string, subject rbacv1.Subject, rule rbacv1.PolicyRule) {
+	e.t.Helper()
+	name := fmt.Sprintf("%s-%s", subject.Name, rule.Resources[0])
+	ctx := context.Background()
+	if _, err := e.admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{subject}}, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// revoke removes the user's grant on resource in ns.
+func (e *env) revoke(ns, resource string) {
+	e.t.Helper()
+	if err := e.admin.RbacV1().RoleBindings(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.admin.RbacV1().Roles(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// client is the daemon's Rancher client: the bearer token, /v3 URL of the project.
+func (e *env) client() *rancherapi.Client {
+	e.t.Helper()
+	c, err := rancherapi.NewClient(e.rURL+"/v3/project/"+e.id, "", e.access+":"+tokenSecret, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// proxied is the local cluster through the stand-in Rancher's proxy.
+func (e *env) proxied() *projectsecret.Cluster {
+	e.t.Helper()
+	c, err := projectsecret.NewCluster(projectsecret.ProxyConfig(e.client(), "test"), true)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// ecr answers a new password for each of hosts on every call.
+func (e *env) ecr(hosts ...string) *ecrtest.Fake {
+	if len(hosts) == 0 {
+		hosts = []string{host}
+	}
+	return &ecrtest.Fake{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
+		var logins []ecrtest.Login
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, h := range hosts {
+			pw := fmt.Sprintf("ecr-password-%d-%d", time.Now().UnixNano(), seq.Add(1))
+			e.issued = append(e.issued, pw)
+			logins = append(logins, ecrtest.Login{Host: h, Password: pw})
+		}
+		return ecrtest.Output(time.Now().Add(12*time.Hour), logins...), nil
+	}}
+}
+
+// run runs one refresh of target into the env's project and returns its error.
+func (e *env) run(target refresher.Target, hosts ...string) error {
+	r := refresher.New([]refresher.Source{{Region: "us-east-1", Client: e.ecr(hosts...)}}, []refresher.Scope{{Name: e.id, Target: target}})
+	r.Logger = e.log
+	return r.RunOnce(e.t.Context())
+}
+
+func (e *env) secret(name string) *corev1.Secret {
+	e.t.Helper()
+	s, err := e.admin.CoreV1().Secrets(e.backing).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatalf("secret %s/%s: %v", e.backing, name, err)
+	}
+	return s
+}
+
+// put creates a Secret in the backing namespace holding hosts (password "by-hand").
+func (e *env) put(name string, labels map[string]string, hosts ...string) *corev1.Secret {
+	e.t.Helper()
+	auths := map[string]any{}
+	for _, h := range hosts {
+		auths[h] = map[string]string{"username": "AWS", "password": "by-hand", "auth": "QVdTOmJ5LWhhbmQ="}
+	}
+	data, _ := json.Marshal(map[string]any{"auths": auths})
+	s, err := e.admin.CoreV1().Secrets(e.backing).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: data},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// auths returns a dockerconfigjson Secret's entries by host.
+func auths(t *testing.T, s *corev1.Secret) map[string]struct{ Username, Password, Auth string } {
+	t.Helper()
+	var cfg struct {
+		Auths map[string]struct{ Username, Password, Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Auths
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// serviceAccount is the local cluster as a ServiceAccount of namespace ns
+// sees it from a Pod (its own token, no Rancher), with the rights a Project
+// Member binding gives it.
+func (e *env) serviceAccount(ns string) *projectsecret.Cluster {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ecr"}}, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: "ecr", Namespace: ns}
+	e.grantTo(e.backing, sa, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "create", "update"}})
+	e.grantTo(e.cluster, sa, rbacv1.PolicyRule{APIGroups: []string{"management.cattle.io"}, Resources: []string{"projects"}, Verbs: []string{"get"}})
+	cfg, err := e.srv.ServiceAccountConfig(ctx, ns, "ecr")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := projectsecret.NewCluster(kube.Prepare(cfg, "test"), false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}

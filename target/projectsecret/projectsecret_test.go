@@ -1,0 +1,271 @@
+package projectsecret_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+)
+
+// chosen is the Target main wires for a Rancher 2.x project: /v3 or Secrets
+// through the proxy, by server version and mode.
+func (e *env) chosen(mode string) refresher.Target {
+	c := e.client()
+	ch := &projectsecret.Chooser{Mode: mode, Version: c.GetServerVersion, Log: e.log}
+	return ch.Target(&norman.Target{Store: &rancherapi.Norman{Client: c}}, &projectsecret.Target{Cluster: e.proxied(), Project: e.id})
+}
+
+func (e *env) lastPassword() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.issued[len(e.issued)-1]
+}
+
+// checkWritten checks the project's Secret as Rancher 2.12+ needs it to copy it
+// into the project's namespaces, holding the last password handed out.
+func (e *env) checkWritten() *corev1.Secret {
+	e.t.Helper()
+	s := e.secret(secretName)
+	if s.Type != corev1.SecretTypeDockerConfigJson || s.Labels[projectsecret.ProjectScopedLabel] != e.project || s.Labels[kube.ManagedByLabel] != kube.ManagedBy {
+		e.t.Fatalf("secret %s/%s: type %s, labels %v", s.Namespace, s.Name, s.Type, s.Labels)
+	}
+	a := auths(e.t, s)[host]
+	if a.Username != "AWS" || a.Password != e.lastPassword() || a.Auth == "" {
+		e.t.Fatalf("secret entry for %s: %+v", host, a)
+	}
+	return s
+}
+
+// Rancher before 2.12 gets /v3 dockerCredentials; 2.12 and later get Secrets
+// through the proxy, at once; RANCHER_SECRET_API overrides both ways.
+func TestVersionMatrix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		version, mode string
+		secret        bool
+	}{
+		{"v2.11.4", "auto", false},
+		{"v2.12.0", "auto", true},
+		{"v2.14.4", "auto", true},
+		{"v2.15.0", "auto", true},
+		{"v2.13.0-rc1", "auto", true},
+		{"master-head", "auto", true},
+		{"v2.15.0", "v3", false},
+		{"v2.11.4", "kubernetes", true},
+	} {
+		t.Run(tc.version+"/"+tc.mode, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, tc.version, true)
+			if err := e.run(e.chosen(tc.mode)); err != nil {
+				t.Fatal(err)
+			}
+			creds := e.rancher.DockerCredentials(e.id)
+			list, err := e.admin.CoreV1().Secrets(e.backing).List(context.Background(), metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.secret {
+				e.checkWritten()
+				if len(creds) != 0 {
+					t.Errorf("a /v3 dockerCredential was written too: %v", creds)
+				}
+			} else if len(creds) != 1 || creds[0].Name != secretName || len(list.Items) != 0 {
+				t.Errorf("want one /v3 dockerCredential %s and no Secret; got %d credentials, %d secrets", secretName, len(creds), len(list.Items))
+			}
+			want := "written as /v3 dockerCredentials"
+			if tc.secret {
+				want = "written as project-scoped Secrets through the Kubernetes API"
+			}
+			if !strings.Contains(e.logs.String(), want) || !strings.Contains(e.logs.String(), tc.version) && tc.mode == "auto" {
+				t.Errorf("the choice line lacks %q and the version", want)
+			}
+		})
+	}
+}
+
+// A project made before Rancher 2.9.9 has no status.backingNamespace: its
+// Secrets live in the namespace named like the project.
+func TestBackingNamespaceFallback(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "v2.12.3", false)
+	if err := e.run(e.chosen("auto")); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.checkWritten(); s.Namespace != e.project {
+		t.Errorf("secret in %s, want %s", s.Namespace, e.project)
+	}
+}
+
+// A Secret made through /v3 before the upgrade, holding only the managed host,
+// is updated in place (same uid: imagePullSecrets and copies keep working) and
+// gains the project-scoped label; a second run updates it again.
+func TestAdoptsNormanSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "v2.12.3", true)
+	old := e.put(secretName, map[string]string{projectsecret.CreatorLabel: projectsecret.CreatorNorman}, host)
+	target := e.chosen("auto")
+	if err := e.run(target); err != nil {
+		t.Fatal(err)
+	}
+	s := e.checkWritten()
+	if s.UID != old.UID || s.Labels[projectsecret.CreatorLabel] != projectsecret.CreatorNorman {
+		t.Errorf("uid %s → %s, labels %v: not updated in place", old.UID, s.UID, s.Labels)
+	}
+	if err := e.run(target); err != nil {
+		t.Fatal(err)
+	}
+	if s2 := e.checkWritten(); s2.UID != old.UID || s2.ResourceVersion == s.ResourceVersion {
+		t.Errorf("second run: uid %s, resourceVersion %s → %s", s2.UID, s.ResourceVersion, s2.ResourceVersion)
+	}
+}
+
+// A Secret holding any host this process does not manage is never rewritten:
+// not when it bears our name (the host fails, naming it), not when it is
+// another /v3 Secret (left alone, reported, and our own Secret written beside it).
+func TestNeverRewritesForeignHosts(t *testing.T) {
+	t.Parallel()
+	norm := map[string]string{projectsecret.CreatorLabel: projectsecret.CreatorNorman}
+
+	t.Run("OurName", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		old := e.put(secretName, norm, host, "registry.example.com")
+		err := e.run(e.chosen("auto"))
+		if err == nil || !strings.Contains(err.Error(), secretName) || !strings.Contains(err.Error(), "registry.example.com") {
+			t.Fatalf("err = %v, want one naming the secret and the foreign host", err)
+		}
+		if s := e.secret(secretName); s.ResourceVersion != old.ResourceVersion {
+			t.Errorf("resourceVersion %s → %s: the secret was changed", old.ResourceVersion, s.ResourceVersion)
+		}
+	})
+	t.Run("OtherName", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		old := e.put("team-pull", norm, host, "registry.example.com")
+		if err := e.run(e.chosen("auto")); err != nil {
+			t.Fatal(err)
+		}
+		e.checkWritten()
+		if s := e.secret("team-pull"); s.ResourceVersion != old.ResourceVersion {
+			t.Errorf("resourceVersion %s → %s: the shared secret was changed", old.ResourceVersion, s.ResourceVersion)
+		}
+		if !strings.Contains(e.logs.String(), "team-pull") {
+			t.Error("the untouched secret is not reported")
+		}
+	})
+	t.Run("Dashboard", func(t *testing.T) { // made by hand: neither ours nor /v3's
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		old := e.put(secretName, map[string]string{projectsecret.ProjectScopedLabel: "x"}, host)
+		err := e.run(e.chosen("auto"))
+		if err == nil || !strings.Contains(err.Error(), "is never changed") {
+			t.Fatalf("err = %v", err)
+		}
+		if s := e.secret(secretName); s.ResourceVersion != old.ResourceVersion {
+			t.Error("a hand-made secret was changed")
+		}
+	})
+}
+
+// Refusals name the verb, the resource, the namespace and the Rancher role that grants them.
+func TestForbiddenSaysWhatToGrant(t *testing.T) {
+	t.Parallel()
+	t.Run("Secrets", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		e.revoke(e.backing, "secrets")
+		err := e.run(e.chosen("kubernetes"))
+		t.Logf("the error: %v", err)
+		for _, want := range []string{"forbidden", "list secrets in namespace " + e.backing, "Project Member", "project " + e.id} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q in it", err, want)
+			}
+		}
+	})
+	t.Run("Create", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		e.revoke(e.backing, "secrets")
+		e.grant(e.backing, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list"}})
+		err := e.run(e.chosen("kubernetes"))
+		t.Logf("the error: %v", err)
+		for _, want := range []string{"cannot create secrets in namespace " + e.backing, "Project Member", "Manage Secrets"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q in it", err, want)
+			}
+		}
+	})
+	t.Run("Project", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, "v2.12.3", true)
+		e.revoke(e.cluster, "projects")
+		err := e.run(e.chosen("kubernetes"))
+		t.Logf("the error: %v", err)
+		for _, want := range []string{"get projects.management.cattle.io", "in namespace " + e.cluster, "Project Member"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q in it", err, want)
+			}
+		}
+	})
+}
+
+// A token scoped to a downstream cluster is refused by the local cluster's
+// proxy; the error says so and what token to use.
+func TestTokenScopedToAnotherCluster(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "v2.12.3", true)
+	e.rancher.SetToken(e.access, ranchertest.TokenInfo{KubeUser: e.user, ClusterID: "c-other"})
+	err := e.run(e.chosen("auto"))
+	t.Logf("the error: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "scoped to one cluster") || !strings.Contains(err.Error(), "No Scope") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A project id that names no project says so.
+func TestProjectMissing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "v2.12.3", true)
+	missing := e.cluster + ":p-nope"
+	err := e.run(&projectsecret.Target{Cluster: e.serviceAccount(e.cluster), Project: missing})
+	if err == nil || !strings.Contains(err.Error(), "project "+missing+" does not exist") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Inside the local cluster: a ServiceAccount's own token, no Rancher in the
+// path, the same Secret.
+func TestInClusterServiceAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "", true)
+	c := e.serviceAccount(e.cluster)
+	if err := e.run(&projectsecret.Target{Cluster: c, Project: e.id}); err != nil {
+		t.Fatal(err)
+	}
+	e.checkWritten()
+}
+
+// RANCHER_PROJECTS=all in the cluster lists the projects CRD.
+func TestListProjects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "", true)
+	c, err := projectsecret.NewCluster(kube.Prepare(e.srv.AdminConfig(), "test"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := c.ListProjects(t.Context())
+	if err != nil || !slices.Contains(ids, e.id) {
+		t.Errorf("ListProjects = %v, %v; want %s among them", ids, err, e.id)
+	}
+}
