@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -119,7 +118,6 @@ func TestChart_RBAC(t *testing.T) {
 	helmBinary(t) // skip before starting a server when helm is missing
 	srv := kubetest.Start(t)
 	read := []string{"get", "list", "watch"}
-	write := []string{"create", "update", "patch"}
 	// Nobody gets these: they would let the daemon destroy, escalate or read beyond its job.
 	never := slices.Concat(
 		accesses([]string{"delete", "deletecollection"}, "", "secrets", "team-a", ""),
@@ -139,21 +137,22 @@ func TestChart_RBAC(t *testing.T) {
 		cfg := chartServiceAccountConfig(t, srv, "ns-full", "replicaCount=2", "kube.serviceAccounts={default}")
 		checkAccess(t, cfg, true, slices.Concat(
 			accesses(read, "", "namespaces", "", ""),
-			accesses(read, "", "secrets", "", ""), // the daemon's own Secrets of every namespace (label-selected)
-			accesses(slices.Concat(read, write), "", "secrets", "team-a", "ecr-credentials"),
-			accesses(slices.Concat(read, []string{"update", "patch"}), "", "serviceaccounts", "team-a", "default"),
+			accesses([]string{"get", "create", "update"}, "", "secrets", "team-a", "ecr-credentials"),
+			accesses(slices.Concat(read, []string{"update"}), "", "serviceaccounts", "team-a", "default"),
 			accesses([]string{"create"}, "coordination.k8s.io", "leases", chartNS, ""),
 			accesses([]string{"get", "update"}, "coordination.k8s.io", "leases", chartNS, "rancher-ecr-credentials"),
 		))
-		checkAccess(t, cfg, false, never)
-		checkDaemonCalls(t, srv, cfg)
+		checkAccess(t, cfg, false, slices.Concat(never,
+			accesses([]string{"list", "watch"}, "", "secrets", "", ""), // no cluster-wide read of Secrets
+		))
+		runDaemonAsChart(t, srv, cfg)
 	})
 
 	t.Run("namespaces mode, defaults", func(t *testing.T) {
 		cfg := chartServiceAccountConfig(t, srv, "ns-default")
 		checkAccess(t, cfg, true, slices.Concat(
 			accesses(read, "", "namespaces", "", ""),
-			accesses(slices.Concat(read, write), "", "secrets", "team-a", ""),
+			accesses([]string{"get", "create", "update"}, "", "secrets", "team-a", ""),
 		))
 		checkAccess(t, cfg, false, slices.Concat(never,
 			accesses([]string{"update", "patch"}, "", "serviceaccounts", "team-a", "default"),
@@ -164,8 +163,8 @@ func TestChart_RBAC(t *testing.T) {
 	t.Run("rancher project secrets mode", func(t *testing.T) {
 		cfg := chartServiceAccountConfig(t, srv, "projects", "mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}")
 		checkAccess(t, cfg, true, slices.Concat(
-			accesses(read, "management.cattle.io", "projects", "local", "p-abcde"),
-			accesses(slices.Concat(read, write), "", "secrets", "p-abcde", "ecr-123456789012-us-east-1"),
+			accesses([]string{"get", "list"}, "management.cattle.io", "projects", "local", "p-abcde"),
+			accesses([]string{"get", "list", "create", "update"}, "", "secrets", "p-abcde", "ecr-123456789012-us-east-1"),
 		))
 		checkAccess(t, cfg, false, slices.Concat(never,
 			accesses(read, "", "namespaces", "", ""),
@@ -175,10 +174,12 @@ func TestChart_RBAC(t *testing.T) {
 	})
 }
 
-// checkDaemonCalls makes, as the chart's ServiceAccount, the calls the namespaces-mode daemon makes:
-// a label-selected list of Secrets, a Secret created and updated in place, a ServiceAccount patched,
-// its Lease taken; and a delete that must be refused.
-func checkDaemonCalls(t *testing.T, srv *kubetest.Server, cfg *rest.Config) {
+// runDaemonAsChart runs the daemon itself (run with --once, Kubernetes namespaces mode) with a
+// kubeconfig holding the chart's ServiceAccount token against the real apiserver: the RBAC the chart
+// ships is what proves sufficient, and a rule removed from it makes this fail. It checks what a
+// cluster operator would: the namespace's pull Secret holds a fresh ECR token, the ServiceAccount
+// references it, and the daemon still cannot delete the Secret.
+func runDaemonAsChart(t *testing.T, srv *kubetest.Server, cfg *rest.Config) {
 	t.Helper()
 	ctx := t.Context()
 	admin, err := kubernetes.NewForConfig(srv.AdminConfig())
@@ -189,41 +190,41 @@ func checkDaemonCalls(t *testing.T, srv *kubetest.Server, cfg *rest.Config) {
 		t.Fatal(err)
 	}
 	// No controller-manager runs: create the default ServiceAccount as it would.
-	if _, err := admin.CoreV1().ServiceAccounts("team-a").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := admin.CoreV1().ServiceAccounts("team-a").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "someone-elses"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	w := newWorld(t)
+	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, cfg, chartNS))
+	w.env = map[string]string{
+		"KUBE_NAMESPACES": "team-a", "KUBE_SERVICE_ACCOUNTS": "default", "AWS_REGION": "us-east-1",
+		"AWS_ECR_REGISTRY_IDS": e2eAccount, "LISTEN_PORT": "0", "LOG_LEVEL": "debug",
+	}
+	out, logs, err := w.run(ctx, "--once")
+	if err != nil {
+		t.Fatalf("the daemon as the chart's ServiceAccount: %v\n%s", err, logs)
+	}
+	sec, err := admin.CoreV1().Secrets("team-a").Get(ctx, "ecr-credentials", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("no pull Secret in team-a: %v\n%s", err, logs)
+	}
+	if cfg := string(sec.Data[corev1.DockerConfigJsonKey]); sec.Type != corev1.SecretTypeDockerConfigJson ||
+		!strings.Contains(cfg, w.ecr.Host(e2eAccount)) || !strings.Contains(cfg, w.ecr.Password(e2eAccount)) {
+		t.Errorf("the pull Secret does not hold the fresh token for %s (type %s)", w.ecr.Host(e2eAccount), sec.Type)
+	}
+	sa, err := admin.CoreV1().ServiceAccounts("team-a").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sa.ImagePullSecrets; len(got) != 2 || got[0].Name != "someone-elses" || got[1].Name != "ecr-credentials" {
+		t.Errorf("default ServiceAccount imagePullSecrets = %v, want someone-elses kept and ecr-credentials added", got)
 	}
 	daemon, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := daemon.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
-		t.Errorf("list namespaces: %v", err)
-	}
-	if _, err := daemon.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=rancher-ecr-credentials"}); err != nil {
-		t.Errorf("list the daemon's Secrets: %v", err)
-	}
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "ecr-credentials", Labels: map[string]string{"app.kubernetes.io/managed-by": "rancher-ecr-credentials"}},
-		Type:       corev1.SecretTypeDockerConfigJson,
-		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)},
-	}
-	created, err := daemon.CoreV1().Secrets("team-a").Create(ctx, secret, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create a Secret: %v", err)
-	}
-	created.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"example":{}}}`)
-	if _, err := daemon.CoreV1().Secrets("team-a").Update(ctx, created, metav1.UpdateOptions{}); err != nil {
-		t.Errorf("update the Secret: %v", err)
-	}
-	patch := []byte(`{"imagePullSecrets":[{"name":"ecr-credentials"}]}`)
-	if _, err := daemon.CoreV1().ServiceAccounts("team-a").Patch(ctx, "default", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Errorf("patch the default ServiceAccount: %v", err)
-	}
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "rancher-ecr-credentials"}}
-	if _, err := daemon.CoordinationV1().Leases(chartNS).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
-		t.Errorf("create the Lease: %v", err)
-	}
 	if err := daemon.CoreV1().Secrets("team-a").Delete(ctx, "ecr-credentials", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("delete the Secret: err = %v, want 403 Forbidden", err)
 	}
+	noSecrets(t, out+logs, w.ecr.Password(e2eAccount))
 }
