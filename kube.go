@@ -34,6 +34,7 @@ func newKube(cfg Config, log logrus.FieldLogger) (*kubeSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	routeKlog(log)
 	client, err := kube.NewClient(restCfg)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,7 @@ func newInClusterScopes(cfg Config, log logrus.FieldLogger) ([]refresher.Scope, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("RANCHER_PROJECTS without CATTLE_URL writes through the local cluster's Kubernetes API: %w", err)
 	}
+	routeKlog(log)
 	cluster, err := projectsecret.NewCluster(kcfg, false)
 	if err != nil {
 		return nil, nil, err
