@@ -21,7 +21,7 @@ type klogSink struct {
 	name string
 }
 
-func (s klogSink) Init(logr.RuntimeInfo)   {}
+func (s klogSink) Init(logr.RuntimeInfo)  {}
 func (s klogSink) Enabled(level int) bool { return level <= 0 }
 
 func (s klogSink) Info(level int, msg string, kv ...any) {
