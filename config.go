@@ -144,7 +144,7 @@ func settings() []setting {
 		{env: "AWS_ROLE_EXTERNAL_ID", usage: "external id for the assumed role"},
 		{env: "AUTO_CREATE", def: "false", isBool: true, usage: "Rancher 1.x: create the registry when none matches the ECR host (Rancher 2.x always creates a missing credential)"},
 		{env: "ECR_PROXY_HOST", usage: "write credentials under this host instead of the ECR host (one registry only)"},
-		{env: "RANCHER_PROJECTS", defHelp: "the URL's own scope", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (every one the key can see, found again at every run)"},
+		{env: "RANCHER_PROJECTS", defHelp: "the URL's own scope", usage: "comma list of Rancher 1.x environment ids (1a5) or Rancher 2.x project ids (c-abcde:p-fghij) to write into, or all (every one the key can see, found again at every run; Rancher 2.x's System project only when named)"},
 		{env: "RANCHER_CA_FILE", usage: "PEM bundle trusted for Rancher's TLS, on top of the system roots"},
 		{env: "RANCHER_INSECURE_SKIP_VERIFY", def: "false", isBool: true, usage: "do not verify Rancher's TLS certificate (unsafe)"},
 		{env: "LISTEN_ADDRESS", defHelp: "all interfaces", usage: "IP address or host name the HTTP server binds, e.g. 127.0.0.1"},

@@ -21,9 +21,10 @@ func (s setting) helpDefault() string {
 // URL and key forms, what Rancher 2.x does regardless of AUTO_CREATE, and the
 // exit codes.
 func writeHelp(w io.Writer) {
-	fmt.Fprintf(w, "rancher-ecr-credentials keeps Rancher registry credentials for Amazon ECR fresh.\n\n")
+	fmt.Fprintf(w, "rancher-ecr-credentials keeps registry credentials for Amazon ECR fresh in Rancher and Kubernetes.\n\n")
 	fmt.Fprintf(w, "Usage:\n  rancher-ecr-credentials [flags]\n"+
-		"  rancher-ecr-credentials healthcheck [--listen-address A] [--listen-port N]   (GET /healthz; exit 0 or 1)\n\n")
+		"  rancher-ecr-credentials healthcheck [--listen-address A] [--listen-port N]   (GET /healthz; exit 0 or 1)\n"+
+		"  rancher-ecr-credentials version   (version, commit, build date, Go version; also --version)\n\n")
 	fmt.Fprintf(w, "Every flag has an environment variable; a flag wins over the environment.\n\n")
 	for _, s := range settings() {
 		arg := " VALUE"

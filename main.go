@@ -243,7 +243,13 @@ func newScopes(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) ([
 			}
 			var scopes []refresher.Scope
 			for _, p := range projects {
-				if p.State == "" || p.State == "active" {
+				switch {
+				case p.State != "" && p.State != "active":
+				case client.Rancher2() && p.System():
+					// Rancher's System project holds cattle-system and kube-system:
+					// never written unless named in RANCHER_PROJECTS.
+					log.WithField("project", p.ID).Debug("RANCHER_PROJECTS=all skips Rancher's System project; name it to write there")
+				default:
 					scopes = append(scopes, scopeFor(cfg, client.WithProject(p.ID), r2))
 				}
 			}

@@ -9,12 +9,14 @@ import (
 
 // TestRun_Rancher2AllProjects: a Rancher 2.x URL with a bearer token and
 // RANCHER_PROJECTS=all writes a dockerCredential into every project the key
-// sees, and picks up a project created before the next run.
+// sees but Rancher's System project, and picks up a project created before the
+// next run.
 func TestRun_Rancher2AllProjects(t *testing.T) {
 	w := newWorld(t)
 	w.rancher = ranchertest.New(ranchertest.Key{Access: "token-e2e", Secret: e2eRancherSK, Projects: []string{"*"}})
 	w.rancher.AddProject("c-abcde:p-fghij")
 	w.rancher.AddProject("local:p-x1")
+	w.rancher.AddSystemProject("local:p-system")
 	srv := httptest.NewServer(w.rancher)
 	t.Cleanup(srv.Close)
 	w.env["CATTLE_URL"] = srv.URL + "/v3"
@@ -30,6 +32,9 @@ func TestRun_Rancher2AllProjects(t *testing.T) {
 		if len(got) != 1 || got[0].Name != "ecr-111122223333-us-east-1" || got[0].Registries[w.ecr.Host(e2eAccount)].Password != w.ecr.Password(e2eAccount) {
 			t.Errorf("%s: %+v", p, got)
 		}
+	}
+	if got := w.rancher.DockerCredentials("local:p-system"); len(got) != 0 {
+		t.Errorf("RANCHER_PROJECTS=all wrote into Rancher's System project: %+v", got)
 	}
 	w.rancher.AddProject("c-abcde:p-new")
 	if _, logs, err := w.run(t.Context(), "--once"); err != nil {

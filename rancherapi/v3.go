@@ -11,9 +11,18 @@ import (
 
 // Project is a Rancher 1.x environment or a Rancher 2.x project.
 type Project struct {
-	ID    string `json:"id"` // "1a5" or "c-abcde:p-fghij"
-	Name  string `json:"name"`
-	State string `json:"state"`
+	ID     string            `json:"id"` // "1a5" or "c-abcde:p-fghij"
+	Name   string            `json:"name"`
+	State  string            `json:"state"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// System reports whether p is a Rancher 2.x System project (cattle-system,
+// kube-system and Rancher's own namespaces): labelled
+// authz.management.cattle.io/system-project=true by Rancher, named "System".
+// See https://github.com/rancher/rancher/blob/release/v2.12/pkg/controllers/management/auth/project_cluster/project_handler.go
+func (p Project) System() bool {
+	return p.Labels["authz.management.cattle.io/system-project"] == "true" || (p.Labels == nil && p.Name == "System")
 }
 
 // ListProjects returns every environment (Rancher 1.x) or project (Rancher 2.x)

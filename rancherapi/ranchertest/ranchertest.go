@@ -52,6 +52,7 @@ type Server struct {
 	nextID   int
 	requests atomic.Int64
 	projects []string               // known environments / projects, in creation order
+	system   map[string]bool        // Rancher 2.x System projects (name and label as Rancher gives them)
 	dcreds   map[string]*DockerCred // Rancher 2.x dockerCredentials by id
 	r2       rancher2               // server version, tokens, Kubernetes proxy
 
@@ -85,6 +86,18 @@ func (s *Server) AddProject(id string) {
 	if !slices.Contains(s.projects, id) {
 		s.projects = append(s.projects, id)
 	}
+}
+
+// AddSystemProject adds a Rancher 2.x project the way Rancher shows its System
+// project: named "System", labelled authz.management.cattle.io/system-project.
+func (s *Server) AddSystemProject(id string) {
+	s.AddProject(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.system == nil {
+		s.system = map[string]bool{}
+	}
+	s.system[id] = true
 }
 
 // AddRegistry stores a registry directly and returns its id. state "" is active.

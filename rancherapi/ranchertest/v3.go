@@ -119,7 +119,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, key Key, p
 	var items []map[string]any
 	for _, p := range s.projects {
 		if key.allows(p) {
-			items = append(items, map[string]any{"id": p, "type": "project", "name": "project " + p, "state": "active"})
+			item := map[string]any{"id": p, "type": "project", "name": "project " + p, "state": "active"}
+			if s.system[p] {
+				item["name"], item["labels"] = "System", map[string]string{"authz.management.cattle.io/system-project": "true"}
+			}
+			items = append(items, item)
 		}
 	}
 	s.mu.Unlock()
