@@ -82,7 +82,7 @@ func (e explained) missing(cause error) error {
 	case strings.EqualFold(e.getenv("AWS_EC2_METADATA_DISABLED"), "true"):
 		imds += "IMDS disabled by AWS_EC2_METADATA_DISABLED"
 	default:
-		imds += "no role from IMDS (" + safeText(rootCause(cause)) + ")"
+		imds += "no role from IMDS (" + SafeText(rootCause(cause)) + ")"
 	}
 	tried = append(tried, imds)
 	return &MissingCredentialsError{Tried: tried}

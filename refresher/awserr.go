@@ -39,22 +39,22 @@ func describeAWSError(err error) string {
 	var de *smithy.DeserializationError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out" + status + ": " + safeText(err.Error())
+		return "timed out" + status + ": " + SafeText(err.Error())
 	case errors.As(err, &ae):
-		msg := safeText(ae.ErrorMessage())
+		msg := SafeText(ae.ErrorMessage())
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return safeText(ae.ErrorCode()) + status + msg
+		return SafeText(ae.ErrorCode()) + status + msg
 	case errors.As(err, &de):
 		return "the answer is not ECR's JSON" + status + " (deserialization failed)"
 	}
-	return safeText(err.Error())
+	return SafeText(err.Error())
 }
 
 // safeText keeps text from a server or the SDK fit for a log line: one line,
 // printable, secret-looking runs replaced, at most maxErrorText bytes.
-func safeText(s string) string {
+func SafeText(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsPrint(r) {
 			return r

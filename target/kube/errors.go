@@ -12,7 +12,8 @@ import (
 
 // Error is a refused or failed API call, named as RBAC names it: verb,
 // resource, namespace and object. It never carries a secret: only names and
-// the API server's status message (which echoes names, never data).
+// the server's own words bounded by refresher.SafeText (a real API server
+// echoes names, never data; a hostile proxy in front of it might).
 type Error struct {
 	Verb, Resource, Namespace, Name string
 	// Verbs are the verbs this daemon needs on Resource, for the RBAC hint.
@@ -34,9 +35,9 @@ func (e *Error) Error() string {
 		if e.Namespace == "" {
 			grant = fmt.Sprintf("grant verbs [%s] on %s (ClusterRole with a ClusterRoleBinding)", strings.Join(e.Verbs, " "), e.Resource)
 		}
-		return fmt.Sprintf("%s is forbidden: cannot %s %s %s: %s; the API server said: %v", obj, e.Verb, e.Resource, where, grant, e.Err)
+		return fmt.Sprintf("%s is forbidden: cannot %s %s %s: %s; the API server said: %s", obj, e.Verb, e.Resource, where, grant, refresher.SafeText(e.Err.Error()))
 	}
-	return fmt.Sprintf("%s %s %s: %v", e.Verb, obj, where, e.Err)
+	return fmt.Sprintf("%s %s %s: %s", e.Verb, obj, where, refresher.SafeText(e.Err.Error()))
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,37 @@ func (w *Writer) keep(key string, s *corev1.Secret) {
 // Secret for hosts not in auths are kept (dropping them is not this call's to
 // decide), and so are its other labels, annotations, data keys and fields.
 func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (string, error) {
+	res, err := w.apply(ctx, namespace, name, labels, auths, own)
+	if err != nil {
+		var secrets []string
+		for _, a := range auths {
+			secrets = append(secrets, a.Password, base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
+		}
+		err = redacted{err, secrets}
+	}
+	return res, err
+}
+
+// redacted is an error whose text never holds what was sent: a server may
+// echo the request in its answer. Errors.Is/As still see the cause.
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r redacted) Unwrap() error { return r.err }
+
+func (r redacted) Error() string {
+	s := r.err.Error()
+	for _, sec := range r.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (string, error) {
 	if own == nil {
 		own = Owned
 	}
