@@ -1,7 +1,6 @@
 package refresher_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/sirupsen/logrus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -48,23 +47,8 @@ func tokens(exp time.Time, logins ...login) *ecr.GetAuthorizationTokenOutput {
 // staticECR always returns the same logins, valid 12h from t0.
 func staticECR(logins ...login) *fakeECR { return ecrtest.Static(t0.Add(12*time.Hour), logins...) }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared log sink, safe for concurrent writes and reads.
+type syncBuffer = logbuf.Buffer
 
 // env is one test's world: a Rancher stand-in, a client on it, a refresher, and
 // its debug-level log.

@@ -1,5 +1,5 @@
-// Package testwait holds the one wait the tests share: a channel receive that
-// fails the test instead of hanging it.
+// Package testwait holds the waits the tests share: each fails the test
+// instead of hanging it.
 package testwait
 
 import (
@@ -22,5 +22,22 @@ func Recv[T any](t testing.TB, ch <-chan T) T {
 	case <-timer.C:
 		t.Fatalf("nothing came within %s: the code under test hangs", Limit)
 		panic("unreachable")
+	}
+}
+
+// For polls cond every 20 ms until it holds, failing the test when d passes
+// first; what names the awaited condition in that failure.
+func For(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		case <-tick.C:
+		}
 	}
 }

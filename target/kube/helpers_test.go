@@ -1,7 +1,6 @@
 package kube_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
+
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
@@ -37,23 +39,8 @@ func TestMain(m *testing.M) {
 
 const host = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
 
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared log sink, safe for concurrent writes and reads.
+type syncBuffer = logbuf.Buffer
 
 // env is one test's client, logs and fake ECR, whose every answer is a new
 // password; at the end no password handed out may appear in the logs.
@@ -163,20 +150,7 @@ func password(t *testing.T, s *corev1.Secret) string {
 }
 
 // waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
-}
+var waitFor = testwait.For
 
 // start starts n's informers for the test's lifetime, logging into e.
 func (e *env) start(n *kube.Namespaces) *kube.Namespaces {
