@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -78,14 +77,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func client(t testing.TB, cfg *rest.Config) kubernetes.Interface {
-	t.Helper()
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+var client = kubetest.Clientset
 
 // ecr answers a new password on every call.
 func (e *env) ecr() *ecrtest.Fake {

@@ -183,14 +183,7 @@ func newEnv(t *testing.T, version string, newStyle bool) *env {
 	return e
 }
 
-func kubeClient(t testing.TB, cfg *rest.Config) kubernetes.Interface {
-	t.Helper()
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+var kubeClient = kubetest.Clientset
 
 func (e *env) namespace(name string) {
 	e.t.Helper()

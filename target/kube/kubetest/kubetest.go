@@ -460,3 +460,14 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// Clientset is a full client for cfg (AdminConfig, UserConfig, …), failing the
+// test when it cannot be built.
+func Clientset(t testing.TB, cfg *rest.Config) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
