@@ -167,23 +167,6 @@ func TestRefresher_V3_OwnNameTakenByForeign(t *testing.T) {
 	}
 }
 
-func TestDockerCredentialName(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		tok  refresher.Token
-		want string
-	}{
-		{refresher.Token{Host: hostA, ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-111122223333-us-east-1"},
-		{refresher.Token{Host: "ecr-proxy.example.com:5000", ECRHost: hostA, RegistryID: "111122223333", Region: "us-east-1"}, "ecr-ecr-proxy-example-com-5000"},
-		{refresher.Token{Host: strings.Repeat("a", 80) + ".example.com", ECRHost: hostA}, "ecr-" + strings.Repeat("a", 59)},
-	}
-	for _, tt := range tests {
-		if got := norman.CredentialName(tt.tok); got != tt.want {
-			t.Errorf("norman.CredentialName(%s) = %q, want %q", tt.tok.Host, got, tt.want)
-		}
-	}
-}
-
 // Three projects, one failing with 500: the other two are written, the failing
 // one is reported, retried after the backoff, and then written; the retry does
 // not write the others again.
