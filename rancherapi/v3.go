@@ -22,8 +22,12 @@ type Project struct {
 // authz.management.cattle.io/system-project=true by Rancher, named "System".
 // See https://github.com/rancher/rancher/blob/release/v2.12/pkg/controllers/management/auth/project_cluster/project_handler.go
 func (p Project) System() bool {
-	return p.Labels["authz.management.cattle.io/system-project"] == "true" || (p.Labels == nil && p.Name == "System")
+	return p.Labels[SystemProjectLabel] == "true" || (p.Labels == nil && p.Name == "System")
 }
+
+// SystemProjectLabel marks Rancher's System project, on the /v3 object and on
+// projects.management.cattle.io alike.
+const SystemProjectLabel = "authz.management.cattle.io/system-project"
 
 // ListProjects returns every environment (Rancher 1.x) or project (Rancher 2.x)
 // the key can see, all pages.

@@ -106,6 +106,9 @@ func (c *Cluster) ListProjects(ctx context.Context) ([]string, error) {
 			return nil, c.explain("", &kube.Error{Verb: "list", Resource: "projects.management.cattle.io", Verbs: []string{"list"}, Err: err})
 		}
 		for _, p := range list.Items {
+			if p.GetLabels()[rancherapi.SystemProjectLabel] == "true" {
+				continue // Rancher's own namespaces: written only when named
+			}
 			ids = append(ids, p.GetNamespace()+":"+p.GetName())
 		}
 		if opts.Continue = list.GetContinue(); opts.Continue == "" {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
@@ -256,7 +257,8 @@ func TestInClusterServiceAccount(t *testing.T) {
 	e.checkWritten()
 }
 
-// RANCHER_PROJECTS=all in the cluster lists the projects CRD.
+// RANCHER_PROJECTS=all in the cluster lists the projects CRD, but not
+// Rancher's System project (its namespaces are Rancher's own).
 func TestListProjects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "", true)
@@ -264,8 +266,14 @@ func TestListProjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sys := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Project",
+		"metadata": map[string]any{"name": "p-system", "namespace": e.cluster, "labels": map[string]any{rancherapi.SystemProjectLabel: "true"}},
+		"spec":     map[string]any{"clusterName": e.cluster, "displayName": "System"}}}
+	if _, err := c.Projects.Namespace(e.cluster).Create(t.Context(), sys, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	ids, err := c.ListProjects(t.Context())
-	if err != nil || !slices.Contains(ids, e.id) {
-		t.Errorf("ListProjects = %v, %v; want %s among them", ids, err, e.id)
+	if err != nil || !slices.Contains(ids, e.id) || slices.Contains(ids, e.cluster+":p-system") {
+		t.Errorf("ListProjects = %v, %v; want %s among them and not the System project", ids, err, e.id)
 	}
 }
