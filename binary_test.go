@@ -59,7 +59,7 @@ var buildArgs = map[string]string{"VERSION": "v9.9.9-test", "REVISION": "0123456
 
 // buildBinary returns the binary for this machine: compiled as `go test`
 // compiles, linked with the Dockerfile's -ldflags.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	return sharedBuild(t, "host", func(_, args []string) ([]string, []string) {
 		out := []string{"go", "build"}
@@ -87,7 +87,7 @@ func dockerfileBinary(t *testing.T, goos, goarch string) string {
 // sharedBuild runs the Dockerfile's build command (its environment assignments
 // and arguments, reshaped by shape) with the build args and vars filled in, once
 // per key, and returns the binary's path.
-func sharedBuild(t *testing.T, key string, shape func(env, args []string) ([]string, []string), vars map[string]string) string {
+func sharedBuild(t testing.TB, key string, shape func(env, args []string) ([]string, []string), vars map[string]string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -272,7 +272,7 @@ func TestBinary(t *testing.T) {
 	})
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

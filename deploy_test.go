@@ -15,7 +15,7 @@ import (
 // instruction is one Dockerfile instruction with its continuation lines joined.
 type instruction struct{ cmd, args string }
 
-func readDockerfile(t *testing.T) []instruction {
+func readDockerfile(t testing.TB) []instruction {
 	t.Helper()
 	b, err := os.ReadFile("Dockerfile")
 	if err != nil {
@@ -119,7 +119,7 @@ func TestDockerfile(t *testing.T) {
 }
 
 // buildCommand returns the Dockerfile's go build command line as arguments.
-func buildCommand(t *testing.T) []string {
+func buildCommand(t testing.TB) []string {
 	t.Helper()
 	for _, in := range readDockerfile(t) {
 		if in.cmd != "RUN" || !strings.Contains(in.args, "go build") {
