@@ -168,3 +168,46 @@ func TestRefresher_PanicInOneScope(t *testing.T) {
 		t.Error("ready although a scope failed")
 	}
 }
+
+// blockingTarget writes nothing until released, then reports every due token.
+type blockingTarget struct {
+	entered, release chan struct{}
+}
+
+func (b blockingTarget) Sync(ctx context.Context, due, _ []refresher.Token, rec *refresher.Recorder) error {
+	close(b.entered)
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, t := range due {
+		rec.Done(t, nil)
+	}
+	return nil
+}
+
+// While the first run has written one scope but not another, the daemon is
+// not ready: every (registry, scope) pair must hold a credential, not just the
+// ones written so far.
+func TestRefresher_NotReadyUntilEveryScopeIsWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, staticECR(login{Host: hostA, Password: "pw-A"}))
+	e.rancher.AddRegistry(project, hostA, "")
+	slow := blockingTarget{entered: make(chan struct{}), release: make(chan struct{})}
+	e.r.Scopes = append(e.r.Scopes, refresher.Scope{Name: "slow", Target: slow})
+	done := make(chan error, 1)
+	go func() { done <- e.r.RunOnce(t.Context()) }()
+	testwait.Recv(t, slow.entered)
+	testwait.For(t, time.Minute, "the fast scope written", func() bool { return len(e.r.Status()) == 1 })
+	if rd := e.r.Readiness(t0); rd.Ready || !strings.Contains(rd.Reason, "in scope slow") {
+		t.Errorf("readiness with scope slow unwritten = %v (%s), want not ready naming it", rd.Ready, rd.Reason)
+	}
+	close(slow.release)
+	if err := testwait.Recv(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if rd := e.r.Readiness(t0); !rd.Ready {
+		t.Errorf("not ready after every scope was written: %s", rd.Reason)
+	}
+}

@@ -215,8 +215,24 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	if len(rd.Pairs) == 0 {
 		notReady("no registry credential written yet")
 	}
-	if len(r.currentScopes()) == 0 {
+	scopes := r.currentScopes()
+	if len(scopes) == 0 {
 		notReady("no scope configured")
+	}
+	// Every scope must hold every host: a pair not yet written (a scope the
+	// first run has not reached, a namespace just found) is not ready either.
+	hosts := map[string]bool{}
+	have := map[pairKey]bool{}
+	for _, p := range rd.Pairs {
+		hosts[p.Host] = true
+		have[pairKey{p.Host, p.Scope}] = true
+	}
+	for _, sc := range scopes {
+		for h := range hosts {
+			if !have[pairKey{h, sc.Name}] {
+				notReady("no credential written yet for " + h + " in scope " + sc.Name)
+			}
+		}
 	}
 	for _, p := range rd.Pairs {
 		switch {
