@@ -28,13 +28,7 @@ import (
 
 var server kubetest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := server.Stop(); err != nil {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 const host = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
 

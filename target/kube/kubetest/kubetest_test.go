@@ -21,13 +21,7 @@ import (
 
 var kube kubetest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kube.Run(m)) }
 
 func clientset(t *testing.T, cfg *rest.Config) *kubernetes.Clientset {
 	t.Helper()

@@ -67,3 +67,13 @@ func (sh *Shared) Stop() error {
 	}
 	return err
 }
+
+// Run runs the package's tests (TestMain: os.Exit(server.Run(m))) and stops
+// the shared server after them; a failed stop fails the run.
+func (s *Shared) Run(m *testing.M) int {
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		code = 1
+	}
+	return code
+}
