@@ -24,11 +24,11 @@ import (
 // asks again (go test -count=N runs every test N times) gets a fresh server, so fixed namespace
 // names never meet what an earlier run of the same test left behind.
 type Shared struct {
-	mu     sync.Mutex
-	srv    *Server
-	dir    string
-	err    error
-	done   map[string]bool // tests the current server was handed to that have finished
+	mu   sync.Mutex
+	srv  *Server
+	dir  string
+	err  error
+	done map[string]bool // tests the current server was handed to that have finished
 }
 
 // Start returns the shared server, starting it on the first call, and anew when this test already
