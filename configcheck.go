@@ -87,15 +87,6 @@ func checkURLPath(raw string) error {
 		u.Path, host, host, urlForms)
 }
 
-// v3URL is the Rancher 2.x root beside a Rancher 1.x URL's, without the
-// trailing slash: https://host/prefix/v3.
-func v3URL(api rancherapi.APIURL) string {
-	root := *api.Root
-	root.Path = strings.TrimSuffix(root.Path, "/")
-	root.Path = root.Path[:strings.LastIndex(root.Path, "/")] + "/v3"
-	return root.String()
-}
-
 // parseProjects reads RANCHER_PROJECTS: ids of the URL's Rancher version, or
 // "all". An id listed twice is written once, with a warning.
 func parseProjects(v string, api rancherapi.APIURL, bad badFunc) (ids []string, all bool, warnings []string) {
@@ -116,8 +107,6 @@ func parseProjects(v string, api rancherapi.APIURL, bad badFunc) (ids []string, 
 			}
 		case api.Rancher2 && !projectIDRE.MatchString(p):
 			bad(env, "%q is not a Rancher 2.x project id such as c-abcde:p-fghij (local:p-xxxxx for the local cluster)", p)
-		case !api.Rancher2 && api.Root != nil && projectIDRE.MatchString(p):
-			bad(env, "%q is a Rancher 2.x project id, but CATTLE_URL is a Rancher 1.x URL: use CATTLE_URL=%s", p, v3URL(api))
 		case !api.Rancher2 && api.Root != nil && !envIDRE.MatchString(p):
 			bad(env, "%q is not a Rancher 1.x environment id such as 1a5", p)
 		case api.Root == nil && !envIDRE.MatchString(p) && !projectIDRE.MatchString(p):

@@ -152,7 +152,9 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	if req.URL.Host != t.c.root.Host || req.Header.Get("Authorization") != "" {
+	// Only to Rancher's own origin (scheme and host): never over plain HTTP
+	// when CATTLE_URL says https, never to another host.
+	if req.URL.Scheme != t.c.root.Scheme || req.URL.Host != t.c.root.Host || req.Header.Get("Authorization") != "" {
 		return next.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())

@@ -147,6 +147,21 @@ func TestClient_KubeTransport(t *testing.T) {
 	if seen["rancher"] != "Bearer token-abcde:s3cr3t-value" || seen["other"] != "" {
 		t.Errorf("Authorization seen: %q", seen)
 	}
+
+	// CATTLE_URL says https: the same host over plain HTTP gets no token.
+	secure, err := rancherapi.NewClient(strings.Replace(rancher.URL, "http://", "https://", 1)+"/v3", "token-abcde", "s3cr3t-value", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(seen, "rancher")
+	resp, err := (&http.Client{Transport: secure.KubeTransport()}).Get(rancher.URL + "/k8s/clusters/local/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := seen["rancher"]; got != "" {
+		t.Errorf("the token went over plain HTTP to an https CATTLE_URL's host: %q", got)
+	}
 }
 
 func TestSuggestV3URL(t *testing.T) {
