@@ -3,7 +3,7 @@ package main
 import (
 	"strings"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 

@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
 )
 
 // BenchmarkFootprint_Kube1000Namespaces measures the daemon's idle memory

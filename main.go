@@ -32,7 +32,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/cattle"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".

@@ -10,9 +10,9 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
 // tokenCheckInterval is how often the Rancher API token's expiry is read again.

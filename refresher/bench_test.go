@@ -18,7 +18,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/cattle"
 )
 
 // scale is an installation: scopes × registries, of which matching per scope

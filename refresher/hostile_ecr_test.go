@@ -20,7 +20,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/cattle"
 )
 
 // sdkECR is the real ECR client on a local handler, without retries.

@@ -1,6 +1,6 @@
 // Package refresher gets ECR login tokens and keeps them written wherever a
 // platform reads registry credentials, once (RunOnce) or on a schedule (Run).
-// It knows no platform: each place credentials go is a Target (see target/),
+// It knows no platform: each place credentials go is a Target (see targets/),
 // and ECR is reached through ECRAPI. See docs/architecture.md.
 package refresher
 

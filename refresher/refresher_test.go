@@ -22,7 +22,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/cattle"
 )
 
 const (

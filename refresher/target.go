@@ -14,7 +14,7 @@ import (
 
 // Target is one place credentials are written: a Rancher 1.x environment, a
 // Rancher 2.x project, a Kubernetes namespace. Each lives in its own package
-// under target/ and owns its platform's rules; the refresher only schedules and
+// under targets/ and owns its platform's rules; the refresher only schedules and
 // keeps the books.
 type Target interface {
 	// Sync writes the due tokens (a subset of all, every token fetched this

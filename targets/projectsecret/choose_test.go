@@ -10,7 +10,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
 func TestChoose(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
 )
 
 // counting counts the requests a client makes, writes apart.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
 )
 
 // The end-to-end rules of this target (no loss, in place, own credentials

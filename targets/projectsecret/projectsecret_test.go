@@ -14,9 +14,9 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/norman"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
 // chosen is the Target main wires for a Rancher 2.x project: /v3 or Secrets

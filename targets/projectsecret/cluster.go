@@ -22,7 +22,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
 )
 
 // ProjectsResource is Rancher's projects.management.cattle.io/v3, namespaced by cluster id.

@@ -32,9 +32,9 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube/kubetest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/projectsecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
 var server kubetest.Shared

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/target/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
 )
 
 // switchable cuts a replica off the API server, as a killed or partitioned
