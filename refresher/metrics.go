@@ -1,20 +1,28 @@
 package refresher
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the refresher's Prometheus collectors (names are part of the documented interface: README.md, "HTTP endpoints").
-// Label values are hosts and scopes, never secrets.
+// Metrics are the refresher's Prometheus collectors (names are part of the
+// documented interface: README.md, "HTTP endpoints"). Label values are hosts,
+// groups and scopes, never secrets. By default the scope label carries a
+// scope's group (the target kind for namespaces and consumers, the scope's
+// own name for configured Rancher scopes), so the number of series does not
+// grow with the cluster; PerScope labels every series with the scope itself.
 type Metrics struct {
 	runs        *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
-	expiry      *prometheus.GaugeVec
 	writes      *prometheus.CounterVec
 	duration    prometheus.Histogram
 	ecrErrors   *prometheus.CounterVec
+
+	// PerScope labels series with each scope's name instead of its group
+	// (METRICS_PER_SCOPE): one series per namespace, for small clusters.
+	PerScope bool
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -28,13 +36,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "rancher_ecr_credentials_last_success_timestamp_seconds",
 			Help: "Unix time of the end of the last run in which every write succeeded.",
 		}),
-		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rancher_ecr_credentials_token_expiry_timestamp_seconds",
-			Help: "Unix time at which the token this process last wrote for a registry host into a scope expires.",
-		}, []string{"registry", "scope"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rancher_ecr_credentials_writes_total",
-			Help: "Credential writes per registry host and scope, by result: created, updated, unchanged, failed.",
+			Help: "Credential writes per registry host and scope (a scope's group unless METRICS_PER_SCOPE), by result: created, updated, unchanged, failed.",
 		}, []string{"registry", "scope", "result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rancher_ecr_credentials_run_duration_seconds",
@@ -46,21 +50,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed ECR GetAuthorizationToken calls and unusable answers, by region and error code (the AWS error code, or network, timeout, unusable).",
 		}, []string{"region", "code"}),
 	}
-	reg.MustRegister(m.runs, m.lastSuccess, m.expiry, m.writes, m.duration, m.ecrErrors)
+	reg.MustRegister(m.runs, m.lastSuccess, m.writes, m.duration, m.ecrErrors)
 	m.runs.WithLabelValues("success")
 	m.runs.WithLabelValues("failure")
 	return m
 }
 
-func (m *Metrics) write(host, scope, result string) {
-	if m != nil {
-		m.writes.WithLabelValues(validUTF8(host), validUTF8(scope), result).Inc()
+// label is the scope label value of a scope's series.
+func (m *Metrics) label(sc Scope) string {
+	if m != nil && m.PerScope {
+		return sc.Name
 	}
+	return cmp.Or(sc.Group, sc.Name)
 }
 
-func (m *Metrics) written(host, scope string, exp time.Time) {
+func (m *Metrics) write(host, scope string, res Result) {
 	if m != nil {
-		m.expiry.WithLabelValues(validUTF8(host), validUTF8(scope)).Set(float64(exp.Unix()))
+		m.writes.WithLabelValues(validUTF8(host), validUTF8(scope), string(res)).Inc()
 	}
 }
 
@@ -70,11 +76,16 @@ func (m *Metrics) ecrError(region, code string) {
 	}
 }
 
-// forgetScope drops the series of a scope that is gone.
-func (m *Metrics) forgetScope(scope string) {
-	if m != nil {
-		m.writes.DeletePartialMatch(prometheus.Labels{"scope": validUTF8(scope)})
-		m.expiry.DeletePartialMatch(prometheus.Labels{"scope": validUTF8(scope)})
+// forgetScope drops the series of a scope that is gone: with per-scope
+// series only, each by its exact labels (what the one scope costs).
+func (m *Metrics) forgetScope(scope string, hosts []string) {
+	if m == nil || !m.PerScope {
+		return
+	}
+	for _, h := range hosts {
+		for _, res := range []Result{ResultCreated, ResultUpdated, ResultUnchanged, ResultFailed} {
+			m.writes.DeleteLabelValues(validUTF8(h), validUTF8(scope), string(res))
+		}
 	}
 }
 
@@ -92,50 +103,75 @@ func (m *Metrics) run(end time.Time, d time.Duration, err error) {
 }
 
 var (
+	expiryDesc = prometheus.NewDesc("rancher_ecr_credentials_token_expiry_timestamp_seconds",
+		"Unix time at which the earliest-expiring credential this process wrote for a registry host into a scope (or a group's scopes) expires.",
+		[]string{"registry", "scope"}, nil)
 	freshDesc = prometheus.NewDesc("rancher_ecr_credentials_credential_fresh",
-		"1 while the (registry, scope) pair holds an unexpired credential written by this process, else 0: what /readyz requires of every pair.",
+		"1 while every (registry, scope) pair of the label holds an unexpired credential written by this process, else 0: what /readyz requires of every pair.",
 		[]string{"registry", "scope"}, nil)
 	scopeSuccessDesc = prometheus.NewDesc("rancher_ecr_credentials_scope_last_success_timestamp_seconds",
-		"Unix time since which every pair of the scope has been written successfully at least once: the oldest last success among its pairs (0 while one never was).",
+		"Unix time since which every pair of the scope (or group) has been written successfully at least once: the oldest last success among its pairs (0 while one never was).",
 		[]string{"scope"}, nil)
+	scopesDesc = prometheus.NewDesc("rancher_ecr_credentials_scopes",
+		"Scopes of a target (group) by registry and state: fresh (holds an unexpired credential written by this process), failing, pending (not written yet; registry empty).",
+		[]string{"target", "registry", "state"}, nil)
 )
 
-// pairCollector exports the refresher's pair state as it is at scrape time, so
+// stateCollector exports the refresher's state as it is at scrape time, so
 // freshness follows the clock between runs and a stalled loop shows.
-type pairCollector struct{ r *Refresher }
+type stateCollector struct{ r *Refresher }
 
-// Collector returns the collector of the per-pair freshness and per-scope last
-// success series; register it next to NewMetrics's.
-func (r *Refresher) Collector() prometheus.Collector { return pairCollector{r} }
+// Collector returns the collector of the state series (freshness, expiry,
+// last success, scope counts); register it next to NewMetrics's.
+func (r *Refresher) Collector() prometheus.Collector { return stateCollector{r} }
 
-func (c pairCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- expiryDesc
 	ch <- freshDesc
 	ch <- scopeSuccessDesc
+	ch <- scopesDesc
 }
 
-func (c pairCollector) Collect(ch chan<- prometheus.Metric) {
-	now := c.r.Now()
-	oldest := map[string]time.Time{}
-	never := map[string]bool{}
-	for _, p := range c.r.Status() {
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.r
+	now := r.Now()
+	r.mu.Lock()
+	groups := r.groups(now, r.Metrics.label)
+	r.mu.Unlock()
+	oldest := map[string]*GroupStatus{}
+	for k, g := range groups {
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		}
+		gauge(scopesDesc, float64(g.Fresh), validUTF8(k.group), validUTF8(k.host), "fresh")
+		gauge(scopesDesc, float64(g.Failing), validUTF8(k.group), validUTF8(k.host), "failing")
+		gauge(scopesDesc, float64(g.Pending), validUTF8(k.group), validUTF8(k.host), "pending")
+		if k.host == "" {
+			continue
+		}
 		fresh := 0.0
-		if !p.LastSuccess.IsZero() && now.Before(p.ExpiresAt) {
+		if g.Failing == 0 && g.Pending == 0 {
 			fresh = 1
 		}
-		ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, fresh, validUTF8(p.Host), validUTF8(p.Scope))
-		switch o, seen := oldest[p.Scope]; {
-		case p.LastSuccess.IsZero():
-			never[p.Scope] = true
-			oldest[p.Scope] = o
-		case !seen || p.LastSuccess.Before(o):
-			oldest[p.Scope] = p.LastSuccess
+		gauge(freshDesc, fresh, validUTF8(k.host), validUTF8(k.group))
+		if !g.OldestExpiry.IsZero() {
+			gauge(expiryDesc, float64(g.OldestExpiry.Unix()), validUTF8(k.host), validUTF8(k.group))
+		}
+		o := oldest[k.group]
+		if o == nil {
+			o = &GroupStatus{}
+			oldest[k.group] = o
+		}
+		o.never = o.never || g.never
+		if o.OldestSuccess.IsZero() || (!g.OldestSuccess.IsZero() && g.OldestSuccess.Before(o.OldestSuccess)) {
+			o.OldestSuccess = g.OldestSuccess
 		}
 	}
-	for scope, t := range oldest {
+	for group, o := range oldest {
 		v := 0.0
-		if !never[scope] {
-			v = float64(t.Unix())
+		if !o.never && !o.OldestSuccess.IsZero() {
+			v = float64(o.OldestSuccess.Unix())
 		}
-		ch <- prometheus.MustNewConstMetric(scopeSuccessDesc, prometheus.GaugeValue, v, validUTF8(scope))
+		ch <- prometheus.MustNewConstMetric(scopeSuccessDesc, prometheus.GaugeValue, v, validUTF8(group))
 	}
 }

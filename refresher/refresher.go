@@ -1,68 +1,85 @@
-// Package refresher gets ECR login tokens and keeps them written wherever a
-// platform reads registry credentials, once (RunOnce) or on a schedule (Run).
-// It knows no platform: each place credentials go is a Target (see targets/),
-// and ECR is reached through ECRAPI. See docs/architecture.md.
+// Package refresher keeps registry credentials fresh wherever a platform reads
+// them: it fetches tokens from its Sources on a schedule and has every Scope's
+// Target say what its objects should hold, then applies those writes, skips
+// what it already wrote, and books every outcome for logs, /readyz and metrics.
+// It knows no platform and no AWS API: targets live under targets/, the ECR
+// source in ecrsource/. See docs/architecture.md.
 package refresher
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
-	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
 const (
-	// DefaultRunTimeout bounds one scheduled run.
+	// DefaultRunTimeout bounds one run.
 	DefaultRunTimeout = 5 * time.Minute
 	// DefaultShutdownTimeout is how long a stop waits for a run in flight.
 	DefaultShutdownTimeout = 10 * time.Second
-	// ScopeConcurrency bounds how many scopes are written at once.
-	ScopeConcurrency = 4
 	// DefaultRetryMinInterval and DefaultRetryMaxInterval bound the backoff.
 	DefaultRetryMinInterval = 30 * time.Second
 	DefaultRetryMaxInterval = 15 * time.Minute
+	// DefaultWorkers is how many scopes are written at once.
+	DefaultWorkers = 16
+	// RefusedRetryInterval is how often a scope the platform refuses (a Secret
+	// that is someone else's, a missing grant) is tried again: such a cause
+	// goes away by a person's hand, with no event this daemon watches, and
+	// readiness must follow within a minute. Each try costs a read or a write
+	// of that one scope, never an ECR call (tokens are kept in hand).
+	RefusedRetryInterval = 30 * time.Second
+)
+
+// origin is where a scope came from.
+type origin uint8
+
+const (
+	static     origin = iota // given to New
+	discovered               // found by Discover; replaced at every discovery
+	pushed                   // added by AddScope (a watch); removed by RemoveScope
 )
 
 // Refresher keeps registry credentials fresh. Set the exported fields before the
 // first run and do not change them afterwards.
 type Refresher struct {
 	mu         sync.Mutex
-	written    map[string]map[string]Content // scope → object id → what this process last wrote there
-	warned     map[string]bool               // hosts already warned about an implausible expiresAt
-	pairs      map[pairKey]*pairState
-	sources    []sourceState // parallel to Sources
-	runStarted time.Time     // zero when no run is in flight
+	idents     map[string]*identity   // by name; "" is the daemon's own
+	scopes     map[string]*scopeState // by name
+	managed    map[string]bool        // every host this process has held tokens for
+	runStarted time.Time              // zero when no run is in flight
 	loopExited bool
-	// credsExplained is set once missing AWS credentials were explained in full.
-	credsExplained bool
-	wake           chan struct{}
+	wake       chan struct{}
+	express    chan string // scopes pushed while Run runs, written at once
+	expressOn  bool
 
-	// Sources are the ECR calls made per run, one per region.
-	Sources []Source
-	// Scopes are the places written into. With Discover set, they are replaced
-	// at the start of every full run and on Wake.
-	Scopes []Scope
-	// Discover, when set, finds the scopes anew at every full run and on Wake
-	// (RANCHER_PROJECTS=all, watched namespaces), so new ones are picked up.
+	// Sources returns the sources of a tenant identity (the role a scope
+	// names), one per region; scope is the first scope to ask, for the session
+	// name. An error refuses the identity: its scopes fail with it and get no
+	// credential at all. Nil refuses every tenant identity.
+	Sources func(identity, scope string) ([]Source, error)
+	// Discover, when set, finds scopes anew at every full run and on Wake
+	// (RANCHER_PROJECTS=all): what it returns replaces what it returned before.
 	Discover func(ctx context.Context) ([]Scope, error)
-	// ProxyHost, when set, is the host credentials are written under instead of
-	// the ECR host. Only valid with a single registry.
-	ProxyHost string
-	// DryRun reads everything and logs the writes it would make, writing nothing.
+	// ExplainNoScopes, when set, says why there is no scope to write into
+	// (a selector that matches nothing names the selector).
+	ExplainNoScopes func() string
+	// DryRun plans everything and logs the writes it would make, writing nothing.
 	DryRun bool
-	// RunTimeout bounds each scheduled run.
+	// Workers is how many scopes are written at once.
+	Workers int
+	// FetchTimeout bounds one source's fetch (DefaultFetchTimeout when zero).
+	FetchTimeout time.Duration
+	// RunTimeout bounds each run. What a run could not reach in time stays due
+	// and is taken up by the next one at once.
 	RunTimeout time.Duration
 	// ShutdownTimeout is how long Run waits for a run in flight once ctx is done.
 	ShutdownTimeout time.Duration
 	// RetryMinInterval and RetryMaxInterval bound the backoff after a failure;
-	// RetryMinInterval is also the shortest time between two refreshes of a pair.
+	// RetryMinInterval is also the shortest time between two fetches of a source.
 	RetryMinInterval, RetryMaxInterval time.Duration
 	// Metrics, when set, receives run and write outcomes.
 	Metrics *Metrics
@@ -80,16 +97,16 @@ type Refresher struct {
 	OnRunDone func(err error)
 }
 
-// New returns a refresher with defaults for everything but its sources and scopes.
+// New returns a refresher whose own identity asks sources, writing into
+// scopes, with defaults for everything else.
 func New(sources []Source, scopes []Scope) *Refresher {
-	return &Refresher{
-		written:          map[string]map[string]Content{},
-		warned:           map[string]bool{},
-		pairs:            map[pairKey]*pairState{},
-		sources:          make([]sourceState, len(sources)),
+	r := &Refresher{
+		idents:           map[string]*identity{},
+		scopes:           map[string]*scopeState{},
+		managed:          map[string]bool{},
 		wake:             make(chan struct{}, 1),
-		Sources:          sources,
-		Scopes:           scopes,
+		express:          make(chan string, 4096),
+		Workers:          DefaultWorkers,
 		RunTimeout:       DefaultRunTimeout,
 		ShutdownTimeout:  DefaultShutdownTimeout,
 		RetryMinInterval: DefaultRetryMinInterval,
@@ -102,6 +119,15 @@ func New(sources []Source, scopes []Scope) *Refresher {
 		},
 		Jitter: func(d time.Duration) time.Duration { return rand.N(max(d, 1)) },
 	}
+	own := &identity{}
+	for _, s := range sources {
+		own.sources = append(own.sources, &source{Source: s, ident: own})
+	}
+	r.idents[""] = own
+	for _, sc := range scopes {
+		r.putScope(sc, static)
+	}
+	return r
 }
 
 func (r *Refresher) jitter(d time.Duration) time.Duration {
@@ -111,22 +137,8 @@ func (r *Refresher) jitter(d time.Duration) time.Duration {
 	return r.Jitter(d)
 }
 
-// counts is what one run did, for its summary line.
-type counts struct{ written, unchanged atomic.Int64 }
-
-// RunOnce is one full reconcile: fetch a token per registry, find the scopes
-// (Discover), and write every token into every scope. A failure on one registry
-// or scope does not stop the others. Each failure is logged once, with its scope
-// and host; the returned error joins them all.
-func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true, true) }
-
-// RunDue refreshes only what is due now: pairs whose freshness deadline or retry
-// time has come, and registries whose ECR call failed. What is fresh is left alone.
-func (r *Refresher) RunDue(ctx context.Context) error { return r.run(ctx, false, false) }
-
 // Wake asks Run to find the scopes again (Discover) and write what is due now,
-// new scopes included, without waiting for the schedule: e.g. when a watched
-// namespace appears. It never blocks.
+// without waiting for the schedule. It never blocks.
 func (r *Refresher) Wake() {
 	select {
 	case r.wake <- struct{}{}:
@@ -134,222 +146,117 @@ func (r *Refresher) Wake() {
 	}
 }
 
-func (r *Refresher) run(ctx context.Context, all, discover bool) error {
-	start := r.Now()
-	r.setRunning(start)
-	sel := r.selectDue(start, all)
-
-	// Every token is fetched, even in a retry run: one call per region, and a
-	// credential holding hosts of several regions can only be rewritten whole.
-	// What is written is only what sel wants. Regions are asked at once, each
-	// call under its own deadline, so one stalled region delays nothing else.
-	var errs []error
-	var tokens []Token
-	fetchedOK := make([]bool, len(r.Sources))
-	for i, f := range r.fetchAll(ctx) {
-		src := r.Sources[i]
-		if f.skipped != "" {
-			r.Logger.WithField("region", src.Region).WithField("skipped", f.skipped).
-				Warn("ecr answered entries that were not asked for; they are not written")
-		}
-		if f.err != nil {
-			r.recordSource(i, r.Now(), f.err)
-			r.logFetchError(src, f.err)
-			errs = append(errs, f.err)
-			continue
-		}
-		fetchedOK[i] = true
-		// An unusable entry fails the source (it is retried whole); the good
-		// entries are still written.
-		r.recordSource(i, r.Now(), errors.Join(f.bad...))
-		for _, e := range f.bad {
-			r.Logger.WithError(e).WithField("region", src.Region).Error("ecr token unusable")
-		}
-		errs = append(errs, f.bad...)
-		for _, t := range f.toks {
-			t.source = i
-			if r.ProxyHost != "" {
-				t.Host = r.ProxyHost
-			}
-			r.warnClamped(t)
-			tokens = append(tokens, t)
-		}
-	}
-
-	if discover && r.Discover != nil {
-		if err := r.discover(ctx); err != nil {
-			r.Logger.WithError(err).Error("scope discovery failed; writing into the scopes found before")
-			errs = append(errs, err)
-		}
-	}
-	scopes := r.currentScopes()
-	if len(scopes) == 0 && len(errs) == 0 {
-		err := errors.New("no scope to write into: discovery found no environment, project or namespace to write into")
-		r.Logger.WithError(err).Error("nothing written")
-		errs = append(errs, err)
-	}
-	managed := r.managedHosts(tokens)
-	var c counts
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, ScopeConcurrency)
-	for _, sc := range scopes {
-		var due []Token
-		for _, t := range tokens {
-			if sel.wants(t, sc.Name) {
-				due = append(due, t)
-			}
-		}
-		if len(due) == 0 {
-			continue
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			e := r.syncScope(ctx, sc, due, tokens, managed, &c)
-			mu.Lock()
-			errs = append(errs, e...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	errs = append(errs, r.failUnanswered(sel, fetchedOK, tokens)...)
-	if err := ctx.Err(); err != nil && len(errs) == 0 {
-		errs = append(errs, err)
-	}
-	end := r.Now()
-	l := r.Logger.WithFields(logrus.Fields{
-		"written": c.written.Load(), "unchanged": c.unchanged.Load(), "failed": len(errs),
-		"registries": len(tokens), "scopes": len(scopes), "duration": end.Sub(start).Round(time.Millisecond).String(),
-	})
-	if !all {
-		l = l.WithField("retry", true)
-	}
-	if r.DryRun {
-		l = l.WithField("dry_run", true)
-	}
-	if next := r.NextDue(); !next.IsZero() {
-		l = l.WithField("next_due", next.UTC().Format(time.RFC3339))
-	}
-	if len(errs) > 0 {
-		l.Warn("run finished with failures")
-	} else {
-		l.Info("run finished")
-	}
-	err := errors.Join(errs...)
-	r.setRunning(time.Time{})
-	r.Metrics.run(end, end.Sub(start), err)
-	if r.OnRunDone != nil {
-		r.OnRunDone(err)
-	}
-	return err
-}
-
-// syncScope writes the due tokens into one scope through its Target and returns
-// one error per failed host. A panic (a bug) fails that scope only: it runs on
-// its own goroutine, where nothing else would catch it, and must not take the
-// daemon or the other scopes down.
-func (r *Refresher) syncScope(ctx context.Context, sc Scope, due, all []Token, managed map[string]bool, c *counts) (errs []error) {
-	rec := r.newRecorder(sc.Name, managed, c)
-	defer func() {
-		if p := recover(); p != nil {
-			rec.log.WithField("stack", string(debug.Stack())).Error("scope panicked")
-			errs = rec.finish(due, fmt.Errorf("internal error (a bug; the stack is logged): %v", p))
-		}
-	}()
-	return rec.finish(due, sc.Target.Sync(ctx, due, all, rec))
-}
-
-// warnClamped warns once per host when ECR's expiresAt could not be trusted.
-func (r *Refresher) warnClamped(t Token) {
-	if !t.Clamped {
-		return
-	}
+// AddScope adds a scope, or replaces the one of that name (a namespace whose
+// role annotation changed), and has it written at once: with the tokens in
+// hand, beside any run in flight. It costs what the one scope costs.
+func (r *Refresher) AddScope(sc Scope) {
 	r.mu.Lock()
-	first := !r.warned[t.ECRHost]
-	r.warned[t.ECRHost] = true
+	r.putScope(sc, pushed)
+	on := r.expressOn
 	r.mu.Unlock()
-	if first {
-		r.Logger.WithFields(logrus.Fields{"registry": t.ECRHost, "assumed_expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).
-			Warn("ecr expiresAt is in the past or more than 12h ahead (clock skew or an emulator); assuming a 12h token")
+	if on {
+		select {
+		case r.express <- sc.Name:
+		default: // the lane is full: the next run writes it
+		}
 	}
+	r.Wake()
 }
 
-// wrote reports whether this process already wrote exactly c under id in scope.
-func (r *Refresher) wrote(scope, id string, c Content) bool {
+// RemoveScope forgets a scope at once: nothing more is written there, what it
+// holds is left as it is, and its state and per-scope metric series go.
+func (r *Refresher) RemoveScope(name string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	old, ok := r.written[scope][id]
-	return ok && old == c
+	sc := r.scopes[name]
+	if sc != nil {
+		r.dropScope(sc)
+	}
+	r.mu.Unlock()
+	if sc != nil {
+		r.forget(sc)
+	}
 }
 
-func (r *Refresher) remember(scope, id string, c Content) {
+// putScope adds or replaces a scope. A scope already known under that name
+// with the same identity keeps its state; a pushed one is planned again (its
+// pusher saw it change), a discovered one keeps its Target. Call with r.mu held.
+func (r *Refresher) putScope(sc Scope, o origin) {
+	if old := r.scopes[sc.Name]; old != nil {
+		if old.Identity == sc.Identity {
+			if o == pushed {
+				old.Scope, old.gen = sc, 0
+			}
+			old.origin = o
+			return
+		}
+		r.dropScope(old)
+	}
+	st := &scopeState{Scope: sc, origin: o}
+	st.ident = r.identityFor(st)
+	st.ident.users++
+	r.scopes[sc.Name] = st
+}
+
+// dropScope removes a scope's state. Call with r.mu held.
+func (r *Refresher) dropScope(sc *scopeState) {
+	delete(r.scopes, sc.Name)
+	sc.removed = true
+	sc.ident.users--
+	if sc.ident.name != "" && sc.ident.users == 0 {
+		delete(r.idents, sc.ident.name)
+	}
+}
+
+// setDiscovered replaces the discovered scopes with scopes.
+func (r *Refresher) setDiscovered(scopes []Scope) {
+	names := make(map[string]bool, len(scopes))
+	var gone []*scopeState
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.written[scope]
-	if m == nil {
-		m = map[string]Content{}
-		r.written[scope] = m
-	}
-	m[id] = c
-}
-
-// managedHosts is every host this process writes: this run's tokens and every
-// pair it has known.
-func (r *Refresher) managedHosts(tokens []Token) map[string]bool {
-	m := map[string]bool{}
-	for _, t := range tokens {
-		m[t.Host] = true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.pairs {
-		m[k.host] = true
-	}
-	return m
-}
-
-// currentScopes returns the scopes of the next run.
-func (r *Refresher) currentScopes() []Scope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.Scopes)
-}
-
-// discover replaces the scopes with what Discover finds, and forgets the pairs,
-// the remembered writes and the metric series of scopes that are gone, so state
-// does not grow with every project or namespace ever seen.
-func (r *Refresher) discover(ctx context.Context) error {
-	scopes, err := r.Discover(ctx)
-	if err != nil {
-		return fmt.Errorf("discover scopes: %w", err)
-	}
-	names := map[string]bool{}
 	for _, sc := range scopes {
 		names[sc.Name] = true
-	}
-	var gone []string
-	r.mu.Lock()
-	for k := range r.pairs {
-		if !names[k.scope] {
-			delete(r.pairs, k)
+		if old := r.scopes[sc.Name]; old == nil || old.origin != static {
+			r.putScope(sc, discovered)
 		}
 	}
-	for s := range r.written {
-		if !names[s] {
-			delete(r.written, s)
+	for _, sc := range r.scopes {
+		if sc.origin == discovered && !names[sc.Name] {
+			gone = append(gone, sc)
 		}
 	}
-	for _, sc := range r.Scopes {
-		if !names[sc.Name] {
-			gone = append(gone, sc.Name)
-		}
+	for _, sc := range gone {
+		r.dropScope(sc)
 	}
-	r.Scopes = scopes
 	r.mu.Unlock()
-	for _, s := range gone {
-		r.Metrics.forgetScope(s)
-		r.Logger.WithField("scope", s).Info("scope no longer found; what it holds is left as it is")
+	for _, sc := range gone {
+		r.forget(sc)
+		r.Logger.WithField("scope", sc.Name).Info("scope no longer found; what it holds is left as it is")
 	}
-	return nil
+}
+
+// forget drops a removed scope's per-scope metric series.
+func (r *Refresher) forget(sc *scopeState) {
+	hosts := make([]string, 0, len(sc.pairs))
+	for _, p := range sc.pairs {
+		hosts = append(hosts, p.host)
+	}
+	r.Metrics.forgetScope(sc.Name, hosts)
+}
+
+// Scopes returns the names of the current scopes, sorted.
+func (r *Refresher) Scopes() []string {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.scopes))
+	for n := range r.scopes {
+		names = append(names, n)
+	}
+	r.mu.Unlock()
+	slices.Sort(names)
+	return names
+}
+
+// isManaged reports whether host is one this process has held tokens for.
+func (r *Refresher) isManaged(host string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.managed[host]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -13,17 +14,20 @@ import (
 // Run is the daemon loop, until ctx is done:
 //
 //   - a full run now, and one at each time of the cron spec;
-//   - between them, the freshness guard: each pair is written again no later
-//     than half of its token's remaining life, whatever the spec says;
-//   - a failure is retried with capped exponential backoff and jitter, touching
-//     only what failed, instead of waiting for the next scheduled time;
-//   - Wake finds the scopes again and writes what is due at once.
+//   - between them, the freshness guard: each source is asked again no later
+//     than half of its tokens' remaining life, whatever the spec says, and
+//     every scope of its identity is written with what it gave, in one run;
+//   - a failure is retried with capped exponential backoff and jitter,
+//     touching only what failed, instead of waiting for the next scheduled time;
+//   - Wake finds the scopes again and writes what is due at once; a scope
+//     added by AddScope is written at once with the tokens in hand, beside any
+//     run in flight (the express lane), so it never waits for a bulk refresh.
 //
-// One goroutine and one timer: it sleeps until the earlier of the schedule's
-// next time (Schedule.Next, on the refresher's own clock) and the next due pair,
-// so a fake clock drives this very loop in tests. Once ctx is done, a run in
-// flight gets ShutdownTimeout to finish before its context is cancelled; Run then
-// returns nil.
+// One goroutine and one timer drive the runs: the loop sleeps until the
+// earlier of the schedule's next time (Schedule.Next, on the refresher's own
+// clock) and the next due source or scope, so a fake clock drives this very
+// loop in tests. Once ctx is done, a run in flight gets ShutdownTimeout to
+// finish before its context is cancelled; Run then returns nil.
 func (r *Refresher) Run(ctx context.Context, spec string) error {
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
@@ -34,21 +38,25 @@ func (r *Refresher) Run(ctx context.Context, spec string) error {
 	// Runs outlive ctx by up to ShutdownTimeout, so they get their own context.
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		r.loop(ctx, runCtx, sched)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { r.loop(ctx, runCtx, sched) })
+	r.mu.Lock()
+	r.expressOn = true
+	r.mu.Unlock()
+	wg.Go(func() { r.expressLane(ctx, runCtx) })
 
 	<-ctx.Done()
 	r.Logger.Info("stopping")
 	grace := time.AfterFunc(r.ShutdownTimeout, cancelRuns)
 	defer grace.Stop()
-	<-loopDone
+	wg.Wait()
+	r.mu.Lock()
+	r.expressOn = false
+	r.mu.Unlock()
 	return nil
 }
 
-// loop runs a full run at start and at each scheduled time, RunDue whenever the
+// loop runs a full run at start and at each scheduled time, RunDue whenever a
 // freshness guard or a retry is due, and a discovering RunDue on Wake.
 func (r *Refresher) loop(ctx, runCtx context.Context, sched cron.Schedule) {
 	defer func() {
@@ -86,6 +94,31 @@ func (r *Refresher) loop(ctx, runCtx context.Context, sched cron.Schedule) {
 	}
 }
 
+// expressLane writes each scope AddScope names as it comes, with the tokens in
+// hand, while the loop may be busy with a run. A scope the loop is writing, or
+// whose identity has no token yet, is left to the loop.
+func (r *Refresher) expressLane(ctx, runCtx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-r.express:
+			r.mu.Lock()
+			sc := r.scopes[name]
+			ok := sc != nil && sc.due(r.Now()) && (sc.ident.refused != nil || len(sc.ident.inHand(r.Now())) > 0)
+			if ok {
+				sc.busy = true
+			}
+			r.mu.Unlock()
+			if ok {
+				wctx, cancel := context.WithTimeout(runCtx, r.RunTimeout)
+				_, _ = r.writeScope(wctx, sc) // writeScope logs its own failures
+				cancel()
+			}
+		}
+	}
+}
+
 // safeRun runs under RunTimeout and turns a panic into a logged, counted failure.
 func (r *Refresher) safeRun(ctx context.Context, full, discover bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.RunTimeout)
@@ -98,9 +131,11 @@ func (r *Refresher) safeRun(ctx context.Context, full, discover bool) {
 		}
 	}()
 	_ = r.run(ctx, full, discover) // run logs its own failures
-	// Hours pass between runs: hand the run's garbage back to the OS now
-	// rather than keep it resident until the next.
-	debug.FreeOSMemory()
+	if full {
+		// Hours pass between full runs: hand the run's garbage back to the OS
+		// now rather than keep it resident until the next.
+		debug.FreeOSMemory()
+	}
 }
 
 // logScheduleGaps says once, at start, when the cron spec alone would leave a

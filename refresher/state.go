@@ -1,54 +1,90 @@
 package refresher
 
 import (
-	"cmp"
-	"slices"
+	"errors"
 	"time"
 )
 
-// PairStatus is the state of one (registry host, scope) pair, as /readyz shows it.
-// It never holds a secret.
-type PairStatus struct {
-	Host        string    `json:"host"`
-	Scope       string    `json:"scope"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	ExpiresAt   time.Time `json:"expires_at,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	// NextAttempt is when the pair is refreshed next, whatever the cron spec says.
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
+// scopeState is what the refresher knows of a scope between runs: a few
+// hundred bytes, whatever the platform holds.
+type scopeState struct {
+	Scope
+	origin origin
+	ident  *identity
+	// gen is the identity's token generation of the last pass that wrote
+	// everything; the scope is due again when the identity's moves on.
+	gen     uint64
+	planned bool // a pass has completed at least once
+	pairs   []pairState
+	written []objectContent // what this process last wrote, per object
+	// failures counts passes in a row that failed; retryAt is when the next
+	// is due (zero while nothing fails).
+	failures int
+	retryAt  time.Time
+	// lastErr is a failure of the scope as a whole: a refused identity, a
+	// plan that could not read the scope.
+	lastErr string
+	busy    bool // a pass is writing it
+	removed bool // dropped while busy: its outcome is not booked
 }
 
-// SourceStatus is the state of one ECR call (a region's registries).
-type SourceStatus struct {
-	Region      string    `json:"region"`
-	RegistryIDs []string  `json:"registry_ids,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-}
-
-type pairKey struct{ host, scope string }
-
-// pairState is what the refresher knows of a pair between runs.
+// pairState is one (registry host, scope) pair.
 type pairState struct {
-	PairStatus
-	source   int // index into Sources
-	failures int
-	// missingSince is when ECR first answered without a token for this host;
-	// zero while it returns one.
-	missingSince time.Time
+	host        string
+	lastSuccess time.Time
+	expiresAt   time.Time
+	lastErr     string
 }
 
-// sourceState is what the refresher knows of an ECR call between runs.
-type sourceState struct {
-	failures int
-	lastErr  string
-	nextAt   time.Time
-	ok       bool // fetched successfully at least once
+type objectContent struct {
+	object  string
+	content Content
 }
 
-// guardAt is when a credential written at now, expiring at exp, must be written
+// remembered reports whether this process last wrote c to object.
+func (sc *scopeState) remembered(object string, c Content) bool {
+	for _, o := range sc.written {
+		if o.object == object {
+			return o.content == c
+		}
+	}
+	return false
+}
+
+func (sc *scopeState) remember(object string, c Content) {
+	for i := range sc.written {
+		if sc.written[i].object == object {
+			sc.written[i].content = c
+			return
+		}
+	}
+	sc.written = append(sc.written, objectContent{object, c})
+}
+
+func (sc *scopeState) pair(host string) *pairState {
+	for i := range sc.pairs {
+		if sc.pairs[i].host == host {
+			return &sc.pairs[i]
+		}
+	}
+	return nil
+}
+
+// due reports whether a pass should write the scope at now: never planned,
+// its identity's tokens moved on, or its retry time has come.
+func (sc *scopeState) due(now time.Time) bool {
+	switch {
+	case sc.busy:
+		return false
+	case !sc.planned || sc.gen != sc.ident.gen:
+		return true
+	}
+	return !sc.retryAt.IsZero() && !now.Before(sc.retryAt)
+}
+
+// guardAt is when a token fetched at now, expiring at exp, must be fetched
 // again: no later than half of its remaining life (less jitter, so many
-// registries do not move in lockstep), and never sooner than RetryMinInterval.
+// sources do not move in lockstep), and never sooner than RetryMinInterval.
 func (r *Refresher) guardAt(now, exp time.Time) time.Time {
 	half := exp.Sub(now) / 2
 	d := half - r.jitter(half/10)
@@ -56,12 +92,11 @@ func (r *Refresher) guardAt(now, exp time.Time) time.Time {
 }
 
 // retryAt is when something that failed for the n-th time in a row is tried
-// again: capped exponential backoff with jitter from RetryMinInterval, or straight
-// at RetryMaxInterval for errors that retrying soon will not fix (4xx other than
-// 408/429, no registry, access denied), so Rancher and ECR are not hammered.
-func (r *Refresher) retryAt(now time.Time, n int, err error) time.Time {
+// again: capped exponential backoff with jitter from RetryMinInterval, or
+// straight after permanentWait for errors that retrying soon will not fix.
+func (r *Refresher) retryAt(now time.Time, n int, err error, permanentWait time.Duration) time.Time {
 	if permanent(err) {
-		return now.Add(r.RetryMaxInterval)
+		return now.Add(permanentWait)
 	}
 	d := r.RetryMinInterval
 	for i := 1; i < n && d < r.RetryMaxInterval; i++ {
@@ -72,191 +107,88 @@ func (r *Refresher) retryAt(now time.Time, n int, err error) time.Time {
 	return now.Add(max(d, r.RetryMinInterval))
 }
 
-// recordSource updates an ECR call's state after an attempt.
-func (r *Refresher) recordSource(i int, now time.Time, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := &r.sources[i]
-	if err == nil {
-		*s = sourceState{ok: true}
-		return
+// refusedWait is how long a scope the platform refused waits: RefusedRetryInterval
+// within the configured bounds.
+func (r *Refresher) refusedWait() time.Duration {
+	return min(max(RefusedRetryInterval, r.RetryMinInterval), r.RetryMaxInterval)
+}
+
+// outcome is what one pass did to one scope.
+type outcome struct {
+	hostErrs map[string][]error // every host the scope holds → its failures (none: written)
+	tokens   map[string]Token   // host → the token written
+	scopeErr error              // the scope as a whole failed
+	gen      uint64             // the identity's generation planned with
+	counts   counts
+}
+
+// book records a pass's outcome in the scope's state. Call with r.mu held.
+func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
+	sc.busy = false
+	if sc.removed {
+		return nil
 	}
-	s.failures++
-	s.lastErr = err.Error()
-	r.Metrics.ecrError(r.Sources[i].Region, ecrErrorCode(err))
-	s.nextAt = r.retryAt(now, s.failures, err)
-	for _, p := range r.pairs {
-		if p.source == i {
-			p.LastError = s.lastErr
-			p.NextAttempt = s.nextAt
+	sc.planned = true
+	var errs []error
+	if o.scopeErr != nil {
+		errs = append(errs, o.scopeErr)
+		sc.lastErr = o.scopeErr.Error()
+	} else {
+		sc.lastErr = ""
+	}
+	kept := sc.pairs[:0]
+	for _, p := range sc.pairs {
+		if _, held := o.hostErrs[p.host]; held || o.scopeErr != nil {
+			kept = append(kept, p)
+			continue
+		}
+		if since, ok := r.missingSince(sc.ident, p.host); ok {
+			p.lastErr = "ecr no longer returns a token for this registry (since " + since.UTC().Format(time.RFC3339) + ")"
+			errs = append(errs, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
+			kept = append(kept, p)
 		}
 	}
-}
-
-// recordPair updates a pair's state after a write attempt.
-func (r *Refresher) recordPair(t Token, scope string, now time.Time, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := pairKey{t.Host, scope}
-	p := r.pairs[k]
-	if p == nil {
-		p = &pairState{PairStatus: PairStatus{Host: t.Host, Scope: scope}, source: t.source}
-		r.pairs[k] = p
-	}
-	p.missingSince = time.Time{} // a token for the host came
-	switch {
-	case err != nil:
-		p.failures++
-		p.LastError = err.Error()
-		p.NextAttempt = r.retryAt(now, p.failures, err)
-	case r.DryRun:
-	default:
-		p.failures = 0
-		p.LastSuccess, p.ExpiresAt, p.LastError = now, t.ExpiresAt, ""
-		p.NextAttempt = r.guardAt(now, t.ExpiresAt)
-	}
-}
-
-// selection is what one run writes.
-type selection struct {
-	all    bool
-	wholly []bool           // every pair of source i is due (its last fetch failed)
-	pairs  map[pairKey]bool // known pairs: due or not; unknown pairs are always due
-}
-
-func (s selection) wants(t Token, scope string) bool {
-	if s.all || s.wholly[t.source] {
-		return true
-	}
-	due, known := s.pairs[pairKey{t.Host, scope}]
-	return !known || due
-}
-
-// selectDue returns what is due at now: failed sources whose retry time has
-// come, and pairs whose freshness deadline or retry time has.
-func (r *Refresher) selectDue(now time.Time, all bool) selection {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := selection{all: all, wholly: make([]bool, len(r.Sources)), pairs: map[pairKey]bool{}}
-	for i, st := range r.sources {
-		s.wholly[i] = (st.failures > 0 || !st.ok) && !now.Before(st.nextAt)
-	}
-	for k, p := range r.pairs {
-		s.pairs[k] = !now.Before(p.NextAttempt)
-	}
-	return s
-}
-
-// NextDue is when something must be refreshed next regardless of the cron spec:
-// the earliest freshness deadline or retry time. Zero when nothing is pending.
-func (r *Refresher) NextDue() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var next time.Time
-	earlier := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
+	sc.pairs = kept
+	for host, herrs := range o.hostErrs {
+		p := sc.pair(host)
+		if p == nil {
+			sc.pairs = append(sc.pairs, pairState{host: host})
+			p = &sc.pairs[len(sc.pairs)-1]
 		}
-	}
-	for _, s := range r.sources {
-		if s.failures > 0 {
-			earlier(s.nextAt)
-		}
-	}
-	for _, p := range r.pairs {
-		earlier(p.NextAttempt)
-	}
-	return next
-}
-
-// Status returns every known pair, sorted by host then scope.
-func (r *Refresher) Status() []PairStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]PairStatus, 0, len(r.pairs))
-	for _, p := range r.pairs {
-		out = append(out, p.PairStatus)
-	}
-	slices.SortFunc(out, func(a, b PairStatus) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Scope, b.Scope))
-	})
-	return out
-}
-
-// Readiness is the answer /readyz gives.
-type Readiness struct {
-	Ready   bool           `json:"ready"`
-	Reason  string         `json:"reason,omitempty"`
-	Pairs   []PairStatus   `json:"pairs"`
-	Sources []SourceStatus `json:"sources"`
-}
-
-// Readiness reports whether every configured (registry, scope) pair holds a
-// credential this process wrote that has not expired at now, and why not.
-func (r *Refresher) Readiness(now time.Time) Readiness {
-	rd := Readiness{Ready: true, Pairs: r.Status()}
-	notReady := func(reason string) {
-		if rd.Ready {
-			rd.Ready, rd.Reason = false, reason
-		}
-	}
-	r.mu.Lock()
-	for i, s := range r.sources {
-		src := r.Sources[i]
-		rd.Sources = append(rd.Sources, SourceStatus{Region: src.Region, RegistryIDs: src.RegistryIDs, LastError: s.lastErr, NextAttempt: s.nextAt})
 		switch {
-		case !s.ok && s.lastErr != "":
-			notReady("ecr: " + s.lastErr)
-		case !s.ok:
-			notReady("no ECR token fetched yet for the " + src.label())
+		case o.scopeErr != nil:
+			p.lastErr = o.scopeErr.Error()
+		case len(herrs) > 0:
+			err := errors.Join(herrs...)
+			p.lastErr = err.Error()
+			errs = append(errs, err)
+		case r.DryRun:
+			p.lastErr = ""
+		default:
+			t := o.tokens[host]
+			p.lastSuccess, p.expiresAt, p.lastErr = now, t.ExpiresAt, ""
 		}
 	}
-	r.mu.Unlock()
-	if len(rd.Pairs) == 0 {
-		notReady("no registry credential written yet")
+	// Whatever the outcome, these tokens were tried: a failure comes back at
+	// its retry time (or sooner, with newer tokens), not at every wake.
+	sc.gen = o.gen
+	if len(errs) == 0 {
+		sc.failures, sc.retryAt = 0, time.Time{}
+		return nil
 	}
-	scopes := r.currentScopes()
-	if len(scopes) == 0 {
-		notReady("no scope configured")
-	}
-	// Every scope must hold every host: a pair not yet written (a scope the
-	// first run has not reached, a namespace just found) is not ready either.
-	hosts := map[string]bool{}
-	have := map[pairKey]bool{}
-	for _, p := range rd.Pairs {
-		hosts[p.Host] = true
-		have[pairKey{p.Host, p.Scope}] = true
-	}
-	for _, sc := range scopes {
-		for h := range hosts {
-			if !have[pairKey{h, sc.Name}] {
-				notReady("no credential written yet for " + h + " in scope " + sc.Name)
-			}
-		}
-	}
-	for _, p := range rd.Pairs {
-		switch {
-		case p.LastSuccess.IsZero():
-			notReady("no credential written for " + p.Host + " in scope " + p.Scope)
-		case !now.Before(p.ExpiresAt):
-			notReady("the credential for " + p.Host + " in scope " + p.Scope + " has expired")
-		}
-	}
-	return rd
+	err := errors.Join(errs...)
+	sc.failures++
+	sc.retryAt = r.retryAt(now, sc.failures, err, r.refusedWait())
+	return err
 }
 
-// Healthy reports whether the daemon loop is alive and not stuck in a run.
-func (r *Refresher) Healthy(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.loopExited {
-		return false
+// missingSince reports when ECR stopped returning host for the identity, if
+// it has. Call with r.mu held.
+func (r *Refresher) missingSince(id *identity, host string) (time.Time, bool) {
+	for _, s := range id.sources {
+		if since, ok := s.missing[host]; ok {
+			return since, true
+		}
 	}
-	return r.runStarted.IsZero() || now.Sub(r.runStarted) < r.RunTimeout+r.ShutdownTimeout+time.Minute
-}
-
-func (r *Refresher) setRunning(t time.Time) {
-	r.mu.Lock()
-	r.runStarted = t
-	r.mu.Unlock()
+	return time.Time{}, false
 }

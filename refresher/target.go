@@ -3,186 +3,154 @@ package refresher
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"net"
+	"slices"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
-// Target is one place credentials are written: a Rancher 1.x environment, a
-// Rancher 2.x project, a Kubernetes namespace. Each lives in its own package
-// under targets/ and owns its platform's rules; the refresher only schedules and
-// keeps the books.
-type Target interface {
-	// Sync writes the due tokens (a subset of all, every token fetched this
-	// run) and reports each due token's outcome with rec.Done. A returned error
-	// fails every due token not reported yet: the scope could not be read at all.
-	Sync(ctx context.Context, due, all []Token, rec *Recorder) error
+// Token is a decoded registry login: what one host's credential holds.
+type Token struct {
+	Host       string // where the credential is written: the registry host, or ECR_PROXY_HOST
+	ECRHost    string // the host ECR named (proxyEndpoint)
+	RegistryID string // the account id, from the host's first label
+	Region     string
+	Username   string
+	Password   string
+	FetchedAt  time.Time
+	ExpiresAt  time.Time // as used: a implausible expiry is replaced by FetchedAt + TokenLifetime
+	// Identity is whose token it is: "" for the daemon's own AWS identity, or
+	// the role a tenant named (see Scope.Identity).
+	Identity string
 }
 
-// Scope is a Target with the name used in logs, /readyz and metrics.
-type Scope struct {
-	Name   string
-	Target Target
+// TokenLifetime is how long ECR login tokens live.
+const TokenLifetime = 12 * time.Hour
+
+// String never prints the password.
+func (t Token) String() string {
+	return fmt.Sprintf("{host:%s region:%s username:%s password:REDACTED expires_at:%s}", t.Host, t.Region, t.Username, t.ExpiresAt.Format(time.RFC3339))
 }
+
+// GoString keeps %#v from printing the password too.
+func (t Token) GoString() string { return t.String() }
+
+// Scope is one place credentials are written (a Rancher 1.x environment, a
+// Rancher 2.x project, a Kubernetes namespace, a consumer's Secret), with the
+// name used in logs and /readyz.
+type Scope struct {
+	Name string
+	// Group names the scope in metrics and summaries unless per-scope metrics
+	// are asked for: the target kind for scopes that come and go with the
+	// cluster (namespaces, consumers), the scope's own name for configured ones.
+	// Empty means Name.
+	Group string
+	// Identity is the AWS identity whose tokens the scope holds: "" for the
+	// daemon's own, else a role ARN that Refresher.Sources resolves (or refuses).
+	Identity string
+	Target   Target
+}
+
+// Target is what one kind of place answers: which objects of a scope should
+// hold which tokens. It plans; the refresher applies. Each kind lives in its
+// own package under targets/ and owns its platform's rules.
+type Target interface {
+	// Plan reads what the scope holds and returns the writes that make it hold
+	// in.Tokens, and the hosts it cannot hold there. An error means the scope
+	// could not be read at all: every host of in.Tokens fails with it.
+	Plan(ctx context.Context, in Input) (Plan, error)
+}
+
+// Input is what a Target plans with.
+type Input struct {
+	// Tokens are the scope's tokens, one per host, all in hand and unexpired.
+	Tokens []Token
+	// Managed reports whether a host is one this process writes (any identity,
+	// this run's tokens or earlier ones): an object holding only such hosts is
+	// its own to rewrite whole; one holding any other host never is.
+	Managed func(host string) bool
+	// Log is the scope's logger, for what the plan notices (a credential
+	// shared with hosts of others). Outcomes of writes are logged by the
+	// refresher.
+	Log logrus.FieldLogger
+}
+
+// Plan is what a scope should hold.
+type Plan struct {
+	Writes []Write
+	// Failures are hosts the scope cannot hold, with why (no registry and
+	// AUTO_CREATE off, a Secret of that name that is someone else's).
+	Failures []Failure
+}
+
+// Failure is a host that cannot be written into a scope.
+type Failure struct {
+	Host string
+	Err  error
+}
+
+// Write is one object made to hold some tokens: a registry credential, a
+// dockerCredential, a Secret.
+type Write struct {
+	// What the object is, for log lines: "registry credential", "secret".
+	What string
+	// Object identifies it in its scope, e.g. "team-a/ecr-credentials". The
+	// refresher remembers what it last wrote there.
+	Object string
+	// Tokens are every host the object holds after the write; each (host,
+	// scope) pair is booked with the write's outcome.
+	Tokens []Token
+	// Detail is what else decides the content besides the tokens (a key's
+	// spelling, the labels set), hashed with them.
+	Detail string
+	// Stale is set when the platform shows the object holds something other
+	// than what this process last wrote there: it is written even if remembered.
+	Stale bool
+	// Action is the planned result, ResultCreated or ResultUpdated, as a dry
+	// run reports it when Check is nil.
+	Action Result
+	// Apply writes the object and returns its result (ResultUnchanged when the
+	// platform held exactly that already).
+	Apply func(ctx context.Context) (Result, error)
+	// Check, when set, asks the platform what Apply would do without writing
+	// (Kubernetes' server-side dry run), so a dry run meets the same refusals.
+	Check func(ctx context.Context) (Result, error)
+	// Fields are added to the write's log lines.
+	Fields logrus.Fields
+}
+
+// Result is what a write did.
+type Result string
+
+// Results of a write, as logs and writes_total name them.
+const (
+	ResultCreated   Result = "created"
+	ResultUpdated   Result = "updated"
+	ResultUnchanged Result = "unchanged"
+	ResultFailed    Result = "failed"
+)
 
 // Content identifies what an object holds, passwords included (a hash: the
-// passwords themselves are never kept).
+// passwords themselves are never kept per object).
 type Content [sha256.Size]byte
 
-// Hash returns the Content of the given fields, in order.
-func Hash(fields ...string) Content {
+// content is what w makes its object hold.
+func (w *Write) content() Content {
 	h := sha256.New()
-	for _, f := range fields {
-		h.Write([]byte(f))
+	field := func(s string) {
+		h.Write([]byte(s))
 		h.Write([]byte{0})
+	}
+	field(w.Detail)
+	toks := slices.SortedFunc(slices.Values(w.Tokens), func(a, b Token) int { return strings.Compare(a.Host, b.Host) })
+	for _, t := range toks {
+		field(t.Host)
+		field(t.Username)
+		field(t.Password)
 	}
 	var c Content
 	h.Sum(c[:0])
 	return c
 }
-
-// Recorder is the bookkeeping a Target reports through: one per scope and run.
-// It is safe for concurrent use.
-type Recorder struct {
-	r       *Refresher
-	scope   string
-	log     logrus.FieldLogger
-	c       *counts
-	managed map[string]bool // read only: shared by the run's recorders
-
-	mu       sync.Mutex
-	reported map[string]bool // hosts whose outcome was reported
-	errs     []error
-}
-
-func (r *Refresher) newRecorder(scope string, managed map[string]bool, c *counts) *Recorder {
-	return &Recorder{r: r, scope: scope, log: r.Logger.WithField("scope", scope), c: c, managed: managed, reported: map[string]bool{}}
-}
-
-// Scope is the name of the scope being written.
-func (rec *Recorder) Scope() string { return rec.scope }
-
-// Log is the run's logger with the scope field set.
-func (rec *Recorder) Log() logrus.FieldLogger { return rec.log }
-
-// DryRun reports whether writes are only to be logged ("dry run: would …").
-func (rec *Recorder) DryRun() bool { return rec.r.DryRun }
-
-// Managed reports whether host is one this process writes: a host of this run's
-// tokens or of any pair it has known.
-func (rec *Recorder) Managed(host string) bool { return rec.managed[host] }
-
-// Unchanged reports whether this process already wrote exactly c under id in
-// this scope, and if so counts t as unchanged. Platforms never give passwords
-// back, so memory is the only way to know; after a restart the first run writes.
-func (rec *Recorder) Unchanged(id string, c Content, t Token) bool {
-	if !rec.r.wrote(rec.scope, id, c) {
-		return false
-	}
-	rec.c.unchanged.Add(1)
-	rec.r.Metrics.write(t.Host, rec.scope, "unchanged")
-	return true
-}
-
-// Written books a write the platform accepted (result "created" or "updated")
-// of content c under id for t: remembered so the same content is not written
-// again, counted for the run's summary, and measured. others are the other
-// tokens the same object carries; their expiry is measured too.
-func (rec *Recorder) Written(id string, c Content, result string, t Token, others ...Token) {
-	rec.r.remember(rec.scope, id, c)
-	rec.c.written.Add(1)
-	rec.r.Metrics.write(t.Host, rec.scope, result)
-	rec.r.Metrics.written(t.Host, rec.scope, t.ExpiresAt)
-	for _, o := range others {
-		rec.r.Metrics.written(o.Host, rec.scope, o.ExpiresAt)
-	}
-}
-
-// Done records the outcome of the pair (t.Host, this scope): nil when it holds
-// t (written, unchanged, or in a dry run planned). A failure is logged once,
-// counted, shown in /readyz and retried with backoff.
-func (rec *Recorder) Done(t Token, err error) {
-	rec.mu.Lock()
-	rec.reported[t.Host] = true
-	rec.mu.Unlock()
-	rec.r.recordPair(t, rec.scope, rec.r.Now(), err)
-	if err == nil {
-		return
-	}
-	rec.r.Metrics.write(t.Host, rec.scope, "failed")
-	err = fmt.Errorf("%s in scope %s: %w", t.Host, rec.scope, err)
-	rec.log.WithField("registry", t.Host).WithError(err).Error("credential not written")
-	rec.mu.Lock()
-	rec.errs = append(rec.errs, err)
-	rec.mu.Unlock()
-}
-
-// finish fails the due tokens that Sync did not report: all of them, with err,
-// when the scope failed as a whole.
-func (rec *Recorder) finish(due []Token, err error) []error {
-	rec.mu.Lock()
-	var missing []Token
-	for _, t := range due {
-		if !rec.reported[t.Host] {
-			missing = append(missing, t)
-		}
-	}
-	errs := rec.errs
-	rec.mu.Unlock()
-	if len(missing) == 0 {
-		return errs
-	}
-	if err == nil {
-		err = errors.New("internal error: the target reported no outcome")
-	}
-	err = fmt.Errorf("scope %s: %w", rec.scope, err)
-	rec.log.WithError(err).Error("scope failed")
-	for _, t := range missing {
-		rec.r.recordPair(t, rec.scope, rec.r.Now(), err)
-		rec.r.Metrics.write(t.Host, rec.scope, "failed")
-	}
-	return append(errs, err)
-}
-
-// permanentError marks an error that retrying soon will not fix.
-type permanentError struct{ error }
-
-func (e permanentError) Unwrap() error   { return e.error }
-func (e permanentError) Temporary() bool { return false }
-
-// Permanent marks err as one that retrying soon will not fix (a missing
-// registry, a refused permission, a malformed answer): it is retried only after
-// RetryMaxInterval, so servers are not hammered.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
-
-// permanent reports whether an error will not go away by itself soon. Each
-// client and target answers for its own errors through a Temporary() bool
-// method anywhere in the chain; network and context errors are temporary.
-func permanent(err error) bool {
-	var pe permanentError
-	if errors.As(err, &pe) {
-		return true
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &ne) {
-		return false
-	}
-	var te interface{ Temporary() bool }
-	if errors.As(err, &te) {
-		return !te.Temporary()
-	}
-	return false
-}
-
-// validUTF8 keeps a label value that Prometheus accepts: client_golang panics on
-// invalid UTF-8.
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

@@ -1,4 +1,4 @@
-package refresher
+package ecrsource
 
 import (
 	"context"
@@ -7,17 +7,23 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/redact"
 )
 
 // MissingCredentialsError is the AWS SDK's default credential chain finding no
 // credentials at all: it fell through to the EC2 instance role, and that failed
 // too. It names the sources tried and what to set; it is a configuration
-// problem, retried only after RetryMaxInterval.
+// problem, retried only after RETRY_MAX_INTERVAL.
 type MissingCredentialsError struct {
 	Tried []string // each source of the chain and why it gave nothing
+	again bool     // explained in full already: a short line
 }
 
 func (e *MissingCredentialsError) Error() string {
+	if e.again {
+		return "no AWS credentials found (what to set was logged at the first failure)"
+	}
 	return "no AWS credentials found (tried " + strings.Join(e.Tried, "; ") + "); set AWS_ACCESS_KEY_ID and " +
 		"AWS_SECRET_ACCESS_KEY, or AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE, or AWS_ROLE_ARN and " +
 		"AWS_WEB_IDENTITY_TOKEN_FILE (EKS IRSA), or use EKS Pod Identity or an EC2 instance role"
@@ -49,7 +55,7 @@ func (e explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	if err == nil || ctx.Err() != nil {
 		return c, err
 	}
-	return c, Permanent(e.missing(err))
+	return c, e.missing(err)
 }
 
 // ProviderSources keeps the SDK's credential-source reporting intact.
@@ -74,7 +80,7 @@ func (e explained) missing(cause error) error {
 	if f := e.getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
 		files = f
 	}
-	tried = append(tried, "shared files: no credentials for profile "+bounded(profile, 64)+" in "+bounded(files, 256),
+	tried = append(tried, "shared files: no credentials for profile "+redact.Bounded(profile, 64)+" in "+redact.Bounded(files, 256),
 		"web identity: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE not set",
 		"container or EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI not set")
 	imds := "EC2 instance role: "
@@ -82,7 +88,7 @@ func (e explained) missing(cause error) error {
 	case strings.EqualFold(e.getenv("AWS_EC2_METADATA_DISABLED"), "true"):
 		imds += "IMDS disabled by AWS_EC2_METADATA_DISABLED"
 	default:
-		imds += "no role from IMDS (" + SafeText(rootCause(cause)) + ")"
+		imds += "no role from IMDS (" + redact.Text(rootCause(cause)) + ")"
 	}
 	tried = append(tried, imds)
 	return &MissingCredentialsError{Tried: tried}

@@ -1,0 +1,196 @@
+// Package multihost plans writes into credential objects that hold several
+// registry hosts in one, without losing anyone's: a Rancher 2.x
+// dockerCredential, a project-scoped Secret. Such an object is replaced whole
+// on every write and its passwords cannot be read back, so it is rewritten
+// only when every host in it is one this process manages (it can supply every
+// password) and it is this process's to change; one that also holds other
+// hosts is left alone, and the host goes into an object of this process's own.
+package multihost
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+// Object is an existing credential object.
+type Object struct {
+	// Key identifies it for its platform (an id, a namespace/name).
+	Key string
+	// Name is what messages call it, and what a new object for a host is
+	// looked up by.
+	Name string
+	// Hosts are the registry hosts it holds, as registryhost.NormalizeHost
+	// gives them (a key that is no host stays as it is: never a managed one).
+	Hosts []string
+	// Unknown is set when its content could not be read: it is never rewritten.
+	Unknown bool
+	// Refused, when set, says why this process may not change it (it is
+	// someone else's); nil when it may, if it holds only managed hosts.
+	Refused error
+	// UpdateOnly objects are refreshed when wholly ours but never stand in for
+	// a new object of that name (Rancher's namespaced dockerCredentials).
+	UpdateOnly bool
+}
+
+// Assignment is one object to write.
+type Assignment struct {
+	// Object is the existing object, nil for a new one named Name.
+	Object *Object
+	Name   string
+	// Tokens are every host it holds after the write, each with its token.
+	Tokens []refresher.Token
+	// Kept are managed hosts it holds whose token is not in hand: a writer
+	// that can keep their entries as they are does; one that replaces the
+	// object whole cannot write it.
+	Kept []string
+}
+
+// Plan decides, for every token in in, which objects hold it after this run:
+// every existing object that is wholly this process's and holds the host,
+// or else one named nameFor(host), created or (when it is wholly ours
+// already, its host removed by hand) given the host back. A host whose own
+// name is taken by an object that is not wholly ours fails, naming it. Each
+// object is assigned once, with every host it holds.
+func Plan(in refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
+	p := planner{in: in, byKey: map[string]int{}}
+	byName := map[string]*Object{}
+	held := map[string][]*Object{}  // host → objects wholly ours that hold it
+	shared := map[string][]string{} // host → names of objects that hold it but are not ours
+	for i := range objects {
+		o := &objects[i]
+		if !o.UpdateOnly {
+			byName[o.Name] = o
+		}
+		mine := p.whollyOurs(o) == nil
+		for _, h := range o.Hosts {
+			switch {
+			case !in.Managed(h):
+			case mine:
+				held[h] = append(held[h], o)
+			default:
+				shared[h] = append(shared[h], o.Name)
+			}
+		}
+	}
+	var failures []refresher.Failure
+	for _, t := range in.Tokens {
+		if names := shared[t.Host]; len(names) > 0 {
+			in.Log.WithFields(logrus.Fields{"registry": t.Host, "objects": strings.Join(names, ",")}).
+				Info("a credential also holds hosts this process does not manage; left untouched (its other passwords cannot be read back)")
+		}
+		targets := held[t.Host]
+		if !slices.ContainsFunc(targets, func(o *Object) bool { return !o.UpdateOnly }) {
+			name := nameFor(t.Host)
+			o := byName[name]
+			if o == nil {
+				p.assign(nil, name, t)
+			} else if err := p.whollyOurs(o); err != nil {
+				failures = append(failures, refresher.Failure{Host: t.Host, Err: err})
+			} else {
+				targets = append(targets, o) // ours by name, its host removed by hand: put it back
+			}
+		}
+		for _, o := range targets {
+			p.assign(o, o.Name, t)
+		}
+	}
+	return p.out, failures
+}
+
+type planner struct {
+	in    refresher.Input
+	byKey map[string]int // assignment key → index in out
+	out   []Assignment
+}
+
+// whollyOurs is nil when this process may rewrite o whole, else why not.
+func (p *planner) whollyOurs(o *Object) error {
+	switch {
+	case o.Refused != nil:
+		return refresher.Permanent(o.Refused)
+	case o.Unknown:
+		return refresher.Permanent(fmt.Errorf("%s exists but its content could not be read; it is not rewritten: check that this process may read it, or delete it", o.Name))
+	}
+	var foreign []string
+	for _, h := range o.Hosts {
+		if !p.in.Managed(h) {
+			foreign = append(foreign, h)
+		}
+	}
+	if len(foreign) > 0 {
+		return refresher.Permanent(fmt.Errorf("%s exists and also holds hosts this process does not manage (%s); it is never rewritten (their passwords cannot be read back): remove them from it, move them to a credential of their own, or delete it",
+			o.Name, HostList(foreign)))
+	}
+	return nil
+}
+
+// assign makes o (or a new object named name) hold t, and every other host o
+// holds with its token in hand.
+func (p *planner) assign(o *Object, name string, t refresher.Token) {
+	key := "new:" + name
+	if o != nil {
+		key = "obj:" + o.Key
+	}
+	if i, ok := p.byKey[key]; ok {
+		a := &p.out[i]
+		if !slices.ContainsFunc(a.Tokens, func(x refresher.Token) bool { return x.Host == t.Host }) {
+			a.Tokens = append(a.Tokens, t)
+			a.Kept = slices.DeleteFunc(a.Kept, func(h string) bool { return h == t.Host })
+		}
+		return
+	}
+	a := Assignment{Object: o, Name: name, Tokens: []refresher.Token{t}}
+	if o != nil {
+		for _, h := range o.Hosts {
+			if h == t.Host {
+				continue
+			}
+			if tok, ok := p.token(h); ok {
+				a.Tokens = append(a.Tokens, tok)
+			} else {
+				a.Kept = append(a.Kept, h)
+			}
+		}
+	}
+	slices.SortFunc(a.Tokens, func(x, y refresher.Token) int { return cmp.Compare(x.Host, y.Host) })
+	p.byKey[key] = len(p.out)
+	p.out = append(p.out, a)
+}
+
+func (p *planner) token(host string) (refresher.Token, bool) {
+	i := slices.IndexFunc(p.in.Tokens, func(t refresher.Token) bool { return t.Host == host })
+	if i < 0 {
+		return refresher.Token{}, false
+	}
+	return p.in.Tokens[i], true
+}
+
+// ErrKept is the error of a write that would have to replace entries whose
+// token is not in hand.
+var ErrKept = errors.New("it also holds a managed host whose token is not in hand; it is rewritten whole once that token is fetched again")
+
+// HostList names at most a few hosts of a server-given list, each bounded, for
+// a message.
+func HostList(hosts []string) string {
+	const most = 5
+	var out []string
+	for i, h := range hosts {
+		if i == most {
+			out = append(out, fmt.Sprintf("and %d more", len(hosts)-most))
+			break
+		}
+		if len(h) > 80 {
+			h = strings.ToValidUTF8(h[:80], "") + "…"
+		}
+		out = append(out, strconv.Quote(h))
+	}
+	return strings.Join(out, ",")
+}

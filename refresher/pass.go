@@ -1,0 +1,298 @@
+package refresher
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// RunOnce is one full run: fetch every source, find the scopes (Discover),
+// and have every scope written. A failure on one source or scope does not
+// stop the others; each is logged once, and the returned error joins them.
+func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true, true) }
+
+// RunDue writes only what is due now: sources whose freshness guard or retry
+// time has come, scopes that are new, whose tokens moved on, or whose retry
+// time has come. What is fresh is left alone.
+func (r *Refresher) RunDue(ctx context.Context) error { return r.run(ctx, false, false) }
+
+// counts is what one run did, for its summary line: objects, as the write
+// lines name them.
+type counts struct{ written, unchanged, failed int }
+
+func (c *counts) add(o counts) {
+	c.written += o.written
+	c.unchanged += o.unchanged
+	c.failed += o.failed
+}
+
+func (r *Refresher) run(ctx context.Context, full, discover bool) error {
+	start := r.Now()
+	r.setRunning(start)
+	defer r.setRunning(time.Time{})
+	errs := r.fetch(ctx, r.dueSources(start, full))
+	r.dropMissing(start)
+	if discover && r.Discover != nil {
+		scopes, err := r.Discover(ctx)
+		if err != nil {
+			err = fmt.Errorf("discover scopes: %w", err)
+			r.Logger.WithError(err).Error("scope discovery failed; writing into the scopes found before")
+			errs = append(errs, err)
+		} else {
+			r.setDiscovered(scopes)
+		}
+	}
+	due, total := r.takeDue(r.Now(), full)
+	if total == 0 && len(errs) == 0 {
+		err := errors.New(r.noScopes())
+		r.Logger.WithError(err).Error("nothing written")
+		errs = append(errs, err)
+	}
+	c, werrs := r.writeAll(ctx, due, full)
+	errs = append(errs, werrs...)
+	if err := ctx.Err(); err != nil && len(errs) == 0 && full {
+		errs = append(errs, err)
+	}
+	end := r.Now()
+	l := r.Logger.WithFields(logrus.Fields{
+		"written": c.written, "unchanged": c.unchanged, "failed": c.failed, "errors": len(errs),
+		"scopes": total, "duration": end.Sub(start).Round(time.Millisecond).String(),
+	})
+	if !full {
+		l = l.WithField("retry", true)
+	}
+	if r.DryRun {
+		l = l.WithField("dry_run", true)
+	}
+	if next := r.NextDue(); !next.IsZero() {
+		l = l.WithField("next_due", next.UTC().Format(time.RFC3339))
+	}
+	if len(errs) > 0 {
+		l.Warn("run finished with failures")
+	} else if full || c.written > 0 || c.failed > 0 {
+		l.Info("run finished")
+	} else {
+		l.Debug("run finished")
+	}
+	err := errors.Join(errs...)
+	r.Metrics.run(end, end.Sub(start), err)
+	if r.OnRunDone != nil {
+		r.OnRunDone(err)
+	}
+	return err
+}
+
+// noScopes explains a run that found nothing to write into.
+func (r *Refresher) noScopes() string {
+	if r.ExplainNoScopes != nil {
+		if s := r.ExplainNoScopes(); s != "" {
+			return s
+		}
+	}
+	return "no scope to write into"
+}
+
+// takeDue marks busy and returns the scopes a run writes, sorted by name, and
+// how many scopes there are.
+func (r *Refresher) takeDue(now time.Time, full bool) ([]*scopeState, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var due []*scopeState
+	for _, sc := range r.scopes {
+		if !sc.busy && (full || sc.due(now)) && (sc.ident.refused != nil || sc.ident.fetched() || len(sc.ident.inHand(now)) > 0) {
+			sc.busy = true
+			due = append(due, sc)
+		}
+	}
+	slices.SortFunc(due, func(a, b *scopeState) int { return cmp.Compare(a.Name, b.Name) })
+	return due, len(r.scopes)
+}
+
+// writeAll writes scopes with Workers at once. When ctx ends first, what was
+// not reached stays due (a full run reports it as a failure).
+func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full bool) (counts, []error) {
+	var (
+		mu   sync.Mutex
+		c    counts
+		errs []error
+		next int
+		wg   sync.WaitGroup
+	)
+	take := func() *scopeState {
+		mu.Lock()
+		defer mu.Unlock()
+		if next == len(scopes) || ctx.Err() != nil {
+			return nil
+		}
+		next++
+		return scopes[next-1]
+	}
+	for range min(max(r.Workers, 1), len(scopes)) {
+		wg.Go(func() {
+			for sc := take(); sc != nil; sc = take() {
+				oc, err := r.writeScope(ctx, sc)
+				mu.Lock()
+				c.add(oc)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if rest := scopes[next:]; len(rest) > 0 {
+		r.mu.Lock()
+		for _, sc := range rest {
+			sc.busy = false
+		}
+		r.mu.Unlock()
+		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest), len(scopes), r.RunTimeout)
+		r.Logger.WithError(err).Warn("run cut short")
+		if full {
+			errs = append(errs, err)
+		}
+	}
+	return c, errs
+}
+
+// writeScope plans one busy scope with its identity's tokens in hand, applies
+// the plan and books the outcome. A panic (a bug) fails that scope only.
+func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, err error) {
+	r.mu.Lock()
+	now := r.Now()
+	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen}
+	toks, refused := sc.ident.inHand(now), sc.ident.refused
+	r.mu.Unlock()
+	log := r.Logger.WithField("scope", sc.Name)
+	switch {
+	case refused != nil:
+		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, refused)
+	case len(toks) == 0:
+		o.scopeErr = fmt.Errorf("scope %s: no token in hand for it yet (see the ECR errors)", sc.Name)
+	default:
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					log.WithField("stack", string(debug.Stack())).Error("scope panicked")
+					o.scopeErr = fmt.Errorf("scope %s: internal error (a bug; the stack is logged): %v", sc.Name, p)
+				}
+			}()
+			r.apply(ctx, sc, toks, o, log)
+		}()
+	}
+	if o.scopeErr != nil {
+		c.failed++
+		for _, t := range toks {
+			o.hostErrs[t.Host] = nil
+			r.Metrics.write(t.Host, r.Metrics.label(sc.Scope), ResultFailed)
+		}
+	}
+	r.mu.Lock()
+	err = r.book(sc, o, r.Now())
+	r.mu.Unlock()
+	if o.scopeErr != nil {
+		log.WithError(o.scopeErr).Error("scope failed")
+		return c, err
+	}
+	for _, h := range slices.Sorted(maps.Keys(o.hostErrs)) {
+		if herrs := o.hostErrs[h]; len(herrs) > 0 {
+			log.WithField("registry", h).WithError(fmt.Errorf("%s in scope %s: %w", h, sc.Name, errors.Join(herrs...))).Error("credential not written")
+		}
+	}
+	return o.counts, err
+}
+
+// apply plans the scope and carries the plan out: each write is skipped when
+// this process already wrote exactly that, checked in a dry run, applied
+// otherwise; every outcome lands in o.
+func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *outcome, log logrus.FieldLogger) {
+	plan, err := sc.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
+	if err != nil {
+		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, err)
+		return
+	}
+	label := r.Metrics.label(sc.Scope)
+	for _, f := range plan.Failures {
+		o.hostErrs[f.Host] = append(o.hostErrs[f.Host], f.Err)
+		o.counts.failed++
+		r.Metrics.write(f.Host, label, ResultFailed)
+	}
+	for i := range plan.Writes {
+		w := &plan.Writes[i]
+		res, err := r.applyWrite(ctx, sc, w, log.WithFields(w.Fields))
+		switch {
+		case err != nil:
+			o.counts.failed++
+			res = ResultFailed
+		case res == ResultUnchanged:
+			o.counts.unchanged++
+		default:
+			o.counts.written++
+		}
+		for _, t := range w.Tokens {
+			o.tokens[t.Host] = t
+			o.hostErrs[t.Host] = append(o.hostErrs[t.Host], err) // a nil is dropped by errors.Join
+			r.Metrics.write(t.Host, label, res)
+		}
+	}
+	for h, errs := range o.hostErrs {
+		o.hostErrs[h] = slices.DeleteFunc(errs, func(e error) bool { return e == nil })
+	}
+}
+
+// applyWrite carries one write out: skipped when this process already wrote
+// exactly that there, asked of the platform in a dry run, applied otherwise.
+func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, log logrus.FieldLogger) (Result, error) {
+	c := w.content()
+	r.mu.Lock()
+	known := !w.Stale && sc.remembered(w.Object, c)
+	r.mu.Unlock()
+	if known {
+		log.Debug(w.What + " unchanged")
+		return ResultUnchanged, nil
+	}
+	if r.DryRun {
+		res := w.Action
+		if w.Check != nil {
+			var err error
+			if res, err = w.Check(ctx); err != nil {
+				return ResultFailed, err
+			}
+		}
+		log.Info("dry run: would " + verb(res) + " " + w.What)
+		return res, nil
+	}
+	res, err := w.Apply(ctx)
+	if err != nil {
+		return ResultFailed, err
+	}
+	r.mu.Lock()
+	sc.remember(w.Object, c)
+	r.mu.Unlock()
+	if res == ResultUnchanged {
+		log.Debug(w.What + " unchanged")
+		return res, nil
+	}
+	log.WithField("expires_at", earliestExpiry(w.Tokens, r.Now()).UTC().Format(time.RFC3339)).Info(w.What + " " + string(res))
+	return res, nil
+}
+
+// verb is a result as a dry run says it: "create", "update", "leave".
+func verb(res Result) string {
+	switch res {
+	case ResultCreated:
+		return "create"
+	case ResultUnchanged:
+		return "leave unchanged"
+	}
+	return "update"
+}
