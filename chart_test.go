@@ -18,7 +18,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 )
 
 const (

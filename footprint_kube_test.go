@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 )
 
 // BenchmarkFootprint_Kube1000Namespaces measures the daemon's idle memory

@@ -31,9 +31,9 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 

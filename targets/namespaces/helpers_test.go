@@ -21,9 +21,9 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 )
 
 var server kubetest.Shared

@@ -1,4 +1,4 @@
-package kube_test
+package kubesecret_test
 
 import (
 	"context"

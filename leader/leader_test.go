@@ -1,4 +1,4 @@
-package kube_test
+package leader_test
 
 import (
 	"context"

@@ -1,4 +1,6 @@
-package kube
+// Package leader runs work only while this replica holds a Lease, so that of
+// several replicas one writes. See docs/kubernetes.md.
+package leader
 
 import (
 	"context"
@@ -8,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/sirupsen/logrus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/leaderelection"
@@ -46,7 +49,7 @@ type Elector struct {
 
 // NewElector returns an elector for the Lease LeaseName in namespace, this
 // process being identity (its Pod name: unique among the replicas).
-func NewElector(client Client, namespace, identity string, times LeaseTimes) *Elector {
+func NewElector(client kubeapi.Client, namespace, identity string, times LeaseTimes) *Elector {
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metavObjectMeta(namespace),
 		Client:     client.CoordinationV1(),

@@ -1,4 +1,8 @@
-package kube
+// Package kubesecret writes kubernetes.io/dockerconfigjson Secrets without
+// clobbering anyone's: created, or updated in place with the resourceVersion
+// last seen, other entries, keys, labels and annotations kept. The namespaces
+// target, Rancher 2.12 project Secrets and the consumers write through it.
+package kubesecret
 
 import (
 	"bytes"
@@ -8,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 
@@ -18,6 +21,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -28,10 +32,10 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedBy      = "rancher-ecr-credentials"
 
-	// Results of Apply, as the refresher's metrics name them.
-	Created   = "created"
-	Updated   = "updated"
-	Unchanged = "unchanged"
+	// Results of Apply, as the refresher names them.
+	Created   = refresher.ResultCreated
+	Updated   = refresher.ResultUpdated
+	Unchanged = refresher.ResultUnchanged
 )
 
 // secretVerbs are what writing a Secret takes, for RBAC hints.
@@ -49,16 +53,6 @@ func Auths(tokens []refresher.Token) map[string]Auth {
 		m[t.Host] = Auth{Username: t.Username, Password: t.Password}
 	}
 	return m
-}
-
-// HashAuths identifies what auths hold, passwords included, for the
-// refresher's Unchanged/Written bookkeeping.
-func HashAuths(auths map[string]Auth) refresher.Content {
-	fields := make([]string, 0, 3*len(auths))
-	for _, h := range slices.Sorted(maps.Keys(auths)) {
-		fields = append(fields, h, auths[h].Username, auths[h].Password)
-	}
-	return refresher.Hash(fields...)
 }
 
 // Owned accepts a Secret that carries ManagedByLabel=ManagedBy, and names any
@@ -121,7 +115,7 @@ func (w *Writer) keep(key string, s *corev1.Secret) {
 // naming it when it is not this daemon's to change. Entries of an existing
 // Secret for hosts not in auths are kept (dropping them is not this call's to
 // decide), and so are its other labels, annotations, data keys and fields.
-func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (string, error) {
+func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
 	res, err := w.apply(ctx, namespace, name, labels, auths, own)
 	if err != nil {
 		var secrets []string
@@ -152,13 +146,13 @@ func (r redacted) Error() string {
 	return s
 }
 
-func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (string, error) {
+func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
 	if own == nil {
 		own = Owned
 	}
 	key := namespace + "/" + name
 	secrets := w.Client.Secrets(namespace)
-	create := func() (string, error) {
+	create := func() (refresher.Result, error) {
 		data, err := dockerConfigJSON(nil, auths)
 		if err != nil {
 			return "", err
@@ -178,15 +172,15 @@ func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[s
 	if cur == nil {
 		res, err := create()
 		if !apierrors.IsAlreadyExists(err) {
-			return res, apiError("create", "secrets", namespace, name, secretVerbs, err)
+			return res, kubeapi.Wrap("create", "secrets", namespace, name, secretVerbs, err)
 		}
 	}
-	var result string
+	var result refresher.Result
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if cur == nil {
 			s, err := secrets.Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				return apiError("get", "secrets", namespace, name, secretVerbs, err)
+				return kubeapi.Wrap("get", "secrets", namespace, name, secretVerbs, err)
 			}
 			cur = s
 		}
@@ -223,18 +217,18 @@ func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[s
 			return err // RetryOnConflict reads again
 		case apierrors.IsNotFound(err): // deleted since we wrote it
 			result, err = create()
-			return apiError("create", "secrets", namespace, name, secretVerbs, err)
+			return kubeapi.Wrap("create", "secrets", namespace, name, secretVerbs, err)
 		case err != nil:
-			return apiError("update", "secrets", namespace, name, secretVerbs, err)
+			return kubeapi.Wrap("update", "secrets", namespace, name, secretVerbs, err)
 		}
 		w.keep(key, u)
 		result = Updated
 		return nil
 	})
 	if apierrors.IsConflict(err) {
-		var e *Error
+		var e *kubeapi.Error
 		if !errors.As(err, &e) {
-			err = apiError("update", "secrets", namespace, name, secretVerbs, fmt.Errorf("changed by someone else on each of %d attempts: %w", retry.DefaultRetry.Steps, err))
+			err = kubeapi.Wrap("update", "secrets", namespace, name, secretVerbs, fmt.Errorf("changed by someone else on each of %d attempts: %w", retry.DefaultRetry.Steps, err))
 		}
 	}
 	if err != nil {

@@ -1,9 +1,8 @@
-// Package kube writes ECR credentials into Kubernetes namespaces as
-// kubernetes.io/dockerconfigjson Secrets, one per selected namespace, through
-// client-go: standard config loading, a namespaces informer that finds new
-// namespaces at once, ServiceAccount patching, and leader election with a
-// Lease. See docs/kubernetes.md.
-package kube
+// Package kubeapi reaches a Kubernetes API server the way every part of the
+// daemon shares: standard configuration loading (in-cluster, else KUBECONFIG),
+// a deliberate rate limit, no redirects, and errors that name what RBAC
+// refused. It knows nothing of ECR or of what is written. See docs/kubernetes.md.
+package kubeapi
 
 import (
 	"errors"

@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 )
 
 var kube kubetest.Shared

@@ -1,4 +1,4 @@
-package kube
+package kubeapi
 
 import (
 	"errors"
@@ -7,12 +7,13 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/redact"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
 // Error is a refused or failed API call, named as RBAC names it: verb,
 // resource, namespace and object. It never carries a secret: only names and
-// the server's own words bounded by refresher.SafeText (a real API server
+// the server's own words bounded by redact.Text (a real API server
 // echoes names, never data; a hostile proxy in front of it might).
 type Error struct {
 	Verb, Resource, Namespace, Name string
@@ -35,9 +36,9 @@ func (e *Error) Error() string {
 		if e.Namespace == "" {
 			grant = fmt.Sprintf("grant verbs [%s] on %s (ClusterRole with a ClusterRoleBinding)", strings.Join(e.Verbs, " "), e.Resource)
 		}
-		return fmt.Sprintf("%s is forbidden: cannot %s %s %s: %s; the API server said: %s", obj, e.Verb, e.Resource, where, grant, refresher.SafeText(e.Err.Error()))
+		return fmt.Sprintf("%s is forbidden: cannot %s %s %s: %s; the API server said: %s", obj, e.Verb, e.Resource, where, grant, redact.Text(e.Err.Error()))
 	}
-	return fmt.Sprintf("%s %s %s: %s", e.Verb, obj, where, refresher.SafeText(e.Err.Error()))
+	return fmt.Sprintf("%s %s %s: %s", e.Verb, obj, where, redact.Text(e.Err.Error()))
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -61,8 +62,10 @@ func (e *Error) Temporary() bool {
 
 var _ interface{ Temporary() bool } = (*Error)(nil)
 
-// apiError names a failed call; nil stays nil.
-func apiError(verb, resource, namespace, name string, verbs []string, err error) error {
+// Wrap names a failed call (verb, resource, namespace, object, and the verbs
+// this daemon needs there, for the RBAC hint); nil stays nil. A refusal is
+// permanent: retrying soon will not add a grant.
+func Wrap(verb, resource, namespace, name string, verbs []string, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package kube_test
+package kubeapi_test
 
 import (
 	"net/http"
