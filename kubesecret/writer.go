@@ -7,6 +7,7 @@ package kubesecret
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -249,11 +250,14 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 		fmt.Errorf("changed by someone else on each of %d attempts", conflictAttempts)))
 }
 
+// ErrRancherCopy is (wrapped in) the refusal of a Secret Rancher copied.
+var ErrRancherCopy = errors.New("a copy Rancher made of a project Secret")
+
 // refuse says why s is not the caller's to write, or nil.
 func refuse(s *corev1.Secret, own func(*corev1.Secret) error) error {
 	if IsRancherCopy(s) {
-		return fmt.Errorf("secret %s/%s is a copy Rancher made of a project Secret (annotation %s=true) and Rancher rewrites it from its source; it is never written here",
-			s.Namespace, s.Name, RancherCopyAnnotation)
+		return fmt.Errorf("secret %s/%s is %w (annotation %s=true) and Rancher rewrites it from its source; it is never written here",
+			s.Namespace, s.Name, ErrRancherCopy, RancherCopyAnnotation)
 	}
 	if err := own(s); err != nil {
 		return err
