@@ -164,7 +164,7 @@ func TestKind_Build(t *testing.T) {
 			if err != nil || part == nil || len(v.problems) > 0 {
 				t.Fatalf("Build = %v, %v; problems %q", part, err, v.problems)
 			}
-			if part.Start == nil || part.Empty == nil || (part.Lead != nil) != c.lead || part.Fields["kube_secret_name"] != "ecr-credentials" {
+			if part.Start == nil || part.Empty == nil || (part.Lead != nil) != c.lead || part.Fields["kube_secret_name"] != "ecr-credentials" || part.Fields["kube_namespaces"] != "kind-*" {
 				t.Errorf("part: start %v empty %v lead %v fields %v", part.Start != nil, part.Empty != nil, part.Lead != nil, part.Fields)
 			}
 			r := e.refresher()

@@ -304,7 +304,16 @@ func (t *Target) Empty() string {
 
 // Fields describe the target in the start line.
 func (t *Target) Fields() logrus.Fields {
-	f := logrus.Fields{"kube_namespaces": t.Selection.String(), "kube_secret_name": t.SecretName}
+	f := logrus.Fields{"kube_namespaces": "all", "kube_secret_name": t.SecretName}
+	if len(t.Selection.Include) > 0 {
+		f["kube_namespaces"] = strings.Join(t.Selection.Include, ",")
+	}
+	if t.Selection.Selector != nil {
+		f["kube_namespace_selector"] = t.Selection.Selector.String()
+	}
+	if len(t.Selection.Exclude) > 0 {
+		f["kube_exclude_namespaces"] = strings.Join(t.Selection.Exclude, ",")
+	}
 	if len(t.ServiceAccounts) > 0 {
 		f["kube_service_accounts"] = strings.Join(t.ServiceAccounts, ",")
 	}
