@@ -84,7 +84,8 @@ func newEnv(t *testing.T) *env {
 		e.src.mu.Lock()
 		defer e.src.mu.Unlock()
 		for _, pw := range e.src.issued {
-			if strings.Contains(out, pw) || strings.Contains(out, pw[:40]) {
+			auth := base64.StdEncoding.EncodeToString([]byte("AWS:" + pw))
+			if strings.Contains(out, pw) || strings.Contains(out, pw[:40]) || strings.Contains(out, auth[:40]) {
 				t.Errorf("a password reached the logs")
 			}
 		}
