@@ -237,6 +237,13 @@ func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[s
 	return result, nil
 }
 
+// Holds reports whether s, as read, holds auths and carries labels already:
+// what Apply would leave unchanged.
+func Holds(s *corev1.Secret, labels map[string]string, auths map[string]Auth) bool {
+	data, err := dockerConfigJSON(s.Data[corev1.DockerConfigJsonKey], auths)
+	return err == nil && s.Type == corev1.SecretTypeDockerConfigJson && bytes.Equal(data, s.Data[corev1.DockerConfigJsonKey]) && hasLabels(s, labels)
+}
+
 func hasLabels(s *corev1.Secret, labels map[string]string) bool {
 	for k, v := range labels {
 		if s.Labels[k] != v {

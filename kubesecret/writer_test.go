@@ -4,19 +4,20 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
-var managed = map[string]string{kube.ManagedByLabel: kube.ManagedBy}
+var managed = map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy}
 
-func auths(pw string) map[string]kube.Auth {
-	return map[string]kube.Auth{host: {Username: "AWS", Password: pw}}
+func auths(pw string) map[string]kubesecret.Auth {
+	return map[string]kubesecret.Auth{host: {Username: "AWS", Password: pw}}
 }
 
 // Updates happen in place (same uid) and keep what others added; a change
@@ -25,9 +26,9 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"writer-a": nil})
-	w := kube.NewWriter(e.admin.CoreV1())
+	w := kubesecret.NewWriter(e.admin.CoreV1())
 	ctx := t.Context()
-	apply := func(pw, want string) *corev1.Secret {
+	apply := func(pw string, want refresher.Result) *corev1.Secret {
 		t.Helper()
 		got, err := w.Apply(ctx, "writer-a", "pull", managed, auths(pw), nil)
 		if err != nil || got != want {
@@ -36,15 +37,15 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 		s, _ := e.secret("writer-a", "pull")
 		return s
 	}
-	first := apply("pw-one", kube.Created)
+	first := apply("pw-one", kubesecret.Created)
 	if password(t, first) != "pw-one" {
 		t.Fatal("wrong password")
 	}
-	second := apply("pw-two", kube.Updated)
+	second := apply("pw-two", kubesecret.Updated)
 	if second.UID != first.UID || password(t, second) != "pw-two" {
 		t.Fatalf("uid %s → %s, password %s", first.UID, second.UID, password(t, second))
 	}
-	apply("pw-two", kube.Unchanged)
+	apply("pw-two", kubesecret.Unchanged)
 
 	// Someone else changes the Secret: an annotation, another data key,
 	// another registry. The writer's remembered resourceVersion is now stale.
@@ -55,7 +56,7 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	if _, err := e.admin.CoreV1().Secrets("writer-a").Update(ctx, other, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	third := apply("pw-three", kube.Updated)
+	third := apply("pw-three", kubesecret.Updated)
 	if third.UID != first.UID || password(t, third) != "pw-three" {
 		t.Fatalf("uid %s, password %s", third.UID, password(t, third))
 	}
@@ -80,9 +81,9 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	if err := e.admin.CoreV1().Secrets("writer-a").Delete(ctx, "pull", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w2 := kube.NewWriter(e.admin.CoreV1())
+	w2 := kubesecret.NewWriter(e.admin.CoreV1())
 	apply2, err := w2.Apply(ctx, "writer-a", "pull", managed, auths("pw-five"), nil)
-	if err != nil || apply2 != kube.Created {
+	if err != nil || apply2 != kubesecret.Created {
 		t.Fatalf("Apply after delete = %q, %v", apply2, err)
 	}
 }
@@ -108,24 +109,14 @@ func TestWriter_Forbidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := client(t, kube.Prepare(e.srv.UserConfig("limited"), "test"))
-	_, err = kube.NewWriter(limited.CoreV1()).Apply(ctx, "rbac-a", "ecr-credentials", managed, auths("pw-rbac"), nil)
+	limited := client(t, kubeapi.Prepare(e.srv.UserConfig("limited"), "test"))
+	_, err = kubesecret.NewWriter(limited.CoreV1()).Apply(ctx, "rbac-a", "ecr-credentials", managed, auths("pw-rbac"), nil)
 	want := `secrets "ecr-credentials" is forbidden: cannot create secrets in namespace rbac-a: grant verbs [get create update] on secrets in that namespace`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error = %v\nwant it to contain %q", err, want)
 	}
 	if strings.Contains(err.Error(), "pw-rbac") {
 		t.Fatal("password in the error")
-	}
-
-	// Listing namespaces refused: Discover says which grant is missing.
-	n := kube.New(limited, kube.Selection{}, kube.DefaultSecretName, nil)
-	n.SyncTimeout = 5 * time.Second
-	e.start(n)
-	_, err = n.Discover(ctx)
-	want = "cannot list namespaces cluster-wide: grant verbs [list watch] on namespaces (ClusterRole with a ClusterRoleBinding)"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("Discover error = %v\nwant it to contain %q", err, want)
 	}
 }
 
@@ -134,7 +125,7 @@ func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"own-a": nil})
 	ctx := context.Background()
-	w := kube.NewWriter(e.admin.CoreV1())
+	w := kubesecret.NewWriter(e.admin.CoreV1())
 	if _, err := w.Apply(ctx, "own-a", "s", managed, auths("pw-own"), nil); err != nil {
 		t.Fatal(err)
 	}
