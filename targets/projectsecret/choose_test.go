@@ -43,14 +43,7 @@ func TestTokenWatch(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	exp := now.Add(5 * 24 * time.Hour)
-	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: tokenSecret, Projects: []string{"*"}})
-	rs.SetToken("token-abcde", ranchertest.TokenInfo{ExpiresAt: exp})
-	hs := httptest.NewServer(rs)
-	t.Cleanup(hs.Close)
-	c, err := rancherapi.NewClient(hs.URL+"/v3", "", "token-abcde:"+tokenSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tokenClient(t, exp)
 	var logs syncBuffer
 	log := logrus.New()
 	log.SetOutput(&logs)
@@ -79,15 +72,8 @@ func TestTokenWatch(t *testing.T) {
 // the target it wraps, its plan and error unchanged.
 func TestTokenWatch_Target(t *testing.T) {
 	t.Parallel()
-	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: tokenSecret, Projects: []string{"*"}})
 	exp := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
-	rs.SetToken("token-abcde", ranchertest.TokenInfo{ExpiresAt: exp})
-	hs := httptest.NewServer(rs)
-	t.Cleanup(hs.Close)
-	c, err := rancherapi.NewClient(hs.URL+"/v3", "", "token-abcde:"+tokenSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tokenClient(t, exp)
 	var got time.Time
 	w := &projectsecret.TokenWatch{Client: c, Log: logrus.New(), Every: time.Hour, OnExpiry: func(at time.Time) { got = at }}
 	var inner v3Target
@@ -95,4 +81,18 @@ func TestTokenWatch_Target(t *testing.T) {
 	if err != nil || len(plan.Writes) != 0 || inner.plans.Load() != 1 || !got.Equal(exp) {
 		t.Errorf("plan %+v, %v; inner plans %d; expiry read %v, want %v", plan, err, inner.plans.Load(), got, exp)
 	}
+}
+
+// tokenClient is a client of a Rancher stand-in whose API token expires at exp.
+func tokenClient(t *testing.T, exp time.Time) *rancherapi.Client {
+	t.Helper()
+	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: tokenSecret, Projects: []string{"*"}})
+	rs.SetToken("token-abcde", ranchertest.TokenInfo{ExpiresAt: exp})
+	hs := httptest.NewServer(rs)
+	t.Cleanup(hs.Close)
+	c, err := rancherapi.NewClient(hs.URL+"/v3", "", "token-abcde:"+tokenSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
