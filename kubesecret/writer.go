@@ -5,6 +5,7 @@
 package kubesecret
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -267,4 +268,23 @@ func refuse(s *corev1.Secret, own func(*corev1.Secret) error) error {
 			s.Namespace, s.Name, s.Type, corev1.SecretTypeDockerConfigJson)
 	}
 	return nil
+}
+
+// Holds reports whether s, as read, holds auths and carries labels already:
+// what Apply would leave unchanged.
+func Holds(s *corev1.Secret, labels map[string]string, auths map[string]Auth) bool {
+	if s.Type != corev1.SecretTypeDockerConfigJson {
+		return false
+	}
+	old := s.Data[corev1.DockerConfigJsonKey]
+	data, err := without(old, auths).with(auths)
+	if err != nil || !bytes.Equal(data, old) {
+		return false
+	}
+	for k, v := range labels {
+		if s.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
