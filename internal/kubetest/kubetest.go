@@ -69,6 +69,7 @@ var ErrNoBinaries = errors.New("kube-apiserver and etcd not found")
 
 // Server is a running kube-apiserver and its etcd.
 type Server struct {
+	users     sync.Mutex // envtest's AddUser is not safe for concurrent use (its CA's serial counter)
 	env       *envtest.Environment
 	admin     *rest.Config
 	auditFile string
@@ -271,6 +272,8 @@ func (s *Server) AdminConfig() *rest.Config {
 // certificate signed by the server's client CA. Nothing is granted to it until a test binds a role.
 // The config keeps client-go's default rate limit.
 func (s *Server) UserConfig(name string, groups ...string) *rest.Config {
+	s.users.Lock()
+	defer s.users.Unlock()
 	user, err := s.env.AddUser(envtest.User{Name: name, Groups: groups}, &rest.Config{})
 	if err != nil {
 		panic(fmt.Sprintf("kubetest: issue a client certificate: %v", err)) // only crypto/rand could fail here
