@@ -150,13 +150,21 @@ func startReplica(t *testing.T, fc *clocktesting.FakeClock, leases *fakeLeases, 
 	return r
 }
 
-// idle waits until the n electors on fc wait on their clocks with no call
-// in flight (or, with hang, n calls hang on their deadlines).
-func idle(t *testing.T, fc *clocktesting.FakeClock, leases *fakeLeases, n int, inflight int64) {
+// settle waits until r's elector waits on the clock again after its
+// waits-th wait: it has done what the last step made due.
+func (r *replica) settle(t *testing.T, waits int64) int64 {
 	t.Helper()
-	testwait.For(t, 10*time.Second, "the electors to wait on the clock", func() bool {
-		return fc.Waiters() == n && leases.inflight.Load() == inflight
-	})
+	testwait.For(t, 10*time.Second, r.e.identity+" to wait on the clock", func() bool { return r.e.waits.Load() > waits })
+	return r.e.waits.Load()
+}
+
+// step steps fc by d once r waits (its timer set), and waits until r waits
+// again.
+func (r *replica) step(t *testing.T, fc *clocktesting.FakeClock, d time.Duration) {
+	t.Helper()
+	w := r.settle(t, 0)
+	fc.Step(d)
+	r.settle(t, w)
 }
 
 // A leader that cannot renew stops exactly at the renew deadline counted
@@ -171,23 +179,24 @@ func TestElector_StopsAtRenewDeadline(t *testing.T) {
 			leases := &fakeLeases{}
 			a := startReplica(t, fc, leases, "a")
 			leadCtx := testwait.Recv(t, a.leadCtx)
-			idle(t, fc, leases, 1, 0)
-			fc.Step(DefaultTimes.RetryPeriod) // a renewal that succeeds, started at t0+2s
-			idle(t, fc, leases, 1, 0)
+			a.step(t, fc, DefaultTimes.RetryPeriod) // a renewal that succeeds, started at t0+2s
 			renewed := fc.Now()
 			if got := leases.spec().RenewTime.Time; !got.Equal(renewed) {
 				t.Fatalf("renew time %s, want %s", got, renewed)
 			}
 			leases.setFault(errors.New("connection refused"), hang)
 			stopAt := renewed.Add(DefaultTimes.RenewDeadline)
-			inflight := int64(0)
+			w := a.settle(t, 0)
 			if hang {
-				inflight = 1
+				fc.Step(DefaultTimes.RetryPeriod) // the next renewal hangs
+				testwait.For(t, 10*time.Second, "a renewal to hang", func() bool { return leases.inflight.Load() == 1 })
 			}
 			for fc.Now().Before(stopAt.Add(-time.Millisecond)) {
 				step := min(DefaultTimes.RetryPeriod, stopAt.Add(-time.Millisecond).Sub(fc.Now()))
 				fc.Step(step)
-				idle(t, fc, leases, 1, inflight)
+				if !hang && step == DefaultTimes.RetryPeriod {
+					w = a.settle(t, w) // a renewal failed; it waits to retry
+				}
 				if leadCtx.Err() != nil {
 					t.Fatalf("lead stopped at %s, before the renew deadline %s", fc.Now().Sub(renewed), DefaultTimes.RenewDeadline)
 				}
@@ -220,12 +229,10 @@ func TestElector_FollowerWaitsLeaseDuration(t *testing.T) {
 	leases := &fakeLeases{}
 	leases.set("other", t0)
 	b := startReplica(t, fc, leases, "b")
-	idle(t, fc, leases, 1, 0)
 	step := func(until time.Time) {
 		t.Helper()
 		for fc.Now().Before(until) {
-			fc.Step(DefaultTimes.RetryPeriod)
-			idle(t, fc, leases, 1, 0)
+			b.step(t, fc, DefaultTimes.RetryPeriod)
 		}
 	}
 	step(t0.Add(10 * time.Second))
@@ -233,18 +240,24 @@ func TestElector_FollowerWaitsLeaseDuration(t *testing.T) {
 		t.Fatalf("Role = %s %s %v, want a follower seeing a fresh leader", role, leader, fresh)
 	}
 	leases.set("other", fc.Now()) // the holder renews at t0+10s; b sees it at once
-	fc.Step(DefaultTimes.RetryPeriod)
-	idle(t, fc, leases, 1, 0)
+	b.step(t, fc, DefaultTimes.RetryPeriod)
 	seen := fc.Now()
-	step(seen.Add(DefaultTimes.LeaseDuration - DefaultTimes.RetryPeriod))
-	if role, _, _ := b.e.Role(fc.Now()); role != "follower" || leases.holder() != "other" {
-		t.Fatalf("took the lease %s after seeing it renewed, before the lease duration", fc.Now().Sub(seen))
+	for fc.Now().Add(DefaultTimes.RetryPeriod).Before(seen.Add(DefaultTimes.LeaseDuration)) {
+		b.step(t, fc, DefaultTimes.RetryPeriod)
+		if role, _, _ := b.e.Role(fc.Now()); role != "follower" || leases.holder() != "other" {
+			t.Fatalf("took the lease %s after seeing it renewed, before the lease duration", fc.Now().Sub(seen))
+		}
 	}
 	if _, _, fresh := b.e.Role(seen.Add(DefaultTimes.LeaseDuration)); fresh {
 		t.Error("Role reports the leader fresh a lease duration after its last renewal")
 	}
-	step(seen.Add(DefaultTimes.LeaseDuration))
+	w := b.settle(t, 0)
+	fc.Step(DefaultTimes.RetryPeriod) // the first try at or after the lease duration
 	testwait.Recv(t, b.leadCtx)
+	b.settle(t, w)
+	if d := fc.Now().Sub(seen); d < DefaultTimes.LeaseDuration || d >= DefaultTimes.LeaseDuration+DefaultTimes.RetryPeriod {
+		t.Errorf("took the lease %s after seeing it renewed, want its first try after the lease duration %s", d, DefaultTimes.LeaseDuration)
+	}
 	if leases.holder() != "b" || *leases.spec().LeaseTransitions != 1 || !leases.spec().AcquireTime.Time.Equal(fc.Now()) {
 		t.Errorf("lease after takeover: %+v", leases.spec())
 	}
@@ -257,9 +270,12 @@ func TestElector_ReleasedLeaseTakenAtOnce(t *testing.T) {
 	leases := &fakeLeases{}
 	a := startReplica(t, fc, leases, "a")
 	testwait.Recv(t, a.leadCtx)
-	idle(t, fc, leases, 1, 0)
+	a.settle(t, 0)
 	b := startReplica(t, fc, leases, "b")
-	idle(t, fc, leases, 2, 0)
+	w := b.settle(t, 0)
+	if leases.holder() != "a" {
+		t.Fatalf("holder %q", leases.holder())
+	}
 	a.cancel()
 	if err := testwait.Recv(t, a.done); err != nil {
 		t.Fatalf("Run after a clean stop = %v", err)
@@ -267,9 +283,9 @@ func TestElector_ReleasedLeaseTakenAtOnce(t *testing.T) {
 	if h := leases.holder(); h != "" {
 		t.Fatalf("holder after release %q, want none", h)
 	}
-	idle(t, fc, leases, 1, 0)
 	fc.Step(DefaultTimes.RetryPeriod)
 	testwait.Recv(t, b.leadCtx)
+	b.settle(t, w)
 	if leases.holder() != "b" {
 		t.Errorf("holder %q", leases.holder())
 	}
@@ -283,7 +299,7 @@ func TestElector_TakenOverStopsAtOnce(t *testing.T) {
 	leases := &fakeLeases{}
 	a := startReplica(t, fc, leases, "a")
 	leadCtx := testwait.Recv(t, a.leadCtx)
-	idle(t, fc, leases, 1, 0)
+	a.settle(t, 0)
 	leases.set("intruder", fc.Now())
 	fc.Step(DefaultTimes.RetryPeriod)
 	if err := testwait.Recv(t, a.done); !errors.Is(err, ErrLeaseLost) || leadCtx.Err() == nil {
@@ -304,10 +320,8 @@ func TestElector_FailureLoggedOnce(t *testing.T) {
 	leases.setFault(refused, false)
 	a := startReplica(t, fc, leases, "a")
 	for range 3 {
-		idle(t, fc, leases, 1, 0)
-		fc.Step(DefaultTimes.RetryPeriod)
+		a.step(t, fc, DefaultTimes.RetryPeriod)
 	}
-	idle(t, fc, leases, 1, 0)
 	if err := a.e.LastError(); !apierrors.IsForbidden(err) {
 		t.Errorf("LastError = %v", err)
 	}

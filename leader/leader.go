@@ -84,6 +84,7 @@ type Elector struct {
 	identity string
 	times    Times
 	leading  atomic.Bool
+	waits    atomic.Int64 // times a wait on Clock began, for tests stepping a fake clock
 
 	mu       sync.Mutex
 	held     *coordinationv1.Lease // as the server returned it after our last write, while leading
@@ -150,7 +151,7 @@ func (e *Elector) Run(ctx context.Context, lead func(context.Context)) error {
 		e.mu.Lock()
 		e.held = nil
 		e.mu.Unlock()
-		e.Logger.WithFields(logrus.Fields{"lease": e.name, "identity": e.identity}).Error("lease lost: this replica stopped writing")
+		e.Logger.WithFields(logrus.Fields{"lease": e.name, "identity": e.identity}).WithError(e.LastError()).Error("lease lost: this replica stopped writing")
 		return ErrLeaseLost
 	}
 	e.release(ctx)
@@ -175,6 +176,9 @@ func (e *Elector) renew(ctx context.Context, done <-chan struct{}, last time.Tim
 		deadline := last.Add(e.times.RenewDeadline)
 		for {
 			start := e.Clock.Now()
+			if !start.Before(deadline) {
+				return ctx.Err() == nil
+			}
 			err := e.attempt(ctx, deadline)
 			if err == nil {
 				last = start
@@ -199,6 +203,7 @@ func (e *Elector) wait(ctx context.Context, d time.Duration) bool {
 func (e *Elector) waitOr(ctx context.Context, done <-chan struct{}, d time.Duration) bool {
 	t := e.Clock.NewTimer(d)
 	defer t.Stop()
+	e.waits.Add(1)
 	select {
 	case <-ctx.Done():
 		return false
