@@ -203,7 +203,7 @@ func TestClient_ErrorsNameTheCall(t *testing.T) {
 		t.Fatalf("err = %#v, want a permanent *kubeapi.Error that IsForbidden", err)
 	}
 	for _, want := range []string{`secrets "s" is forbidden`, "cannot get secrets in namespace ns",
-		`grant verbs [get create update] on resource secrets in API group "" in namespace ns`, `User "robot"`} {
+		"grant verbs [get create update] on secrets in that namespace (Role/ClusterRole with a RoleBinding)", `User "robot"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

@@ -65,17 +65,18 @@ func (e *Error) Error() string {
 }
 
 // Grant names the RBAC rule that would allow the call: its verbs, the
-// resource with its API group, and where to grant it.
+// resource qualified by its API group as kubectl and RBAC spell it
+// ("leases.coordination.k8s.io"), and where to grant it. The wording is the
+// one README.md and docs/kubernetes.md show.
 func (e *Error) Grant() string {
 	verbs := e.Verbs
 	if len(verbs) == 0 {
 		verbs = []string{e.Verb}
 	}
-	rule := fmt.Sprintf("verbs [%s] on resource %s in API group %q", strings.Join(verbs, " "), e.Resource, e.Group)
 	if e.Namespace == "" {
-		return "grant " + rule + " (a ClusterRole with a ClusterRoleBinding)"
+		return fmt.Sprintf("grant verbs [%s] on %s (ClusterRole with a ClusterRoleBinding)", strings.Join(verbs, " "), e.GroupResource())
 	}
-	return "grant " + rule + " in namespace " + e.Namespace + " (a Role or ClusterRole with a RoleBinding there)"
+	return fmt.Sprintf("grant verbs [%s] on %s in that namespace (Role/ClusterRole with a RoleBinding)", strings.Join(verbs, " "), e.GroupResource())
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -168,13 +168,13 @@ func TestClient_RefusalNamesTheGrant(t *testing.T) {
 		t.Fatalf("create without a grant = %v, want a permanent Forbidden *kubeapi.Error", err)
 	}
 	for _, want := range []string{`secrets "s" is forbidden: cannot create secrets in namespace kubeapi-rbac`,
-		`grant verbs [get create update] on resource secrets in API group "" in namespace kubeapi-rbac`, `User "kubeapi-robot"`} {
+		"grant verbs [get create update] on secrets in that namespace (Role/ClusterRole with a RoleBinding)", `User "kubeapi-robot"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
 	_, err = robot.Leases("kubeapi-rbac").Get(ctx, "l", metav1.GetOptions{})
-	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `verbs [get] on resource leases in API group "coordination.k8s.io" in namespace kubeapi-rbac`) {
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "cannot get leases.coordination.k8s.io in namespace kubeapi-rbac: grant verbs [get] on leases.coordination.k8s.io in that namespace") {
 		t.Errorf("lease get without a grant = %v", err)
 	}
 	_, err = robot.Namespaces().List(ctx, metav1.ListOptions{})
@@ -248,7 +248,7 @@ func TestClient_CustomResourcesOnRealServer(t *testing.T) {
 	}
 	robot := client(t, srv.UserConfig("kubeapi-repo-reader"))
 	_, err = robot.Resource(repos).Needs("get", "list", "watch").List(ctx, metav1.ListOptions{})
-	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `verbs [get list watch] on resource clusterrepos in API group "catalog.cattle.io" (a ClusterRole with a ClusterRoleBinding)`) {
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "cannot list clusterrepos.catalog.cattle.io cluster-wide: grant verbs [get list watch] on clusterrepos.catalog.cattle.io (ClusterRole with a ClusterRoleBinding)") {
 		t.Errorf("cluster repos without a grant: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/leader"
 )
@@ -118,7 +119,9 @@ func TestElector_ServerUnreachable(t *testing.T) {
 			el := leader.New(newClient(t, cfg), ns, "unreachable-"+name, times)
 			el.Clock = fc
 			log := logrus.New()
-			log.SetOutput(t.Output())
+			logs := &logbuf.Buffer{}
+			log.SetOutput(io.MultiWriter(logs, t.Output()))
+			log.SetLevel(logrus.DebugLevel)
 			el.Logger = log
 			leadCtx := make(chan context.Context, 1)
 			done := make(chan error, 1)
@@ -153,15 +156,16 @@ func TestElector_ServerUnreachable(t *testing.T) {
 
 			proxy.cutOff(refuse)
 			stopAt := renewed.Add(times.RenewDeadline)
-			if !refuse {
-				fc.Step(times.RetryPeriod) // this renewal gets no answer
-				testwait.For(t, 30*time.Second, "a renewal to hang", func() bool { return inflight.Load() == 1 })
-			}
 			for fc.Now().Before(stopAt.Add(-time.Millisecond)) {
 				step := min(times.RetryPeriod, stopAt.Add(-time.Millisecond).Sub(fc.Now()))
 				fc.Step(step)
-				if refuse && step == times.RetryPeriod {
-					w = settle(w) // the renewal was refused; it waits to retry
+				if step == times.RetryPeriod {
+					// A retry was due: wait until it failed and the elector
+					// waits again, or until its request hangs.
+					testwait.For(t, 30*time.Second, "the retry to fail or hang", func() bool {
+						return leader.Waits(el) > w || inflight.Load() > 0
+					})
+					w = leader.Waits(el)
 				}
 				if lead.Err() != nil {
 					t.Fatalf("lead stopped %s after the last renewal, before the renew deadline %s", fc.Now().Sub(renewed), times.RenewDeadline)
@@ -175,8 +179,8 @@ func TestElector_ServerUnreachable(t *testing.T) {
 				t.Fatal("Run returned with lead's context alive")
 			}
 			want := map[bool]string{true: "connection refused", false: "no answer from the API server by the deadline"}[refuse]
-			if err := el.LastError(); err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("LastError = %v, want it to say %q", err, want)
+			if el.LastError() == nil || !strings.Contains(logs.String(), want) {
+				t.Errorf("LastError = %v; the log does not say %q", el.LastError(), want)
 			}
 		})
 	}

@@ -275,14 +275,14 @@ func TestElector_RefusalNamesTheGrant(t *testing.T) {
 	if !errors.As(err, &e) || !apierrors.IsForbidden(err) {
 		t.Fatalf("LastError = %v, want a Forbidden *kubeapi.Error", err)
 	}
-	want := `grant verbs [get create update] on resource leases in API group "coordination.k8s.io" in namespace leader-rbac`
+	want := "cannot get leases.coordination.k8s.io in namespace leader-rbac: grant verbs [get create update] on leases.coordination.k8s.io in that namespace"
 	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `leases.coordination.k8s.io "rancher-ecr-credentials" is forbidden`) {
 		t.Errorf("LastError = %v\nwant it to contain %q", err, want)
 	}
 	if role, holder, fresh := el.Role(time.Now()); role != "follower" || holder != "" || fresh {
 		t.Errorf("Role = %s %q %v", role, holder, fresh)
 	}
-	if !strings.Contains(out.String(), "grant verbs [get create update] on resource leases") {
+	if !strings.Contains(out.String(), "grant verbs [get create update] on leases.coordination.k8s.io") {
 		t.Errorf("log lacks the grant:\n%s", out.String())
 	}
 }
