@@ -43,6 +43,7 @@ func (e *Error) GroupResource() string {
 	return e.Resource + "." + e.Group
 }
 
+// Error says what was refused or failed, and for a refusal the grant to add.
 func (e *Error) Error() string {
 	res := e.GroupResource()
 	obj := res
@@ -79,6 +80,7 @@ func (e *Error) Grant() string {
 	return fmt.Sprintf("grant verbs [%s] on %s in that namespace (Role/ClusterRole with a RoleBinding)", strings.Join(verbs, " "), e.GroupResource())
 }
 
+// Unwrap returns the API server's answer or the network failure.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary tells a caller whether retrying soon can help: a throttle, a
