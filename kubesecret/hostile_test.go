@@ -52,7 +52,7 @@ func TestWriter_EchoingServerLeaksNothing(t *testing.T) {
 				})
 			}))
 			defer api.Close()
-			c := kubetest.Clientset(t, kubeapi.Prepare(&rest.Config{Host: api.URL}, "test/1")).CoreV1()
+			c := kubetest.Clientset(t, kubeapi.Prepare(&rest.Config{Host: api.URL}, kubeapi.Options{UserAgent: "test/1"})).CoreV1()
 			w := kubesecret.NewWriter(func(ns string) kubesecret.SecretsAPI { return c.Secrets(ns) })
 			write := func(pw string, f func() (refresher.Result, error)) {
 				t.Helper()

@@ -129,7 +129,7 @@ func wrap(verb, namespace, name string, err error) error {
 	if err == nil || errors.As(err, &e) {
 		return err
 	}
-	return kubeapi.Wrap(verb, "secrets", namespace, name, secretVerbs, err)
+	return &kubeapi.Error{Verb: verb, Resource: "secrets", Namespace: namespace, Name: name, Verbs: secretVerbs, Err: err}
 }
 
 // redactAuths keeps the passwords of auths, and their auth encodings, out of

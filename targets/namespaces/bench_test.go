@@ -79,14 +79,14 @@ func BenchmarkNamespaces_1000(b *testing.B) {
 	log.SetOutput(io.Discard)
 	for n := 0; b.Loop(); n++ {
 		var all, writes atomic.Int64
-		cfg := kubeapi.Prepare(srv.AdminConfig(), "bench")
+		cfg := kubeapi.Prepare(srv.AdminConfig(), kubeapi.Options{UserAgent: "bench"})
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counting{rt, &all, &writes} })
-		c, err := kubeapi.NewClient(cfg)
+		c, err := kubeapi.New(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		before := heap()
-		tg := namespaces.New(namespaces.CoreV1(c.CoreV1()), namespaces.Options{
+		tg := namespaces.New(namespaces.API(c), namespaces.Options{
 			Selection: mustSelection(b, []string{"bench-*"}, "", nil), SecretName: fmt.Sprintf("ecr-%d", n)})
 		r := refresher.New([]refresher.Source{&source{now: time.Now}}, nil)
 		r.Logger, tg.Logger = log, log

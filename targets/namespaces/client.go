@@ -6,8 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
 
@@ -36,13 +36,15 @@ type ServiceAccountsAPI interface {
 	Update(ctx context.Context, sa *corev1.ServiceAccount, opts metav1.UpdateOptions) (*corev1.ServiceAccount, error)
 }
 
-// CoreV1 adapts client-go's typed core/v1 client.
-func CoreV1(c corev1client.CoreV1Interface) Client { return coreV1{c} }
+// API adapts kubeapi's client.
+func API(c *kubeapi.Client) Client { return api{c} }
 
-type coreV1 struct{ c corev1client.CoreV1Interface }
+type api struct{ c *kubeapi.Client }
 
-func (c coreV1) Namespaces() NamespacesAPI { return c.c.Namespaces() }
-func (c coreV1) ServiceAccounts(ns string) ServiceAccountsAPI {
-	return c.c.ServiceAccounts(ns)
+func (a api) Namespaces() NamespacesAPI { return a.c.Namespaces().Needs("list", "watch") }
+func (a api) ServiceAccounts(ns string) ServiceAccountsAPI {
+	return a.c.ServiceAccounts(ns).Needs("get", "list", "watch", "update")
 }
-func (c coreV1) Secrets(ns string) kubesecret.SecretsAPI { return c.c.Secrets(ns) }
+func (a api) Secrets(ns string) kubesecret.SecretsAPI {
+	return a.c.Secrets(ns).Needs("get", "create", "update")
+}

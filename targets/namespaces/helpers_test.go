@@ -19,6 +19,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
@@ -98,7 +99,11 @@ func newEnv(t *testing.T) *env {
 
 // target returns a target over the admin client, logging into e.
 func (e *env) target(o namespaces.Options) *namespaces.Target {
-	t := namespaces.New(namespaces.CoreV1(e.admin.CoreV1()), o)
+	c, err := kubeapi.New(kubeapi.Prepare(e.srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	t := namespaces.New(namespaces.API(c), o)
 	t.Logger = e.log
 	return t
 }

@@ -97,11 +97,11 @@ func build(v setup.Values, d setup.Deps) (*setup.Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := kubeapi.NewClient(cfg)
+	c, err := kubeapi.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	t := New(CoreV1(c.CoreV1()), o)
+	t := New(API(c), o)
 	if d.Log != nil {
 		t.Logger = d.Log
 	}

@@ -147,7 +147,9 @@ func TestKind_Build(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"kind-a": {"team": "a"}, "kind-b": nil})
-	kubernetes := func() (*rest.Config, string, error) { return kubeapi.Prepare(e.srv.AdminConfig(), "test"), "", nil }
+	kubernetes := func() (*rest.Config, string, error) {
+		return kubeapi.Prepare(e.srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), "", nil
+	}
 	for _, c := range []struct {
 		name string
 		env  map[string]string

@@ -226,7 +226,7 @@ func listError(resource string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	return kubeapi.Wrap("list", resource, "", "", []string{"list", "watch"}, err)
+	return &kubeapi.Error{Verb: "list", Resource: resource, Verbs: []string{"list", "watch"}, Err: err}
 }
 
 func asNamespace(obj any) *corev1.Namespace {

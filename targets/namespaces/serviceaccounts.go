@@ -176,5 +176,5 @@ func saError(verb, ns, name string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	return kubeapi.Wrap(verb, "serviceaccounts", ns, name, saVerbs, err)
+	return &kubeapi.Error{Verb: verb, Resource: "serviceaccounts", Namespace: ns, Name: name, Verbs: saVerbs, Err: err}
 }

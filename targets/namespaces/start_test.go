@@ -8,7 +8,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
@@ -37,16 +36,20 @@ func TestTarget_StartRefused(t *testing.T) {
 		want string
 	}{
 		{"start-nobody", nil, "cannot list namespaces cluster-wide: grant verbs [list watch] on namespaces (ClusterRole with a ClusterRoleBinding)"},
-		{"start-ns-reader", []string{"default"}, "cannot list serviceaccounts cluster-wide: grant verbs [list watch] on serviceaccounts (ClusterRole with a ClusterRoleBinding)"},
+		{"start-ns-reader", []string{"default"}, "cannot list serviceaccounts cluster-wide: grant verbs [get list watch update] on serviceaccounts (ClusterRole with a ClusterRoleBinding)"},
 	} {
 		t.Run(c.user, func(t *testing.T) {
-			cfg := kubeapi.Prepare(e.srv.UserConfig(c.user), "test")
-			tg := namespaces.New(namespaces.CoreV1(kubetest.Clientset(t, cfg).CoreV1()), namespaces.Options{ServiceAccounts: c.sas})
+			cfg := kubeapi.Prepare(e.srv.UserConfig(c.user), kubeapi.Options{UserAgent: "test"})
+			kc, err := kubeapi.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg := namespaces.New(namespaces.API(kc), namespaces.Options{ServiceAccounts: c.sas})
 			tg.Logger = e.log
 			tg.SyncTimeout = testwait.Limit
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			err := tg.Start(ctx, e.refresher())
+			err = tg.Start(ctx, e.refresher())
 			wantErr(t, err, c.want)
 			if err != nil && strings.Contains(err.Error(), "not done within") {
 				t.Error("Start waited for its timeout instead of returning the refusal")

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
@@ -32,8 +31,8 @@ var ProjectsResource = schema.GroupVersionResource{Group: "management.cattle.io"
 // Cluster is the local (management) cluster's Kubernetes API as the targets of
 // every project share it: one client, one Secret writer.
 type Cluster struct {
-	Client   kubeapi.Client
-	Projects dynamic.NamespaceableResourceInterface
+	Client   *kubeapi.Client
+	Projects kubeapi.Custom
 	Writer   *kubesecret.Writer
 	// Proxy is true when the API is Rancher's proxy reached with a Rancher API
 	// token (errors then speak of the token's user and its Rancher roles), false
@@ -44,22 +43,19 @@ type Cluster struct {
 // NewCluster builds the clients for cfg (from kubeapi.Config, or ProxyConfig). It
 // does not touch the network.
 func NewCluster(cfg *rest.Config, proxy bool) (*Cluster, error) {
-	client, err := kubeapi.NewClient(cfg)
+	client, err := kubeapi.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return &Cluster{Client: client, Projects: dyn.Resource(ProjectsResource), Writer: kubesecret.NewWriter(func(ns string) kubesecret.SecretsAPI { return client.CoreV1().Secrets(ns) }), Proxy: proxy}, nil
+	secrets := func(ns string) kubesecret.SecretsAPI { return client.Secrets(ns).Needs(secretVerbs...) }
+	return &Cluster{Client: client, Projects: client.Resource(ProjectsResource).Needs("get", "list"), Writer: kubesecret.NewWriter(secrets), Proxy: proxy}, nil
 }
 
 // ProxyConfig is the configuration of Rancher's proxy to the local cluster,
 // <rancher>/k8s/clusters/local, over the Rancher client's own transport (its
 // TLS settings, RANCHER_CA_FILE included) with its API token.
 func ProxyConfig(c *rancherapi.Client, userAgent string) *rest.Config {
-	return kubeapi.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, userAgent)
+	return kubeapi.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, kubeapi.Options{UserAgent: userAgent})
 }
 
 // SplitProject splits "<cluster id>:<project id>".

@@ -361,7 +361,7 @@ func (e *env) serviceAccount(ns string) *projectsecret.Cluster {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c, err := projectsecret.NewCluster(kubeapi.Prepare(cfg, "test"), false)
+	c, err := projectsecret.NewCluster(kubeapi.Prepare(cfg, kubeapi.Options{UserAgent: "test"}), false)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
@@ -249,14 +250,18 @@ func TestInClusterServiceAccount(t *testing.T) {
 func TestListProjects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "", true)
-	c, err := projectsecret.NewCluster(kubeapi.Prepare(e.srv.AdminConfig(), "test"), false)
+	c, err := projectsecret.NewCluster(kubeapi.Prepare(e.srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sys := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Project",
 		"metadata": map[string]any{"name": "p-system", "namespace": e.cluster, "labels": map[string]any{rancherapi.SystemProjectLabel: "true"}},
 		"spec":     map[string]any{"clusterName": e.cluster, "displayName": "System"}}}
-	if _, err := c.Projects.Namespace(e.cluster).Create(t.Context(), sys, metav1.CreateOptions{}); err != nil {
+	dyn, err := dynamic.NewForConfig(e.srv.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Resource(projectsecret.ProjectsResource).Namespace(e.cluster).Create(t.Context(), sys, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ids, err := c.ListProjects(t.Context())

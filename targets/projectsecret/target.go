@@ -117,7 +117,7 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 	opts := metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeDockerConfigJson), Limit: 500}
 	var out []corev1.Secret
 	for {
-		list, err := t.Cluster.Client.CoreV1().Secrets(ns).List(ctx, opts)
+		list, err := t.Cluster.Client.Secrets(ns).Needs(secretVerbs...).List(ctx, opts)
 		if err != nil {
 			return nil, t.Cluster.explain(t.Project, &kubeapi.Error{Verb: "list", Resource: "secrets", Namespace: ns, Verbs: secretVerbs, Err: err})
 		}
@@ -164,8 +164,8 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		}
 		return nil
 	}
-	w.Apply = func(ctx context.Context) (refresher.Result, error) {
-		res, err := t.Cluster.Writer.Apply(ctx, ns, name, labels, auths, own)
+	apply := func(ctx context.Context, write func(context.Context, string, string, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
+		res, err := write(ctx, ns, name, labels, auths, own)
 		if err != nil {
 			if isForbidden(err) {
 				err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
@@ -174,6 +174,9 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		}
 		return res, nil
 	}
+	// A dry run meets the same refusals through the API server's own dry run.
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Apply) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Check) }
 	return w
 }
 
