@@ -1,15 +1,13 @@
-package main
+package httpapi
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -43,7 +41,7 @@ func TestHandler(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	refresher.NewMetrics(reg)
 
-	h := newHandler(ready, reg)
+	h := Handler(ready, nil, reg)
 	if code, body := get(t, h, "/ping"); code != 200 || body != "pong!" {
 		t.Errorf("/ping = %d %q, want 200 pong!", code, body)
 	}
@@ -63,111 +61,12 @@ func TestHandler(t *testing.T) {
 		}
 	}
 
-	h = newHandler(notReady, reg)
+	h = Handler(notReady, nil, reg)
 	if code, _ := get(t, h, "/healthz"); code != 503 {
 		t.Errorf("/healthz of a stopped loop = %d, want 503", code)
 	}
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "no credential written") {
 		t.Errorf("/readyz = %d %s, want 503 with the reason", code, body)
-	}
-}
-
-// TestHandler_AfterRun reads /readyz and /metrics of a real refresher, wired as
-// run wires it, after one run against the stand-ins.
-func TestHandler_AfterRun(t *testing.T) {
-	w := newWorld(t)
-	reg := w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
-	w.rancher.AddCredential(e2eProject, reg, "AWS", "old", "")
-	cfg, err := ParseConfig(nil, envOf(w.env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	r, promReg, err := newRefresher(t.Context(), cfg, newLogger(cfg, &logs), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHandler(r, promReg)
-	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "no ECR token fetched yet") {
-		t.Errorf("/readyz before the first run = %d %s, want 503", code, body)
-	}
-	if err := r.RunOnce(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	code, body := get(t, h, "/readyz")
-	if code != 200 || !strings.Contains(body, `"host": "`+w.ecr.Host(e2eAccount)+`"`) || !strings.Contains(body, `"scope": "1a5"`) {
-		t.Errorf("/readyz after a good run = %d %s", code, body)
-	}
-	_, metrics := get(t, h, "/metrics")
-	for _, want := range []string{
-		`rancher_ecr_credentials_writes_total{registry="` + w.ecr.Host(e2eAccount) + `",result="updated",scope="1a5"} 1`,
-		`rancher_ecr_credentials_runs_total{result="success"} 1`,
-		`rancher_ecr_credentials_token_expiry_timestamp_seconds{registry="` + w.ecr.Host(e2eAccount) + `",scope="1a5"}`,
-		`rancher_ecr_credentials_credential_fresh{registry="` + w.ecr.Host(e2eAccount) + `",scope="1a5"} 1`,
-		`rancher_ecr_credentials_scope_last_success_timestamp_seconds{scope="1a5"}`,
-		"go_goroutines", "process_resident_memory_bytes",
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
-	noSecrets(t, body+metrics+logs.String(), w.ecr.Password(e2eAccount))
-}
-
-func TestRun_JSONLogs(t *testing.T) {
-	w := newWorld(t)
-	w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
-	w.env["LOG_FORMAT"] = "json"
-	_, logs, err := w.run(t.Context(), "--once")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(logs), "\n")
-	for _, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
-			t.Errorf("not a JSON log line: %s", l)
-		}
-	}
-	if !strings.Contains(logs, `"msg":"registry credential created"`) {
-		t.Errorf("no write line:\n%s", logs)
-	}
-}
-
-func TestHealthcheck(t *testing.T) {
-	t.Parallel()
-	var status atomic.Int32
-	status.Store(http.StatusOK)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(int(status.Load()))
-	}))
-	t.Cleanup(srv.Close)
-	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
-	check := func(args []string, env map[string]string) int {
-		return exitCode(run(t.Context(), append([]string{"healthcheck"}, args...), envOf(env), io.Discard, io.Discard))
-	}
-	if got := check(nil, map[string]string{"LISTEN_PORT": port}); got != 0 {
-		t.Errorf("healthy daemon, LISTEN_PORT: exit %d, want 0", got)
-	}
-	if got := check([]string{"--listen-port", port}, nil); got != 0 {
-		t.Errorf("healthy daemon, --listen-port: exit %d, want 0", got)
-	}
-	if got := check(nil, map[string]string{"LISTEN_PORT": port, "LISTEN_ADDRESS": "127.0.0.1"}); got != 0 {
-		t.Errorf("healthy daemon, LISTEN_ADDRESS=127.0.0.1: exit %d, want 0", got)
-	}
-	if got := check([]string{"--listen-address", "127.0.0.1:" + port}, map[string]string{"LISTEN_PORT": port}); got != 1 {
-		t.Errorf("bad --listen-address: exit %d, want 1", got)
-	}
-	if got := check([]string{"--listen-port", "x"}, nil); got != 1 {
-		t.Errorf("bad port: exit %d, want 1 (Docker reserves 2)", got)
-	}
-	status.Store(http.StatusServiceUnavailable)
-	if got := check([]string{"--listen-port", port}, nil); got != 1 {
-		t.Errorf("unhealthy daemon: exit %d, want 1", got)
 	}
 }
 
@@ -211,9 +110,9 @@ func waitClosed(t *testing.T, c net.Conn, within time.Duration) string {
 	return string(b)
 }
 
-func TestNewHTTPServer_Bounds(t *testing.T) {
+func TestNewServer_Bounds(t *testing.T) {
 	t.Parallel()
-	srv := newHTTPServer(t.Context(), http.NotFoundHandler())
+	srv := NewServer(t.Context(), http.NotFoundHandler())
 	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
 		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
 		if d <= 0 || d > time.Minute {
@@ -226,9 +125,9 @@ func TestNewHTTPServer_Bounds(t *testing.T) {
 }
 
 // An idle keep-alive connection is closed after IdleTimeout.
-func TestNewHTTPServer_ClosesIdleConnections(t *testing.T) {
+func TestNewServer_ClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	srv := newHTTPServer(t.Context(), newHandler(fakeState{healthy: true}, prometheus.NewRegistry()))
+	srv := NewServer(t.Context(), Handler(fakeState{healthy: true}, nil, prometheus.NewRegistry()))
 	srv.IdleTimeout = 50 * time.Millisecond
 	c := sendRaw(t, srv, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -244,9 +143,9 @@ func TestNewHTTPServer_ClosesIdleConnections(t *testing.T) {
 }
 
 // A client that never finishes its header is cut off after ReadHeaderTimeout.
-func TestNewHTTPServer_ClosesSlowHeaders(t *testing.T) {
+func TestNewServer_ClosesSlowHeaders(t *testing.T) {
 	t.Parallel()
-	srv := newHTTPServer(t.Context(), newHandler(fakeState{healthy: true}, prometheus.NewRegistry()))
+	srv := NewServer(t.Context(), Handler(fakeState{healthy: true}, nil, prometheus.NewRegistry()))
 	srv.ReadHeaderTimeout = 50 * time.Millisecond
 	c := sendRaw(t, srv, "GET /ping HTTP/1.1\r\nHost: x\r\n")
 	if got := waitClosed(t, c, 10*time.Second); strings.Contains(got, "pong") {
@@ -254,9 +153,9 @@ func TestNewHTTPServer_ClosesSlowHeaders(t *testing.T) {
 	}
 }
 
-func TestNewHTTPServer_RefusesHugeHeaders(t *testing.T) {
+func TestNewServer_RefusesHugeHeaders(t *testing.T) {
 	t.Parallel()
-	srv := newHTTPServer(t.Context(), newHandler(fakeState{healthy: true}, prometheus.NewRegistry()))
+	srv := NewServer(t.Context(), Handler(fakeState{healthy: true}, nil, prometheus.NewRegistry()))
 	req, _ := http.NewRequest(http.MethodGet, "http://"+serveTest(t, srv)+"/ping", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
 	resp, err := http.DefaultClient.Do(req)
@@ -276,14 +175,14 @@ func TestHandler_ReadyzShortReasons(t *testing.T) {
 	st := fakeState{rd: refresher.Readiness{Reason: long,
 		Pairs:   []refresher.PairStatus{{Host: "h.example.com", Scope: "1a5", LastError: long}},
 		Sources: []refresher.SourceStatus{{Region: "us-east-1", LastError: long}}}}
-	code, body := get(t, newHandler(st, prometheus.NewRegistry()), "/readyz")
+	code, body := get(t, Handler(st, nil, prometheus.NewRegistry()), "/readyz")
 	var rd refresher.Readiness
 	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 503 {
 		t.Fatalf("/readyz = %d %.200s (%v)", code, body, err)
 	}
 	for name, s := range map[string]string{"reason": rd.Reason, "pair last_error": rd.Pairs[0].LastError, "source last_error": rd.Sources[0].LastError} {
-		if len(s) > maxReasonLen+len("…") || !strings.HasSuffix(s, "…") || !utf8.ValidString(s) {
-			t.Errorf("%s: %d bytes, valid UTF-8 %v, want at most %d and marked cut", name, len(s), utf8.ValidString(s), maxReasonLen)
+		if len(s) > MaxReasonLen+len("…") || !strings.HasSuffix(s, "…") || !utf8.ValidString(s) {
+			t.Errorf("%s: %d bytes, valid UTF-8 %v, want at most %d and marked cut", name, len(s), utf8.ValidString(s), MaxReasonLen)
 		}
 	}
 	if len(st.rd.Pairs[0].LastError) != len(long) {
@@ -305,32 +204,65 @@ func TestHealthcheckURL(t *testing.T) {
 		{"::1", "8080", "http://[::1]:8080/healthz"},
 		{"[::1]", "8080", "http://[::1]:8080/healthz"},
 		{"daemon.internal", "8080", "http://daemon.internal:8080/healthz"},
-		{"a b", "8080", "LISTEN_ADDRESS"},
+		{"a b", "8080", "LISTEN_ADDRESS: \"a b\" is not an IP address"},
+		{"127.0.0.1:8080", "8080", "LISTEN_ADDRESS: \"127.0.0.1:8080\" holds a port: set LISTEN_ADDRESS=127.0.0.1 and LISTEN_PORT=8080"},
 		{"", "x", "LISTEN_PORT"},
 	} {
-		got, err := healthcheckURL(tt.addr, tt.port)
+		got, err := HealthcheckURL(tt.addr, tt.port)
 		if err != nil {
 			got = err.Error()
 		}
 		if !strings.HasPrefix(got, tt.want) {
-			t.Errorf("healthcheckURL(%q, %q) = %q, want %q", tt.addr, tt.port, got, tt.want)
+			t.Errorf("HealthcheckURL(%q, %q) = %q, want %q", tt.addr, tt.port, got, tt.want)
 		}
 	}
 }
 
-// The daemon binds LISTEN_ADDRESS: a port taken on that address is a
-// configuration error naming it.
-func TestRun_ListenAddress(t *testing.T) {
-	w := newWorld(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+func TestParseListenAddress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"": "", "127.0.0.1": "127.0.0.1", "::1": "::1", "[::1]": "::1", "0.0.0.0": "0.0.0.0", "localhost": "localhost", " daemon.internal ": "daemon.internal"} {
+		if got, err := ParseListenAddress(in); err != nil || got != want {
+			t.Errorf("ParseListenAddress(%q) = %q, %v, want %q", in, got, err, want)
+		}
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	w.env["LISTEN_ADDRESS"], w.env["LISTEN_PORT"] = "127.0.0.1", port
-	_, _, err = w.run(t.Context())
-	if got := exitCode(err); got != 2 || !strings.Contains(err.Error(), "LISTEN_ADDRESS, LISTEN_PORT: listen tcp 127.0.0.1:"+port) {
-		t.Errorf("exit %d, %v: want 2 naming LISTEN_ADDRESS and 127.0.0.1:%s", got, err, port)
+	for in, want := range map[string]string{"http://0.0.0.0": "is not an IP address or host name", "a b": "is not an IP address",
+		"[::1]:8080": "holds a port: set LISTEN_ADDRESS=::1 and LISTEN_PORT=8080"} {
+		if _, err := ParseListenAddress(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseListenAddress(%q): %v, want %q", in, err, want)
+		}
+	}
+}
+
+type fakeRole struct {
+	role, leader string
+	fresh        bool
+}
+
+func (f fakeRole) Role(time.Time) (string, string, bool) { return f.role, f.leader, f.fresh }
+
+func TestFollowerReadiness(t *testing.T) {
+	t.Parallel()
+	notReady := refresher.Readiness{Ready: false, Reason: "no credential written"}
+	for _, c := range []struct {
+		e         fakeRole
+		rd        refresher.Readiness
+		wantReady bool
+		reason    string
+	}{
+		{fakeRole{"leader", "me", true}, notReady, false, "no credential written"},
+		{fakeRole{"leader", "me", true}, refresher.Readiness{Ready: true}, true, ""},
+		{fakeRole{"follower", "pod-a", true}, notReady, true, ""},
+		{fakeRole{"follower", "pod-a", false}, notReady, false, "has not renewed"},
+		{fakeRole{"follower", "", false}, notReady, false, "no replica holds the lease"},
+	} {
+		_, _, ready, reason := followerReadiness(c.e, time.Now(), c.rd)
+		if ready != c.wantReady || !strings.Contains(reason, c.reason) {
+			t.Errorf("%+v: ready %v reason %q", c.e, ready, reason)
+		}
+	}
+	// Through the handler: a follower of a fresh leader answers 200 with its role.
+	code, body := get(t, Handler(fakeState{healthy: true, rd: notReady}, fakeRole{"follower", "pod-a", true}, prometheus.NewRegistry()), "/readyz")
+	if code != 200 || !strings.Contains(body, `"role": "follower"`) || !strings.Contains(body, `"leader": "pod-a"`) {
+		t.Errorf("/readyz of a follower = %d %s", code, body)
 	}
 }

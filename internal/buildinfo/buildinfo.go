@@ -1,4 +1,6 @@
-package main
+// Package buildinfo says which source a binary was built from: the values the
+// release build stamps into package main, else what the Go toolchain records.
+package buildinfo
 
 import (
 	"cmp"
@@ -10,13 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Stamped at build time by the Dockerfile, next to main.version:
+// Stamp is what the release build sets in package main with
 //
 //	-ldflags "-X main.version=v1.2.3 -X main.commit=<sha> -X main.date=<RFC 3339>"
-var commit, date string
+//
+// (the Dockerfile does); main hands it to the wiring. Empty fields were not stamped.
+type Stamp struct {
+	Version, Commit, Date string
+}
 
-// buildInfo says which source a binary was built from.
-type buildInfo struct {
+// Info says which source a binary was built from.
+type Info struct {
 	Version   string // release version, or "(devel)"
 	Revision  string // VCS commit, or "unknown"
 	Date      string // build date (stamped) or commit time (from Go's VCS stamp), or "unknown"
@@ -26,19 +32,19 @@ type buildInfo struct {
 	Stamped   bool   // version set by -ldflags (a release build)
 }
 
-// currentBuildInfo is this binary's buildInfo.
-func currentBuildInfo() buildInfo {
+// Current is this binary's Info, preferring s.
+func Current(s Stamp) Info {
 	bi, _ := debug.ReadBuildInfo()
-	return resolveBuildInfo(version, commit, date, bi)
+	return Resolve(s, bi)
 }
 
-// resolveBuildInfo prefers the values stamped with -ldflags and falls back to
-// what the Go toolchain records by itself (`go build` in a git checkout records
+// Resolve prefers the values stamped with -ldflags and falls back to what the
+// Go toolchain records by itself (`go build` in a git checkout records
 // vcs.revision, vcs.time and vcs.modified; `go run` and `go test` do not):
 // https://pkg.go.dev/runtime/debug#BuildSetting
-func resolveBuildInfo(version, commit, date string, bi *debug.BuildInfo) buildInfo {
-	b := buildInfo{Version: version, Revision: commit, Date: date, GoVersion: runtime.Version(),
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, Stamped: version != ""}
+func Resolve(s Stamp, bi *debug.BuildInfo) Info {
+	b := Info{Version: s.Version, Revision: s.Commit, Date: s.Date, GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, Stamped: s.Version != ""}
 	if bi != nil {
 		b.GoVersion = cmp.Or(bi.GoVersion, b.GoVersion)
 		var vcsRev, vcsTime, goos, goarch string
@@ -72,10 +78,13 @@ func resolveBuildInfo(version, commit, date string, bi *debug.BuildInfo) buildIn
 }
 
 // String is the one-line form used in the start-up log line and the User-Agent.
-func (b buildInfo) String() string { return b.Version }
+func (b Info) String() string { return b.Version }
 
-// writeVersion prints what `--version` and `version` print.
-func writeVersion(w io.Writer, b buildInfo) {
+// UserAgent is what the daemon's clients send: its name and version.
+func (b Info) UserAgent() string { return "rancher-ecr-credentials/" + b.Version }
+
+// Write prints what `--version` and `version` print.
+func Write(w io.Writer, b Info) {
 	rev := b.Revision
 	if b.Modified {
 		rev += " (with uncommitted changes)"
@@ -89,10 +98,10 @@ func writeVersion(w io.Writer, b buildInfo) {
 	}
 }
 
-// registerBuildInfo adds rancher_ecr_credentials_build_info, a gauge that is
-// always 1 and carries the build in its labels, the usual *_build_info pattern:
+// Register adds rancher_ecr_credentials_build_info, a gauge that is always 1
+// and carries the build in its labels, the usual *_build_info pattern:
 // https://www.robustperception.io/exposing-the-software-version-to-prometheus/
-func registerBuildInfo(reg prometheus.Registerer, b buildInfo) {
+func Register(reg prometheus.Registerer, b Info) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "rancher_ecr_credentials_build_info",
 		Help: "Always 1; the labels say which build this process runs.",

@@ -1,4 +1,7 @@
-package main
+// Package logging is the daemon's logger and the adapters that route what
+// libraries log (client-go's klog, the AWS SDK) through it, so every line keeps
+// LOG_FORMAT.
+package logging
 
 import (
 	"github.com/go-logr/logr"
@@ -6,11 +9,11 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// routeKlog sends what client-go logs through klog (leader election, watch
+// RouteKlog sends what client-go logs through klog (leader election, watch
 // restarts, the API server's warnings) to the daemon's logger, so
 // LOG_FORMAT=json stays one format: errors at warn, the rest at debug. klog's
 // logger is process-wide, so it is set only where a Kubernetes client is built.
-func routeKlog(log logrus.FieldLogger) {
+func RouteKlog(log logrus.FieldLogger) {
 	klog.SetLogger(logr.New(klogSink{l: log.WithField("source", "client-go")}))
 }
 

@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	smithylog "github.com/aws/smithy-go/logging"
 	"github.com/go-logr/logr"
 	"github.com/sirupsen/logrus"
 )
@@ -37,6 +38,29 @@ func TestKlogSink(t *testing.T) {
 		}
 		if m["level"] != want.level || m["msg"] != want.msg || m["logger"] != "leaderelection" || m["lease"] != "ns/rancher-ecr-credentials" || m["source"] != "client-go" {
 			t.Errorf("line %d = %v, want level %s, msg %q, with logger, lease and source fields", i, m, want.level, want.msg)
+		}
+	}
+}
+
+// The AWS SDK's warnings stay warnings, the rest is debug, and a line is bounded.
+func TestSDKLogger(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	l := New(&buf, logrus.DebugLevel, "json")
+	sdk := SDKLogger(l)
+	sdk.Logf(smithylog.Warn, "falling back to %s", "IMDSv1")
+	sdk.Logf(smithylog.Debug, "%s", strings.Repeat("x", 5000))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []string{"warning", "debug"} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &m); err != nil || m["level"] != want || m["source"] != "aws-sdk" {
+			t.Errorf("line %d = %s, want level %s from aws-sdk", i, lines[i], want)
+		}
+		if msg, _ := m["msg"].(string); len(msg) > maxSDKLogLine+len("…") {
+			t.Errorf("line %d: message of %d bytes", i, len(msg))
 		}
 	}
 }

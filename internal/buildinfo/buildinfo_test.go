@@ -1,8 +1,7 @@
-package main
+package buildinfo
 
 import (
 	"bytes"
-	"io"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestResolveBuildInfo(t *testing.T) {
+func TestResolve(t *testing.T) {
 	t.Parallel()
 	vcs := &debug.BuildInfo{GoVersion: "go1.26.1", Main: debug.Module{Version: "v0.0.0-20250102030405-0123456789ab+dirty"},
 		Settings: []debug.BuildSetting{{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: "arm64"},
@@ -19,20 +18,20 @@ func TestResolveBuildInfo(t *testing.T) {
 	tests := map[string]struct {
 		version, commit, date string
 		bi                    *debug.BuildInfo
-		want                  buildInfo
+		want                  Info
 	}{
 		"stamped release build": {"v1.2.3", "abcdef", "2025-06-01T00:00:00Z", vcs,
-			buildInfo{Version: "v1.2.3", Revision: "abcdef", Date: "2025-06-01T00:00:00Z", GoVersion: "go1.26.1", Platform: "linux/arm64", Modified: true, Stamped: true}},
+			Info{Version: "v1.2.3", Revision: "abcdef", Date: "2025-06-01T00:00:00Z", GoVersion: "go1.26.1", Platform: "linux/arm64", Modified: true, Stamped: true}},
 		"go build in a checkout": {"", "", "", vcs,
-			buildInfo{Version: "v0.0.0-20250102030405-0123456789ab+dirty", Revision: "0123456789abcdef", Date: "2025-01-02T03:04:05Z", GoVersion: "go1.26.1", Platform: "linux/arm64", Modified: true}},
+			Info{Version: "v0.0.0-20250102030405-0123456789ab+dirty", Revision: "0123456789abcdef", Date: "2025-01-02T03:04:05Z", GoVersion: "go1.26.1", Platform: "linux/arm64", Modified: true}},
 		"go run or go test": {"", "", "", &debug.BuildInfo{GoVersion: "go1.26.1", Main: debug.Module{Version: "(devel)"}},
-			buildInfo{Version: "(devel)", Revision: "unknown", Date: "unknown", GoVersion: "go1.26.1"}},
-		"no build info": {"", "", "", nil, buildInfo{Version: "(devel)", Revision: "unknown", Date: "unknown"}},
+			Info{Version: "(devel)", Revision: "unknown", Date: "unknown", GoVersion: "go1.26.1"}},
+		"no build info": {"", "", "", nil, Info{Version: "(devel)", Revision: "unknown", Date: "unknown"}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := resolveBuildInfo(tt.version, tt.commit, tt.date, tt.bi)
+			got := Resolve(Stamp{tt.version, tt.commit, tt.date}, tt.bi)
 			if tt.want.GoVersion == "" { // from the running toolchain
 				tt.want.GoVersion = got.GoVersion
 			}
@@ -46,16 +45,16 @@ func TestResolveBuildInfo(t *testing.T) {
 	}
 }
 
-func TestWriteVersion(t *testing.T) {
+func TestWrite(t *testing.T) {
 	t.Parallel()
 	var o bytes.Buffer
-	writeVersion(&o, buildInfo{Version: "v1.2.3", Revision: "abcdef", Date: "2025-06-01T00:00:00Z", GoVersion: "go1.26.1", Platform: "linux/amd64", Stamped: true})
+	Write(&o, Info{Version: "v1.2.3", Revision: "abcdef", Date: "2025-06-01T00:00:00Z", GoVersion: "go1.26.1", Platform: "linux/amd64", Stamped: true})
 	want := "rancher-ecr-credentials v1.2.3\n  commit:  abcdef\n  built:   2025-06-01T00:00:00Z\n  go:      go1.26.1 linux/amd64\n"
 	if o.String() != want {
 		t.Errorf("stamped:\n%s\nwant\n%s", o.String(), want)
 	}
 	o.Reset()
-	writeVersion(&o, buildInfo{Version: "(devel)", Revision: "0123abc", Date: "unknown", GoVersion: "go1.26.1", Platform: "linux/amd64", Modified: true})
+	Write(&o, Info{Version: "(devel)", Revision: "0123abc", Date: "unknown", GoVersion: "go1.26.1", Platform: "linux/amd64", Modified: true})
 	for _, want := range []string{"(devel)", "0123abc (with uncommitted changes)", "not a release build", "-X main.version="} {
 		if !strings.Contains(o.String(), want) {
 			t.Errorf("unstamped output lacks %q:\n%s", want, o.String())
@@ -63,22 +62,11 @@ func TestWriteVersion(t *testing.T) {
 	}
 }
 
-// Both spellings print the same block; the daemon's registry carries the gauge.
-func TestRun_VersionSubcommandAndMetric(t *testing.T) {
+// The gauge carries the build in its labels.
+func TestRegister(t *testing.T) {
 	t.Parallel()
-	var flag, sub bytes.Buffer
-	if err := run(t.Context(), []string{"--version"}, envOf(nil), &flag, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(t.Context(), []string{"version"}, envOf(nil), &sub, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if flag.String() != sub.String() || !strings.Contains(sub.String(), "  go:      go1.") {
-		t.Errorf("--version:\n%s\nversion:\n%s", flag.String(), sub.String())
-	}
-
 	reg := prometheus.NewRegistry()
-	registerBuildInfo(reg, buildInfo{Version: "v1.2.3", Revision: "abcdef", Date: "d", GoVersion: "go1.26.1", Platform: "linux/amd64"})
+	Register(reg, Info{Version: "v1.2.3", Revision: "abcdef", Date: "d", GoVersion: "go1.26.1", Platform: "linux/amd64"})
 	want := `
 # HELP rancher_ecr_credentials_build_info Always 1; the labels say which build this process runs.
 # TYPE rancher_ecr_credentials_build_info gauge
