@@ -1,4 +1,7 @@
-package main
+// Package demo is --demo: local stand-ins of ECR and Rancher (the ones the
+// tests use), the settings that point the daemon at them, and the narration
+// that says what a newcomer is looking at.
+package demo
 
 import (
 	"fmt"
@@ -13,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
 
 // Demo stand-in identities. They are not secrets: they only open the stand-ins.
@@ -27,9 +30,9 @@ const (
 	demoNewAccount = "444455556666" // has none: AUTO_CREATE makes it
 )
 
-// demoStandIns are the local ECR and Rancher that --demo runs against: the same
+// StandIns are the local ECR and Rancher that --demo runs against: the same
 // stand-ins the tests use.
-type demoStandIns struct {
+type StandIns struct {
 	ecr      *ecrtest.Server
 	rancher  *ranchertest.Server
 	ecrSrv   *httptest.Server
@@ -43,8 +46,11 @@ const (
 	demoProject2b = "c-demo1:p-batch"
 )
 
-func startDemo(out io.Writer, rancher2 bool) *demoStandIns {
-	d := &demoStandIns{ecr: ecrtest.New(demoAccount, demoRegion), rancher2: rancher2}
+// Start serves the stand-ins on 127.0.0.1, seeded with what an operator's
+// Rancher 1.x environment (or, with rancher2, Rancher 2.x projects) typically
+// holds, and says so on out.
+func Start(out io.Writer, rancher2 bool) *StandIns {
+	d := &StandIns{ecr: ecrtest.New(demoAccount, demoRegion), rancher2: rancher2}
 	if rancher2 {
 		d.rancher = ranchertest.New(ranchertest.Key{Access: demoAccess, Secret: demoSecret, Projects: []string{"*"}})
 		// A hand-kept credential that mixes hosts (never rewritten), and a stale one of ours.
@@ -81,29 +87,29 @@ func startDemo(out io.Writer, rancher2 bool) *demoStandIns {
 	return d
 }
 
-// configure points the configuration at the stand-ins.
-func (d *demoStandIns) configure(c Config) Config {
-	c.CattleURL = d.rSrv.URL + "/v2-beta/projects/" + demoProject
-	c.RancherProjects, c.AllProjects = nil, false
-	if d.rancher2 {
-		c.CattleURL, c.AllProjects = d.rSrv.URL+"/v3", true
+// Settings point the daemon at the stand-ins: they win over the caller's
+// flags and environment. Everything else (LISTEN_*, LOG_*, --once) is the
+// caller's.
+func (d *StandIns) Settings() map[string]string {
+	s := map[string]string{
+		"CATTLE_URL": d.rSrv.URL + "/v2-beta/projects/" + demoProject, "RANCHER_PROJECTS": "",
+		"CATTLE_ACCESS_KEY": demoAccess, "CATTLE_SECRET_KEY": demoSecret, "CATTLE_ACCESS_KEY_FILE": "", "CATTLE_SECRET_KEY_FILE": "",
+		"AWS_REGION": demoRegion, "AWS_ECR_REGISTRY_IDS": demoAccount + "," + demoNewAccount, "AUTO_CREATE": "true",
+		"ECR_PROXY_HOST": "", "AWS_ROLE_ARN": "", "RANCHER_CA_FILE": "", "RANCHER_INSECURE_SKIP_VERIFY": "false", "RANCHER_SECRET_API": "auto",
 	}
-	c.CattleAccessKey, c.CattleSecretKey = demoAccess, demoSecret
-	c.Region = demoRegion
-	c.Registries = []RegistrySpec{{demoAccount, demoRegion}, {demoNewAccount, demoRegion}}
-	c.AutoCreate = true
-	c.ProxyHost = ""
-	c.RoleARN = ""
-	c.RancherCAFile, c.RancherInsecure = "", false
-	return c
+	if d.rancher2 {
+		s["CATTLE_URL"], s["RANCHER_PROJECTS"] = d.rSrv.URL+"/v3", "all"
+	}
+	return s
 }
 
-func (d *demoStandIns) ecrOption(o *ecr.Options) { o.BaseEndpoint = aws.String(d.ecrSrv.URL) }
+// ECROption points the ECR client at the stand-in.
+func (d *StandIns) ECROption(o *ecr.Options) { o.BaseEndpoint = aws.String(d.ecrSrv.URL) }
 
-// demoAWSConfig is the demo's whole AWS configuration: static demo credentials
+// AWSConfig is the demo's whole AWS configuration: static demo credentials
 // and nothing read from the caller's environment or files, so AWS_PROFILE naming
 // a profile that does not exist, or a broken ~/.aws/config, cannot break it.
-func demoAWSConfig(region string) aws.Config {
+func AWSConfig(region string) aws.Config {
 	return aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIADEMODEMODEMODEMO", "demo-aws-secret", ""),
@@ -112,7 +118,7 @@ func demoAWSConfig(region string) aws.Config {
 
 // explain says what the demo is and what it seeded, and why, before any log
 // line: the warning about the odd address is expected, not a fault.
-func (d *demoStandIns) explain(out io.Writer) {
+func (d *StandIns) explain(out io.Writer) {
 	fmt.Fprintln(out, "demo: a full refresh cycle against local stand-ins of ECR and Rancher; no cloud account, nothing outside this machine.")
 	if d.rancher2 {
 		fmt.Fprintf(out, "demo: seeded Rancher 2.x projects %s and %s (found through RANCHER_PROJECTS=all):\n", demoProject2a, demoProject2b)
@@ -128,9 +134,9 @@ func (d *demoStandIns) explain(out io.Writer) {
 	fmt.Fprintf(out, "demo:   no registry for account %s: AUTO_CREATE=true (set by the demo) creates it and its credential\n", demoNewAccount)
 }
 
-// next says when the next refresh happens, in the user's local time and as a
+// Next says when the next refresh happens, in the user's local time and as a
 // duration from now.
-func (d *demoStandIns) next(out io.Writer, next, now time.Time, once bool) {
+func (d *StandIns) Next(out io.Writer, next, now time.Time, once bool) {
 	if next.IsZero() {
 		return
 	}
@@ -143,9 +149,9 @@ func (d *demoStandIns) next(out io.Writer, next, now time.Time, once bool) {
 		when, next.Local().Format("15:04 MST"), in)
 }
 
-// report prints what the stand-in Rancher holds now. Passwords are shown only as
+// Report prints what the stand-in Rancher holds now. Passwords are shown only as
 // where they came from, never as values.
-func (d *demoStandIns) report(out io.Writer) {
+func (d *StandIns) Report(out io.Writer) {
 	if d.rancher2 {
 		for _, p := range []string{demoProject2a, demoProject2b} {
 			fmt.Fprintf(out, "demo: Rancher project %s now holds:\n", p)
@@ -170,7 +176,7 @@ func (d *demoStandIns) report(out io.Writer) {
 }
 
 // origin says where a password came from, without showing it.
-func (d *demoStandIns) origin(pw string) string {
+func (d *StandIns) origin(pw string) string {
 	for _, acct := range []string{demoAccount, demoNewAccount} {
 		if p := d.ecr.Password(acct); p != "" && pw == p {
 			return "fresh ECR token for " + acct
@@ -179,7 +185,8 @@ func (d *demoStandIns) origin(pw string) string {
 	return "kept as it was"
 }
 
-func (d *demoStandIns) Close() {
+// Close stops the stand-ins.
+func (d *StandIns) Close() {
 	d.ecrSrv.Close()
 	d.rSrv.Close()
 }
