@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"strings"
@@ -41,7 +41,7 @@ func TestLegacyAWSFilesWarning(t *testing.T) {
 				}
 				return false
 			}
-			got := legacyAWSFilesWarning(tt.sdkCreds, tt.sdkConfig, envOf(tt.env), present)
+			got := legacyAWSFilesWarning(tt.sdkCreds, tt.sdkConfig, func(k string) string { return tt.env[k] }, present)
 			if len(tt.want) == 0 && got != "" {
 				t.Errorf("unexpected warning: %s", got)
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -25,13 +25,7 @@ type fakeState struct {
 func (f fakeState) Healthy(time.Time) bool                  { return f.healthy }
 func (f fakeState) Readiness(time.Time) refresher.Readiness { return f.rd }
 
-func get(t *testing.T, h http.Handler, path string) (int, string) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-	b, _ := io.ReadAll(rec.Body)
-	return rec.Code, string(b)
-}
+func get(t *testing.T, h http.Handler, path string) (int, string) { return apptest.Get(t, h, path) }
 
 func TestHandler(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/pem"
@@ -13,70 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
-
-// tlsWorld is newWorld with Rancher served over TLS by a self-signed test CA,
-// whose certificate is returned as a PEM file.
-func tlsWorld(t *testing.T) (*world, *httptest.Server, string) {
-	t.Helper()
-	w := newWorld(t)
-	srv := httptest.NewTLSServer(w.rancher)
-	t.Cleanup(srv.Close)
-	w.env["CATTLE_URL"] = srv.URL + "/v2-beta/projects/" + e2eProject
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
-	return w, srv, ca
-}
-
-func TestRun_TLS(t *testing.T) {
-	t.Run("UntrustedCA", func(t *testing.T) {
-		w, _, _ := tlsWorld(t)
-		_, logs, err := w.run(t.Context(), "--once")
-		if exitCode(err) != 1 || !strings.Contains(logs, "give the CA bundle in RANCHER_CA_FILE") {
-			t.Errorf("exit %d, logs:\n%s\nwant a failure naming RANCHER_CA_FILE", exitCode(err), logs)
-		}
-	})
-	t.Run("CAFile", func(t *testing.T) {
-		w, _, ca := tlsWorld(t)
-		w.env["RANCHER_CA_FILE"] = ca
-		if _, logs, err := w.run(t.Context(), "--once"); err != nil {
-			t.Fatalf("run: %v\n%s", err, logs)
-		}
-		if n := len(w.rancher.Credentials(e2eProject)); n != 1 {
-			t.Errorf("credentials = %d, want 1 written over TLS", n)
-		}
-	})
-	t.Run("CAFileWithoutPEM", func(t *testing.T) {
-		w, _, _ := tlsWorld(t)
-		bad := filepath.Join(t.TempDir(), "ca.pem")
-		if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		w.env["RANCHER_CA_FILE"] = bad
-		_, _, err := w.run(t.Context(), "--once")
-		if exitCode(err) != 2 || !strings.Contains(err.Error(), "RANCHER_CA_FILE: "+bad+" holds no PEM certificate") {
-			t.Errorf("err = %v, want exit 2 naming RANCHER_CA_FILE", err)
-		}
-		if w.rancher.Requests() != 0 {
-			t.Error("Rancher was called with a broken CA file")
-		}
-	})
-	t.Run("InsecureSkipVerify", func(t *testing.T) {
-		w, _, _ := tlsWorld(t)
-		w.env["RANCHER_INSECURE_SKIP_VERIFY"] = "true"
-		_, logs, err := w.run(t.Context(), "--once")
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, logs)
-		}
-		if !strings.Contains(logs, "level=warning") || !strings.Contains(logs, "NOT verified") {
-			t.Errorf("no loud warning:\n%s", logs)
-		}
-	})
-}
 
 // forwardProxy is a local HTTP proxy: CONNECT tunnels and absolute-URI requests.
 // Every host is sent to 127.0.0.1 on the same port, so names that do not
@@ -137,12 +77,12 @@ func TestBinary_Proxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: e2eRancherSK, Project: e2eProject})
+	bin := testbin.Binary(t)
+	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: apptest.RancherSecret, Project: apptest.Project})
 	rSrv := httptest.NewTLSServer(rs)
 	t.Cleanup(rSrv.Close)
-	w := newWorld(t) // for its ECR stand-in
-	ecrSrv := httptest.NewServer(w.ecr)
+	w := apptest.NewWorld(t) // for its ECR stand-in
+	ecrSrv := httptest.NewServer(w.ECR)
 	t.Cleanup(ecrSrv.Close)
 	proxy := &forwardProxy{}
 	pSrv := httptest.NewServer(proxy)
@@ -153,24 +93,24 @@ func TestBinary_Proxy(t *testing.T) {
 	}
 	_, rPort, _ := net.SplitHostPort(rSrv.Listener.Addr().String())
 	_, ePort, _ := net.SplitHostPort(ecrSrv.Listener.Addr().String())
-	reg := rs.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	reg := rs.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), "")
 
 	dir := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), bin, "--once")
 	cmd.Env = []string{
 		"HOME=" + dir, "HTTPS_PROXY=" + pSrv.URL, "HTTP_PROXY=" + pSrv.URL,
-		"CATTLE_URL=https://example.com:" + rPort + "/v2-beta/projects/" + e2eProject, "RANCHER_CA_FILE=" + ca,
-		"CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + e2eRancherSK,
+		"CATTLE_URL=https://example.com:" + rPort + "/v2-beta/projects/" + apptest.Project, "RANCHER_CA_FILE=" + ca,
+		"CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + apptest.RancherSecret,
 		"AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://ecr.example.com:" + ePort,
-		"AWS_ACCESS_KEY_ID=AKIDPROXY", "AWS_SECRET_ACCESS_KEY=" + e2eAWSSecret, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID=AKIDPROXY", "AWS_SECRET_ACCESS_KEY=" + apptest.AWSSecret, "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("run through the proxy: %v\n%s", err, out)
 	}
-	creds := rs.Credentials(e2eProject)
-	if len(creds) != 1 || creds[0].RegistryID != reg || creds[0].SecretValue != w.ecr.Password(e2eAccount) {
+	creds := rs.Credentials(apptest.Project)
+	if len(creds) != 1 || creds[0].RegistryID != reg || creds[0].SecretValue != w.ECR.Password(apptest.Account) {
 		t.Errorf("credentials = %+v", creds)
 	}
 	seen := proxy.seen()
@@ -179,5 +119,5 @@ func TestBinary_Proxy(t *testing.T) {
 			t.Errorf("the proxy did not carry %q (it saw %s)", want, seen)
 		}
 	}
-	noSecrets(t, string(out), w.ecr.Password(e2eAccount))
+	apptest.NoSecrets(t, string(out), w.ECR.Password(apptest.Account))
 }

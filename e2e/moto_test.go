@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
 
@@ -48,7 +50,7 @@ func TestIntegration_Moto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration suite skipped in -short mode")
 	}
-	s := &motoSuite{bin: buildBinary(t), motoURL: startMoto(t, motoPath)}
+	s := &motoSuite{bin: testbin.Binary(t), motoURL: startMoto(t, motoPath)}
 
 	t.Run("DefaultRegistry", s.testDefaultRegistry)
 	t.Run("TwoRegistriesTwoRegions", s.testTwoRegistries)
@@ -118,7 +120,7 @@ func (s *motoSuite) runOnce(t *testing.T, rancherURL string, extra ...string) (s
 	cmd := exec.CommandContext(t.Context(), s.bin, "--once")
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"CATTLE_URL=" + rancherURL, "CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + e2eRancherSK,
+		"CATTLE_URL=" + rancherURL, "CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + apptest.RancherSecret,
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDMOTO", "AWS_SECRET_ACCESS_KEY=" + motoAWSSecret,
 		"AWS_ENDPOINT_URL_ECR=" + s.motoURL, "AWS_ENDPOINT_URL_STS=" + s.motoURL,
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + filepath.Join(dir, "none"),
@@ -136,18 +138,18 @@ func (s *motoSuite) runOnce(t *testing.T, rancherURL string, extra ...string) (s
 
 func newRancher(t *testing.T) (*ranchertest.Server, string) {
 	t.Helper()
-	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: e2eRancherSK, Project: e2eProject})
+	rs := ranchertest.New(ranchertest.Key{Access: "ak", Secret: apptest.RancherSecret, Project: apptest.Project})
 	srv := httptest.NewServer(rs)
 	t.Cleanup(srv.Close)
-	return rs, srv.URL + "/v1/projects/" + e2eProject
+	return rs, srv.URL + "/v1/projects/" + apptest.Project
 }
 
 func ecrHost(id, region string) string { return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", id, region) }
 
 func (s *motoSuite) testDefaultRegistry(t *testing.T) {
 	rs, url := newRancher(t)
-	reg := rs.AddRegistry(e2eProject, ecrHost(motoDefaultAcct, "us-east-1"), "")
-	cred := rs.AddCredential(e2eProject, reg, "AWS", "stale", "")
+	reg := rs.AddRegistry(apptest.Project, ecrHost(motoDefaultAcct, "us-east-1"), "")
+	cred := rs.AddCredential(apptest.Project, reg, "AWS", "stale", "")
 	out, code := s.runOnce(t, url)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
@@ -160,14 +162,14 @@ func (s *motoSuite) testDefaultRegistry(t *testing.T) {
 	if got := strings.Count(out, "assuming a 12h token"); got != 1 {
 		t.Errorf("clamp warnings = %d, want 1:\n%s", got, out)
 	}
-	noSecrets(t, out, want, motoAWSSecret)
+	apptest.NoSecrets(t, out, want, motoAWSSecret)
 }
 
 func (s *motoSuite) testTwoRegistries(t *testing.T) {
 	rs, url := newRancher(t)
 	a, b := ecrHost("111122223333", "us-east-1"), ecrHost("555566667777", "eu-west-1")
-	reg := rs.AddRegistry(e2eProject, a, "")
-	cred := rs.AddCredential(e2eProject, reg, "AWS", "stale", "")
+	reg := rs.AddRegistry(apptest.Project, a, "")
+	cred := rs.AddCredential(apptest.Project, reg, "AWS", "stale", "")
 	out, code := s.runOnce(t, url, "AWS_ECR_REGISTRY_IDS=111122223333,555566667777:eu-west-1", "AUTO_CREATE=true")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
@@ -175,15 +177,15 @@ func (s *motoSuite) testTwoRegistries(t *testing.T) {
 	if c, _ := rs.Credential(cred); c.SecretValue != s.motoPassword(t, "us-east-1", "111122223333") {
 		t.Errorf("existing credential not updated in place: %+v", c)
 	}
-	regs := rs.Registries(e2eProject)
+	regs := rs.Registries(apptest.Project)
 	if len(regs) != 2 || regs[1].ServerAddress != b {
 		t.Fatalf("registries = %+v, want %s auto-created", regs, b)
 	}
-	creds := rs.Credentials(e2eProject)
+	creds := rs.Credentials(apptest.Project)
 	if len(creds) != 2 || creds[1].RegistryID != regs[1].ID || creds[1].SecretValue != s.motoPassword(t, "eu-west-1", "555566667777") {
 		t.Errorf("credentials = %+v", creds)
 	}
-	noSecrets(t, out, motoAWSSecret, creds[0].SecretValue, creds[1].SecretValue)
+	apptest.NoSecrets(t, out, motoAWSSecret, creds[0].SecretValue, creds[1].SecretValue)
 }
 
 // moto answers an assumed role's calls in the role's account, so the caller's
@@ -191,22 +193,22 @@ func (s *motoSuite) testTwoRegistries(t *testing.T) {
 func (s *motoSuite) testAssumeRole(t *testing.T) {
 	rs, url := newRancher(t)
 	roleAcct := "210987654321"
-	reg := rs.AddRegistry(e2eProject, ecrHost(roleAcct, "us-east-1"), "")
-	rs.AddRegistry(e2eProject, ecrHost(motoDefaultAcct, "us-east-1"), "")
+	reg := rs.AddRegistry(apptest.Project, ecrHost(roleAcct, "us-east-1"), "")
+	rs.AddRegistry(apptest.Project, ecrHost(motoDefaultAcct, "us-east-1"), "")
 	out, code := s.runOnce(t, url, "AWS_ROLE_ARN=arn:aws:iam::"+roleAcct+":role/ecr-read", "AWS_ROLE_EXTERNAL_ID=ext-1")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	creds := rs.Credentials(e2eProject)
+	creds := rs.Credentials(apptest.Project)
 	if len(creds) != 1 || creds[0].RegistryID != reg {
 		t.Fatalf("credentials = %+v, want one, for the role's account %s only", creds, roleAcct)
 	}
-	noSecrets(t, out, motoAWSSecret, creds[0].SecretValue)
+	apptest.NoSecrets(t, out, motoAWSSecret, creds[0].SecretValue)
 }
 
 func (s *motoSuite) testNoRegistry(t *testing.T) {
 	rs, url := newRancher(t)
-	rs.AddRegistry(e2eProject, "index.docker.io", "")
+	rs.AddRegistry(apptest.Project, "index.docker.io", "")
 	out, code := s.runOnce(t, url)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, out)
@@ -214,7 +216,7 @@ func (s *motoSuite) testNoRegistry(t *testing.T) {
 	if !strings.Contains(out, "add a registry with server address "+ecrHost(motoDefaultAcct, "us-east-1")) {
 		t.Errorf("output does not name the fix:\n%s", out)
 	}
-	if len(rs.Credentials(e2eProject)) != 0 {
+	if len(rs.Credentials(apptest.Project)) != 0 {
 		t.Errorf("something was written")
 	}
 }
@@ -222,18 +224,18 @@ func (s *motoSuite) testNoRegistry(t *testing.T) {
 // Rancher 2.x: a project-scoped dockerCredential per registry, created, then
 // updated in place by a second run.
 func (s *motoSuite) testRancher2(t *testing.T) {
-	rs := ranchertest.New(ranchertest.Key{Access: "token-moto", Secret: e2eRancherSK, Projects: []string{"*"}})
+	rs := ranchertest.New(ranchertest.Key{Access: "token-moto", Secret: apptest.RancherSecret, Projects: []string{"*"}})
 	rs.AddProject("c-abcde:p-fghij")
 	srv := httptest.NewServer(rs)
 	t.Cleanup(srv.Close)
 	kept := rs.AddDockerCredential("c-abcde:p-fghij", "hub", map[string]ranchertest.Auth{"index.docker.io": {Username: "someone", Password: "hub-password"}})
 	for run := 1; run <= 2; run++ {
-		out, code := s.runOnce(t, srv.URL+"/v3/project/c-abcde:p-fghij", "CATTLE_ACCESS_KEY=", "CATTLE_SECRET_KEY=token-moto:"+e2eRancherSK,
+		out, code := s.runOnce(t, srv.URL+"/v3/project/c-abcde:p-fghij", "CATTLE_ACCESS_KEY=", "CATTLE_SECRET_KEY=token-moto:"+apptest.RancherSecret,
 			"AWS_ECR_REGISTRY_IDS=111122223333")
 		if code != 0 {
 			t.Fatalf("run %d: exit %d:\n%s", run, code, out)
 		}
-		noSecrets(t, out, motoAWSSecret, "hub-password")
+		apptest.NoSecrets(t, out, motoAWSSecret, "hub-password")
 	}
 	creds := rs.DockerCredentials("c-abcde:p-fghij")
 	if len(creds) != 2 {
@@ -254,7 +256,7 @@ func (s *motoSuite) testRancher2(t *testing.T) {
 func (s *motoSuite) testWebIdentity(t *testing.T) {
 	rs, url := newRancher(t)
 	roleAcct := "222233334444"
-	reg := rs.AddRegistry(e2eProject, ecrHost(roleAcct, "us-east-1"), "")
+	reg := rs.AddRegistry(apptest.Project, ecrHost(roleAcct, "us-east-1"), "")
 	jwt := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(jwt, []byte("eyJhbGciOiJub25lIn0.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ."), 0o600); err != nil {
 		t.Fatal(err)
@@ -264,7 +266,7 @@ func (s *motoSuite) testWebIdentity(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if creds := rs.Credentials(e2eProject); len(creds) != 1 || creds[0].RegistryID != reg {
+	if creds := rs.Credentials(apptest.Project); len(creds) != 1 || creds[0].RegistryID != reg {
 		t.Errorf("credentials = %+v, want one for the role's account %s", creds, roleAcct)
 	}
 }

@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
 
 // fakeIMDS is an EC2 metadata service on 127.0.0.1 that refuses IMDSv2 tokens
@@ -30,7 +30,7 @@ func fakeIMDS(t *testing.T) string {
 			_, _ = io.WriteString(w, "test-role")
 		case strings.HasSuffix(p, "/test-role"):
 			_ = json.NewEncoder(w).Encode(map[string]string{"Code": "Success", "Type": "AWS-HMAC",
-				"AccessKeyId": "AKIDIMDS", "SecretAccessKey": e2eAWSSecret, "Token": "imds-session-DO-NOT-LEAK",
+				"AccessKeyId": "AKIDIMDS", "SecretAccessKey": apptest.AWSSecret, "Token": "imds-session-DO-NOT-LEAK",
 				"LastUpdated": time.Now().UTC().Format(time.RFC3339), "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		default:
 			http.NotFound(w, r)
@@ -46,15 +46,15 @@ func TestBinary_SDKLogsKeepFormat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	w := newWorld(t)
-	ecrSrv := httptest.NewServer(w.ecr)
+	bin := testbin.Binary(t)
+	w := apptest.NewWorld(t)
+	ecrSrv := httptest.NewServer(w.ECR)
 	t.Cleanup(ecrSrv.Close)
-	reg := w.rancher.AddRegistry(e2eProject, w.ecr.Host(e2eAccount), "")
+	reg := w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), "")
 	dir := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), bin, "--once")
 	cmd.Env = []string{"HOME=" + dir, "LOG_FORMAT=json", "LOG_LEVEL=debug",
-		"CATTLE_URL=" + w.env["CATTLE_URL"], "CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + e2eRancherSK,
+		"CATTLE_URL=" + w.Env["CATTLE_URL"], "CATTLE_ACCESS_KEY=ak", "CATTLE_SECRET_KEY=" + apptest.RancherSecret,
 		"AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=" + ecrSrv.URL, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + fakeIMDS(t),
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none")}
 	var stdout, stderr bytes.Buffer
@@ -62,7 +62,7 @@ func TestBinary_SDKLogsKeepFormat(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
-	if creds := w.rancher.Credentials(e2eProject); len(creds) != 1 || creds[0].RegistryID != reg {
+	if creds := w.Rancher.Credentials(apptest.Project); len(creds) != 1 || creds[0].RegistryID != reg {
 		t.Errorf("credentials = %+v, want the one written with the instance role's keys", creds)
 	}
 	sdkWarned := false
@@ -82,34 +82,5 @@ func TestBinary_SDKLogsKeepFormat(t *testing.T) {
 	if !sdkWarned {
 		t.Errorf("the SDK's IMDSv1 warning is not among the daemon's lines:\n%s", stderr.String())
 	}
-	noSecrets(t, stdout.String()+stderr.String(), "imds-session-DO-NOT-LEAK", w.ecr.Password(e2eAccount))
-}
-
-// --once is bounded: a Rancher that never answers cannot hold it past RunTimeout.
-func TestRun_OnceHasADeadline(t *testing.T) {
-	w := newWorld(t)
-	w.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		<-r.Context().Done() // never answers; only the client's giving up ends it
-		return true
-	})
-	cfg, err := ParseConfig([]string{"--once"}, envOf(w.env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	r, _, err := newRefresher(t.Context(), cfg, l, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.RunTimeout = 300 * time.Millisecond
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	start := time.Now()
-	if got := exitCode(runOnce(ctx, r)); got != 1 {
-		t.Errorf("exit = %d, want 1", got)
-	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("--once took %s with RunTimeout %s", took, r.RunTimeout)
-	}
+	apptest.NoSecrets(t, stdout.String()+stderr.String(), "imds-session-DO-NOT-LEAK", w.ECR.Password(apptest.Account))
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -21,8 +21,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
 
 // BenchmarkFootprint_Kube1000Namespaces measures the daemon's idle memory
@@ -38,7 +40,7 @@ import (
 func BenchmarkFootprint_Kube1000Namespaces(b *testing.B) {
 	const count = 1000
 	srv := kubetest.Start(b)
-	bin := buildBinary(b)
+	bin := testbin.Binary(b)
 	cfg := srv.AdminConfig()
 	cfg.QPS, cfg.Burst = 500, 1000
 	admin, err := kubernetes.NewForConfig(cfg)
@@ -52,7 +54,7 @@ func BenchmarkFootprint_Kube1000Namespaces(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ecrSrv := httptest.NewServer(ecrtest.New(e2eAccount, "us-east-1"))
+	ecrSrv := httptest.NewServer(ecrtest.New(apptest.Account, "us-east-1"))
 	b.Cleanup(ecrSrv.Close)
 
 	var rss, hwm float64
@@ -71,7 +73,7 @@ func BenchmarkFootprint_Kube1000Namespaces(b *testing.B) {
 func kubeFootprint(b *testing.B, bin string, srv *kubetest.Server, admin kubernetes.Interface, ecrURL string, count int) (rss, hwm float64) {
 	b.Helper()
 	dir := b.TempDir()
-	port := freePort(b)
+	port := testbin.FreePort(b)
 	logFile, err := os.Create(filepath.Join(dir, "daemon.log"))
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +83,7 @@ func kubeFootprint(b *testing.B, bin string, srv *kubetest.Server, admin kuberne
 
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"HOME=" + dir, "KUBECONFIG=" + kubetest.WriteKubeconfig(b, srv.AdminConfig(), ""),
-		"KUBE_NAMESPACES=all", "AWS_REGION=us-east-1", "AWS_ECR_REGISTRY_IDS=" + e2eAccount, "LISTEN_PORT=" + port,
+		"KUBE_NAMESPACES=all", "AWS_REGION=us-east-1", "AWS_ECR_REGISTRY_IDS=" + apptest.Account, "LISTEN_PORT=" + port,
 		"AWS_ENDPOINT_URL_ECR=" + ecrURL, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none")}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -153,11 +155,14 @@ func kubeFootprint(b *testing.B, bin string, srv *kubetest.Server, admin kuberne
 	return float64(st["VmRSS"]) / 1000, float64(st["VmHWM"]) / 1000
 }
 
+// secretName is KUBE_SECRET_NAME's default (README.md, "Configuration").
+const secretName = "ecr-credentials"
+
 // ownedSecrets counts the namespaces named prefix… that hold this daemon's Secret.
 func ownedSecrets(b *testing.B, admin kubernetes.Interface, prefix string) int {
 	b.Helper()
 	secrets, err := admin.CoreV1().Secrets("").List(b.Context(), metav1.ListOptions{
-		FieldSelector: "metadata.name=" + kube.DefaultSecretName, LabelSelector: kube.ManagedByLabel + "=" + kube.ManagedBy})
+		FieldSelector: "metadata.name=" + secretName, LabelSelector: kubesecret.ManagedByLabel + "=" + kubesecret.ManagedBy})
 	if err != nil {
 		b.Fatal(err)
 	}
