@@ -1,6 +1,8 @@
 package app
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +218,18 @@ func TestCheck_Floors(t *testing.T) {
 // configuration that turns no kind on says so in one line, naming what turns
 // each on.
 func TestCheck_Kinds(t *testing.T) {
-	t.Parallel()
+	// A cluster to build the client for; nothing calls it.
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
 	if _, err := Check(nil, apptest.EnvOf(map[string]string{"KUBE_NAMESPACES": "team-*,web", "AWS_REGION": "eu-west-1"})); err != nil {
 		t.Errorf("Kubernetes only: %v", err)
 	}

@@ -84,9 +84,10 @@ func TestDaemon_SummaryCountsMatchLines(t *testing.T) {
 		ecrtest.WriteAnswer(rw, exp, ecrtest.Login{Host: hosts[0], Password: "SAME-PASSWORD-A"}, ecrtest.Login{Host: hosts[1], Password: "SAME-PASSWORD-B"})
 		return true
 	})
-	reg := w.Rancher.AddRegistry(apptest.Project, hosts[0], "")
-	w.Rancher.AddCredential(apptest.Project, reg, "AWS", "old", "")
-	w.Env["AUTO_CREATE"], w.Env["AWS_ECR_REGISTRY_IDS"] = "true", apptest.Account+",444455556666"
+	for _, h := range hosts {
+		w.Rancher.AddCredential(apptest.Project, w.Rancher.AddRegistry(apptest.Project, h, ""), "AWS", "old", "")
+	}
+	w.Env["AWS_ECR_REGISTRY_IDS"] = apptest.Account + ",444455556666"
 	var logs logbuf.Buffer
 	d := newDaemon(t, w.Env, &logs)
 	for i := range 2 {
@@ -95,8 +96,8 @@ func TestDaemon_SummaryCountsMatchLines(t *testing.T) {
 			t.Fatalf("run %d: %v\n%s", i+1, err, logs.String())
 		}
 		written, unchanged := summaryMatchesLines(t, i+1, logs.String()[before:])
-		if first := i == 0; first && (written < 2 || unchanged != 0) || !first && (written != 0 || unchanged < 2) {
-			t.Errorf("run %d: %d written, %d unchanged:\n%s", i+1, written, unchanged, logs.String()[before:])
+		if first := i == 0; first && (written != 2 || unchanged != 0) || !first && (written != 0 || unchanged != 2) {
+			t.Errorf("run %d: %d written, %d unchanged; want 2 written, then 2 unchanged:\n%s", i+1, written, unchanged, logs.String()[before:])
 		}
 	}
 }

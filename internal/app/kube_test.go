@@ -1,7 +1,11 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,8 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 )
 
 // Issue 18 on a real kube-apiserver: a second --once with the same tokens
@@ -42,5 +48,54 @@ func TestRun_KubeSecondOnceUnchanged(t *testing.T) {
 			t.Errorf("run %d: %d written, %d unchanged; want 2 written, then 2 unchanged:\n%s", i+1, written, unchanged, logs)
 		}
 		apptest.NoSecrets(t, logs, "SAME-PASSWORD")
+	}
+}
+
+// With LEADER_ELECTION the daemon takes the Lease on a real kube-apiserver,
+// then writes, says it leads on /readyz, and stops cleanly.
+func TestRun_LeaderElection(t *testing.T) {
+	srv := kubetest.Start(t)
+	admin := kubetest.Clientset(t, srv.AdminConfig())
+	w := apptest.NewWorld(t)
+	written := make(chan struct{}, 1)
+	w.Rancher.SetIntercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			select {
+			case written <- struct{}{}:
+			default:
+			}
+		}
+		return false
+	})
+	w.Rancher.AddCredential(apptest.Project, w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), ""), "AWS", "old", "")
+	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, srv.AdminConfig(), ""))
+	port := testbin.FreePort(t)
+	w.Env["LEADER_ELECTION"], w.Env["LEADER_ELECTION_NAMESPACE"], w.Env["LISTEN_PORT"] = "true", "default", port
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, logs, err := run(ctx, w.Env)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, logs)
+		}
+		done <- err
+	}()
+	testwait.Recv(t, written)
+	lease, err := admin.CoordinationV1().Leases("default").Get(t.Context(), "rancher-ecr-credentials", metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Fatalf("the Lease is not held while the daemon writes: %+v, %v", lease, err)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"role": "leader"`) {
+		t.Errorf("/readyz = %s, want this replica named the leader", body)
+	}
+	cancel()
+	if err := testwait.Recv(t, done); err != nil {
+		t.Errorf("daemon exit: %v, want 0", err)
 	}
 }

@@ -32,7 +32,10 @@ func apiPart(c config, v setup.Values, d setup.Deps) (*setup.Part, error) {
 		scope  scoper
 		client *rancherapi.Client
 	)
-	fields := logrus.Fields{"cattle_url": c.api.Base.String(), "rancher_projects": projectsField(c)}
+	fields := logrus.Fields{"cattle_url": c.api.Base.String()}
+	if p := projectsField(c); p != "" {
+		fields["rancher_projects"] = p
+	}
 	if c.api.Rancher2 {
 		n, err := rancherapi.NewNorman(c.url, c.accessKey, c.secretKey, hc)
 		if err != nil {
