@@ -41,46 +41,51 @@ const (
 	MinRetryMaxInterval = time.Minute
 )
 
-// ecrSection and daemonSection are the settings every mode shares.
-var ecrSection = setup.Section{
-	Title: "ECR (every mode)",
-	Requires: "AWS_REGION (or AWS_DEFAULT_REGION) unless every AWS_ECR_REGISTRY_IDS entry names its region, and AWS credentials " +
-		"from the SDK's chain: keys, a profile, IRSA, EKS Pod Identity or an instance role",
-	Settings: []setup.Setting{
-		{Env: "AWS_REGION", Alias: "AWS_DEFAULT_REGION", DefaultHelp: "required unless every registry id names its region", Usage: "region of the ECR registries"},
-		{Env: "AWS_ECR_REGISTRY_IDS", DefaultHelp: "the caller's own", Usage: "comma list of 12-digit registry ids, each optionally id:region"},
-		{Env: "AWS_ROLE_ARN", Usage: "IAM role to assume for ECR (ignored when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK assumes it)"},
-		{Env: "AWS_ROLE_SESSION_NAME", Default: DefaultRoleSessionName, Usage: "session name for the assumed role"},
-		{Env: "AWS_ROLE_EXTERNAL_ID", Usage: "external id for the assumed role"},
-		{Env: "ECR_PROXY_HOST", Usage: "write credentials under this host instead of the ECR host (one registry only)"},
-	},
-	Notes: []string{
-		"The AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_ECR,",
-		"AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.",
-	},
+// ecrSection is the settings of ECR every mode shares.
+func ecrSection() setup.Section {
+	return setup.Section{
+		Title: "ECR (every mode)",
+		Requires: "AWS_REGION (or AWS_DEFAULT_REGION) unless every AWS_ECR_REGISTRY_IDS entry names its region, and AWS credentials " +
+			"from the SDK's chain: keys, a profile, IRSA, EKS Pod Identity or an instance role",
+		Settings: []setup.Setting{
+			{Env: "AWS_REGION", Alias: "AWS_DEFAULT_REGION", DefaultHelp: "required unless every registry id names its region", Usage: "region of the ECR registries"},
+			{Env: "AWS_ECR_REGISTRY_IDS", DefaultHelp: "the caller's own", Usage: "comma list of 12-digit registry ids, each optionally id:region"},
+			{Env: "AWS_ROLE_ARN", Usage: "IAM role to assume for ECR (ignored when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK assumes it)"},
+			{Env: "AWS_ROLE_SESSION_NAME", Default: DefaultRoleSessionName, Usage: "session name for the assumed role"},
+			{Env: "AWS_ROLE_EXTERNAL_ID", Usage: "external id for the assumed role"},
+			{Env: "ECR_PROXY_HOST", Usage: "write credentials under this host instead of the ECR host (one registry only)"},
+		},
+		Notes: []string{
+			"The AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_ECR,",
+			"AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.",
+		},
+	}
 }
 
-var daemonSection = setup.Section{
-	Title: "Daemon (every mode)",
-	Settings: []setup.Setting{
-		{Env: "LISTEN_ADDRESS", DefaultHelp: "all interfaces", Usage: "IP address or host name the HTTP server binds, e.g. 127.0.0.1"},
-		{Env: "LISTEN_PORT", Default: strconv.Itoa(DefaultListenPort), Usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
-		{Env: "LOG_LEVEL", Default: DefaultLogLevel, Usage: "debug, info, warn or error"},
-		{Env: "LOG_FORMAT", Default: DefaultLogFormat, Usage: "text or json"},
-		{Env: "REFRESH_SCHEDULE", Default: DefaultRefreshSchedule, Usage: "cron spec (5 fields, or @every 4h style); runs at least " + MinRefreshGap.String() + " apart"},
-		{Env: "SHUTDOWN_TIMEOUT", Default: DefaultShutdownTimeout.String(), Usage: "how long a stop waits for a run in flight"},
-		{Env: "RETRY_MIN_INTERVAL", Default: DefaultRetryMinInterval.String(), Usage: "first wait before retrying a failure; also the shortest time between two refreshes of a registry (at least " + MinRetryMinInterval.String() + ")"},
-		{Env: "RETRY_MAX_INTERVAL", Default: DefaultRetryMaxInterval.String(), Usage: "longest wait before retrying a failure, and the wait after errors retrying will not fix (at least " + MinRetryMaxInterval.String() + ")"},
-		{Env: "RUN_ONCE", Flag: "once", Default: "false", Bool: true, Usage: "one run, then exit 0 if every registry was written everywhere, 1 otherwise"},
-		{Env: "DRY_RUN", Flag: "dry-run", Default: "false", Bool: true, Usage: "read everything and log the planned writes, write nothing"},
-		{Env: "METRICS_PER_SCOPE", Default: "false", Bool: true, Usage: "label metric series with each scope (namespace, project) instead of its target kind: one series per scope, for small clusters"},
-		{Env: "LEADER_ELECTION", Default: "false", Bool: true, Usage: "with several replicas, only the holder of the Lease rancher-ecr-credentials writes (needs a Kubernetes cluster)"},
-		{Env: "LEADER_ELECTION_NAMESPACE", DefaultHelp: "the pod's own namespace", Usage: "namespace of that Lease"},
-		{Env: "DEMO", Flag: "demo", Default: "false", Bool: true, FlagOnly: true, Usage: "run against built-in local stand-ins of ECR and Rancher"},
-		{Env: "DEMO_RANCHER2", Flag: "demo-rancher2", Default: "false", Bool: true, FlagOnly: true, Usage: "with --demo: stand in for Rancher 2.x (projects, dockerCredentials) instead of Rancher 1.x"},
-		{Env: "VERSION", Flag: "version", Default: "false", Bool: true, FlagOnly: true, Usage: "print the version and exit (also: the version subcommand)"},
-		{Env: "HELP", Flag: "help", Default: "false", Bool: true, FlagOnly: true, Usage: "print this help and exit (also: the help subcommand)"},
-	},
+// daemonSection is the settings of the daemon itself, every mode's.
+func daemonSection() setup.Section {
+	return setup.Section{
+		Title: "Daemon (every mode)",
+		Settings: []setup.Setting{
+			{Env: "LISTEN_ADDRESS", DefaultHelp: "all interfaces", Usage: "IP address or host name the HTTP server binds, e.g. 127.0.0.1"},
+			{Env: "LISTEN_PORT", Default: strconv.Itoa(DefaultListenPort), Usage: "HTTP port for /ping, /healthz, /readyz and /metrics (0: any free port)"},
+			{Env: "LOG_LEVEL", Default: DefaultLogLevel, Usage: "debug, info, warn or error"},
+			{Env: "LOG_FORMAT", Default: DefaultLogFormat, Usage: "text or json"},
+			{Env: "REFRESH_SCHEDULE", Default: DefaultRefreshSchedule, Usage: "cron spec (5 fields, or @every 4h style); runs at least " + MinRefreshGap.String() + " apart"},
+			{Env: "SHUTDOWN_TIMEOUT", Default: DefaultShutdownTimeout.String(), Usage: "how long a stop waits for a run in flight"},
+			{Env: "RETRY_MIN_INTERVAL", Default: DefaultRetryMinInterval.String(), Usage: "first wait before retrying a failure; also the shortest time between two refreshes of a registry (at least " + MinRetryMinInterval.String() + ")"},
+			{Env: "RETRY_MAX_INTERVAL", Default: DefaultRetryMaxInterval.String(), Usage: "longest wait before retrying a failure, and the wait after errors retrying will not fix (at least " + MinRetryMaxInterval.String() + ")"},
+			{Env: "RUN_ONCE", Flag: "once", Default: "false", Bool: true, Usage: "one run, then exit 0 if every registry was written everywhere, 1 otherwise"},
+			{Env: "DRY_RUN", Flag: "dry-run", Default: "false", Bool: true, Usage: "read everything and log the planned writes, write nothing"},
+			{Env: "METRICS_PER_SCOPE", Default: "false", Bool: true, Usage: "label metric series with each scope (namespace, project) instead of its target kind: one series per scope, for small clusters"},
+			{Env: "LEADER_ELECTION", Default: "false", Bool: true, Usage: "with several replicas, only the holder of the Lease rancher-ecr-credentials writes (needs a Kubernetes cluster)"},
+			{Env: "LEADER_ELECTION_NAMESPACE", DefaultHelp: "the pod's own namespace", Usage: "namespace of that Lease"},
+			{Env: "DEMO", Flag: "demo", Default: "false", Bool: true, FlagOnly: true, Usage: "run against built-in local stand-ins of ECR and Rancher"},
+			{Env: "DEMO_RANCHER2", Flag: "demo-rancher2", Default: "false", Bool: true, FlagOnly: true, Usage: "with --demo: stand in for Rancher 2.x (projects, dockerCredentials) instead of Rancher 1.x"},
+			{Env: "VERSION", Flag: "version", Default: "false", Bool: true, FlagOnly: true, Usage: "print the version and exit (also: the version subcommand)"},
+			{Env: "HELP", Flag: "help", Default: "false", Bool: true, FlagOnly: true, Usage: "print this help and exit (also: the help subcommand)"},
+		},
+	}
 }
 
 // Registry is one entry of AWS_ECR_REGISTRY_IDS.

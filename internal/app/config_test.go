@@ -27,7 +27,7 @@ func minimal() map[string]string {
 // parseSharedEnv is parseShared over args and env, with every problem it reported.
 func parseSharedEnv(t *testing.T, args []string, env map[string]string) (Config, error) {
 	t.Helper()
-	v, err := settings.Parse(shared, args, apptest.EnvOf(env), nil)
+	v, err := settings.Parse(shared(), args, apptest.EnvOf(env), nil)
 	if err != nil {
 		return Config{}, err
 	}

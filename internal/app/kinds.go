@@ -23,12 +23,12 @@ func Kinds() []setup.Kind {
 }
 
 // shared are the sections of the settings every mode shares.
-var shared = []setup.Section{ecrSection, daemonSection}
+func shared() []setup.Section { return []setup.Section{ecrSection(), daemonSection()} }
 
 // Sections are every section of settings, as --help lists them: those every
 // mode shares, then each kind's.
 func Sections(kinds []setup.Kind) []setup.Section {
-	out := append([]setup.Section(nil), shared...)
+	out := shared()
 	for _, k := range kinds {
 		out = append(out, k.Section)
 		out = append(out, k.More...)
@@ -53,7 +53,7 @@ type parts struct {
 // problems through v; the error is what v's problems do not say (a kind that
 // could not be built, no kind on at all).
 func buildParts(v *settings.Values, kinds []setup.Kind, d setup.Deps) (parts, error) {
-	p := parts{fields: v.Fields(shared...)}
+	p := parts{fields: v.Fields(shared()...)}
 	var errs []error
 	on := 0
 	for _, k := range kinds {
