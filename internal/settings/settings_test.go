@@ -164,3 +164,19 @@ func TestWriteSections(t *testing.T) {
 		}
 	}
 }
+
+// A value with commas, such as a label selector (which Helm's --set needs
+// escaped as \, but hands over unescaped), is read whole; only List splits.
+func TestValues_CommasKeptInValues(t *testing.T) {
+	t.Parallel()
+	const sel = "team=a,tier in (web,api)"
+	for _, v := range []*Values{
+		parse(t, nil, map[string]string{"RANCHER_PROJECTS": sel}),
+		parse(t, []string{"--rancher-projects", sel}, nil),
+		parse(t, []string{"--rancher-projects=" + sel}, nil),
+	} {
+		if got := v.Get("RANCHER_PROJECTS"); got != sel {
+			t.Errorf("Get = %q, want %q", got, sel)
+		}
+	}
+}
