@@ -248,3 +248,18 @@ current-context: c
 }
 
 func with(m map[string]string, k, v string) map[string]string { return apptest.With(m, k, v) }
+
+// LEADER_ELECTION outside any cluster is a configuration error naming it.
+func TestRun_LeaderElectionWithoutCluster(t *testing.T) {
+	w := apptest.NewWorld(t)
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	w.Env["LEADER_ELECTION"] = "true"
+	_, _, err := run(t.Context(), w.Env)
+	if exitCode(err) != 2 || !strings.HasPrefix(err.Error(), "LEADER_ELECTION: ") {
+		t.Errorf("err = %v, want exit 2 naming LEADER_ELECTION", err)
+	}
+	if w.Rancher.Requests() != 0 || w.ECR.Calls() != 0 {
+		t.Error("network was used before the configuration was valid")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 
@@ -47,7 +48,7 @@ func newElector(cfg Config, c *cluster, log logrus.FieldLogger) (*leader.Elector
 	}
 	restCfg, ns, err := c.config()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("LEADER_ELECTION: the Lease lives in a Kubernetes cluster: %w", err)
 	}
 	if cfg.LeaderElectionNamespace != "" {
 		ns = cfg.LeaderElectionNamespace
