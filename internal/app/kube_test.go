@@ -57,16 +57,7 @@ func TestRun_LeaderElection(t *testing.T) {
 	srv := kubetest.Start(t)
 	admin := kubetest.Clientset(t, srv.AdminConfig())
 	w := apptest.NewWorld(t)
-	written := make(chan struct{}, 1)
-	w.Rancher.SetIntercept(func(_ http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPut {
-			select {
-			case written <- struct{}{}:
-			default:
-			}
-		}
-		return false
-	})
+	written := puts(w)
 	w.Rancher.AddCredential(apptest.Project, w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), ""), "AWS", "old", "")
 	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, srv.AdminConfig(), ""))
 	port := testbin.FreePort(t)

@@ -152,10 +152,9 @@ func TestRun_DryRun(t *testing.T) {
 	apptest.NoSecrets(t, out+logs, w.ECR.Password(apptest.Account))
 }
 
-func TestRun_Daemon(t *testing.T) {
-	w := apptest.NewWorld(t)
-	reg := w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), "")
-	w.Rancher.AddCredential(apptest.Project, reg, "AWS", "old", "")
+// puts delivers on each credential write (PUT) the Rancher stand-in of w
+// receives, dropping what is not taken at once.
+func puts(w *apptest.World) <-chan struct{} {
 	written := make(chan struct{}, 1)
 	w.Rancher.SetIntercept(func(_ http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPut {
@@ -166,6 +165,14 @@ func TestRun_Daemon(t *testing.T) {
 		}
 		return false
 	})
+	return written
+}
+
+func TestRun_Daemon(t *testing.T) {
+	w := apptest.NewWorld(t)
+	reg := w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), "")
+	w.Rancher.AddCredential(apptest.Project, reg, "AWS", "old", "")
+	written := puts(w)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() {
