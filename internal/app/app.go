@@ -45,7 +45,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // Main runs the command line and returns the process's exit code, having
 // printed on stderr what was not logged already.
 func Main(ctx context.Context, stamp buildinfo.Stamp, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	err := Run(ctx, stamp, args, getenv, stdout, stderr)
+	err := runCommand(ctx, stamp, args, getenv, stdout, stderr, true)
 	if err == nil {
 		return 0
 	}
@@ -64,6 +64,12 @@ func Main(ctx context.Context, stamp buildinfo.Stamp, args []string, getenv func
 // daemon. Bad settings return exit code 2 before any network call; a --once
 // or --dry-run run that did not write (or plan) everything returns exit code 1.
 func Run(ctx context.Context, stamp buildinfo.Stamp, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, stamp, args, getenv, stdout, stderr, false)
+}
+
+// runCommand is Run; process is true when it is the whole process (Main), which
+// alone sets process-wide state: client-go's klog logger.
+func runCommand(ctx context.Context, stamp buildinfo.Stamp, args []string, getenv func(string) string, stdout, stderr io.Writer, process bool) error {
 	info := buildinfo.Current(stamp)
 	kinds := Kinds()
 	if len(args) > 0 {
@@ -101,6 +107,7 @@ func Run(ctx context.Context, stamp buildinfo.Stamp, args []string, getenv func(
 			return &ExitError{Code: 2, Err: err}
 		}
 	}
+	m.process = process
 	dm, err := configure(ctx, v, kinds, getenv, m, info, stderr)
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
@@ -118,7 +125,7 @@ func Check(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	cfg := parseShared(v, getenv)
-	d, _ := deps(cfg, logging.New(io.Discard, cfg.LogLevel, cfg.LogFormat), prometheus.NewRegistry(), buildinfo.Current(buildinfo.Stamp{}))
+	d, _ := deps(cfg, logging.New(io.Discard, cfg.LogLevel, cfg.LogFormat), prometheus.NewRegistry(), buildinfo.Current(buildinfo.Stamp{}), false)
 	_, err = buildParts(v, kinds, d)
 	return cfg, errors.Join(v.Err(), err)
 }
@@ -135,9 +142,9 @@ type daemon struct {
 }
 
 // deps are what every kind is built with, and the cluster they share with
-// leader election.
-func deps(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer, info buildinfo.Info) (setup.Deps, *cluster) {
-	c := &cluster{userAgent: info.UserAgent(), log: log}
+// leader election; routeKlog sends client-go's log lines to log.
+func deps(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer, info buildinfo.Info, routeKlog bool) (setup.Deps, *cluster) {
+	c := &cluster{userAgent: info.UserAgent(), log: log, routeKlog: routeKlog}
 	return setup.Deps{Log: log, Metrics: reg, UserAgent: info.UserAgent(), DryRun: cfg.DryRun, Kubernetes: c.config}, c
 }
 
@@ -147,7 +154,7 @@ func configure(ctx context.Context, v *settings.Values, kinds []setup.Kind, gete
 	cfg := parseShared(v, getenv)
 	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
 	reg := prometheus.NewRegistry()
-	d, cl := deps(cfg, log, reg, info)
+	d, cl := deps(cfg, log, reg, info, m.process)
 	ps, err := buildParts(v, kinds, d)
 	if err := errors.Join(v.Err(), err); err != nil {
 		return nil, err

@@ -21,6 +21,10 @@ import (
 type cluster struct {
 	userAgent string
 	log       logrus.FieldLogger
+	// routeKlog sends client-go's log lines (klog) to log. klog's logger is
+	// process-wide: only the process's own run sets it (a test process runs
+	// many daemons, whose informers would race on it).
+	routeKlog bool
 
 	once sync.Once
 	cfg  *rest.Config
@@ -32,8 +36,7 @@ type cluster struct {
 func (c *cluster) config() (*rest.Config, string, error) {
 	c.once.Do(func() {
 		c.cfg, c.ns, c.err = kubeapi.Config(c.userAgent)
-		if c.err == nil {
-			// klog's logger is process-wide: set only where a Kubernetes client is built.
+		if c.err == nil && c.routeKlog {
 			logging.RouteKlog(c.log)
 		}
 	})

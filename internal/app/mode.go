@@ -27,6 +27,9 @@ type mode struct {
 	runDone func(r *refresher.Refresher, once bool) func(error)
 	// legacyAWSFiles warns about AWS files where the old image read them.
 	legacyAWSFiles bool
+	// process is true when the run is the whole process (Main): it sets
+	// process-wide state, client-go's log sink.
+	process bool
 }
 
 // realMode is the daemon as deployed.
