@@ -35,7 +35,7 @@ type cluster struct {
 // config is setup.Deps.Kubernetes: the configuration and the namespace it is in.
 func (c *cluster) config() (*rest.Config, string, error) {
 	c.once.Do(func() {
-		c.cfg, c.ns, c.err = kubeapi.Config(c.userAgent)
+		c.cfg, c.ns, c.err = kubeapi.Config(kubeapi.Options{UserAgent: c.userAgent})
 		if c.err == nil && c.routeKlog {
 			logging.RouteKlog(c.log)
 		}
@@ -59,11 +59,11 @@ func newElector(cfg Config, c *cluster, log logrus.FieldLogger) (*leader.Elector
 	if ns == "" {
 		return nil, errors.New("LEADER_ELECTION_NAMESPACE: required outside a Pod when the kubeconfig context names no namespace")
 	}
-	client, err := kubeapi.NewClient(restCfg)
+	client, err := kubeapi.New(restCfg)
 	if err != nil {
 		return nil, err
 	}
-	e := leader.NewElector(client, ns, identity(), leader.DefaultLeaseTimes)
+	e := leader.New(client, ns, identity(), leader.DefaultTimes)
 	e.Logger = log
 	return e, nil
 }
