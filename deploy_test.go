@@ -40,8 +40,10 @@ func readDockerfile(t testing.TB) []instruction {
 }
 
 // TestDockerfile checks what the image promises: a multi-stage static build with
-// the version stamped, a non-root distroless final stage, exec-form entrypoint,
-// and a HEALTHCHECK that runs the binary's own healthcheck.
+// the version stamped, a non-root FROM scratch final stage that copies the binary
+// from the "binaries" stage (which scripts/image.sh replaces with its own build
+// context), exec-form entrypoint, and a HEALTHCHECK that runs the binary's own
+// healthcheck. scripts/image-test.sh checks the built image itself.
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	ins := readDockerfile(t)
@@ -65,8 +67,14 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Contains(ins, instruction{"ARG", "TARGETOS TARGETARCH"}) {
 		t.Error("the build stage lacks ARG TARGETOS TARGETARCH")
 	}
-	if last := froms[len(froms)-1]; !strings.Contains(last, "distroless/static") && last != "scratch" {
-		t.Errorf("final stage FROM %s: want distroless static or scratch", last)
+	if last := froms[len(froms)-1]; last != "scratch" {
+		t.Errorf("final stage FROM %s: want scratch (nothing to pull: scripts/image.sh builds offline)", last)
+	}
+	if !slices.Contains(froms, "scratch AS binaries") {
+		t.Errorf("FROM %v: no stage \"binaries\" (the build context scripts/image.sh passes replaces it)", froms)
+	}
+	if !slices.Contains(final, instruction{"COPY", "--from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials /rancher-ecr-credentials"}) {
+		t.Error("the final stage does not COPY --from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials")
 	}
 	build := buildCommand(t)
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-X main.commit=${REVISION}", "-X main.date=${CREATED}", "netgo",
@@ -130,6 +138,43 @@ func buildCommand(t testing.TB) []string {
 	}
 	t.Fatal("no go build in the Dockerfile")
 	return nil
+}
+
+// TestImageScript_BuildCommand checks that scripts/image.sh compiles with the
+// Dockerfile's own go build command (the output path aside) and hands the binaries
+// to podman in the layout and under the name the Dockerfile's final stage reads.
+func TestImageScript_BuildCommand(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("scripts/image.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer("\\\n", " ", "\t", " ").Replace(string(b))
+	var line string
+	for _, l := range strings.Split(script, "\n") {
+		if _, cmd, ok := strings.Cut(l, "CGO_ENABLED=0"); ok && strings.Contains(cmd, " go build ") && !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			line = cmd
+		}
+	}
+	got := splitWords("CGO_ENABLED=0" + line)
+	out := ""
+	if i := slices.Index(got, "-o"); i >= 0 && i+1 < len(got) {
+		out = got[i+1]
+		got = slices.Delete(got, i, i+2)
+	}
+	want := buildCommand(t)
+	if i := slices.Index(want, "-o"); i >= 0 {
+		want = slices.Delete(want, i, i+2)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scripts/image.sh builds with\n  %q\nthe Dockerfile with\n  %q", got, want)
+	}
+	if !strings.HasSuffix(out, "/binaries/$TARGETOS-$TARGETARCH/rancher-ecr-credentials") {
+		t.Errorf("scripts/image.sh writes the binary to %q, not <binaries>/$TARGETOS-$TARGETARCH/rancher-ecr-credentials", out)
+	}
+	if !strings.Contains(script, `--build-context "binaries=$tmp/binaries"`) {
+		t.Error("scripts/image.sh does not pass its binaries as the build context \"binaries\"")
+	}
 }
 
 // sdkVariables are AWS SDK settings a compose file may set; the binary passes

@@ -29,6 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sirupsen/logrus"
+	// CA roots built into the binary, used only when the system has none: the image is FROM scratch
+	// (no /etc/ssl), yet the daemon must verify AWS's and Rancher's TLS. A host or Pod that provides
+	// roots (SSL_CERT_FILE, /etc/ssl/certs) still wins. https://pkg.go.dev/golang.org/x/crypto/x509roots/fallback
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
