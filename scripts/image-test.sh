@@ -12,9 +12,11 @@
 #   stamped version and commit; --demo --once writes a cycle with no network; --demo as a daemon
 #   answers /readyz, passes the healthcheck subcommand (podman exec, a second container on the host
 #   network, and the image's HEALTHCHECK through podman healthcheck run), runs as uid 65532, stops
-#   with exit 0 on SIGTERM, after which the healthcheck fails.
+#   with exit 0 on SIGTERM, after which the healthcheck fails;
+# - the README's push command puts both platforms in a registry (Debian's docker-registry on loopback),
+#   and the arm64 image pulls back from it.
 #
-# Needs podman, runc, jq, curl and go (for `go version -m`). Ends with "N passed, M failed"; exits 1
+# Needs podman, runc, jq, curl, docker-registry and go (for `go version -m`). Ends with "N passed, M failed"; exits 1
 # when anything failed or could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,15 +26,17 @@ name=${image%:*}
 size_limit=$((40 * 1024 * 1024))
 want_platforms="linux/amd64 linux/arm64"
 
-for tool in podman runc jq curl go; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "image-test: $tool not found (apt-get install podman runc jq curl)" >&2; exit 1; }
+for tool in podman runc jq curl docker-registry go; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "image-test: $tool not found (apt-get install podman runc jq curl docker-registry)" >&2; exit 1; }
 done
 
 tmp=$(mktemp -d)
 ctr=""
+registry_pid=""
 mounted=()
 cleanup() {
 	[ -z "$ctr" ] || podman rm -f "$ctr" >/dev/null 2>&1 || true
+	[ -z "$registry_pid" ] || kill "$registry_pid" 2>/dev/null || true
 	for id in "${mounted[@]}"; do podman image unmount "$id" >/dev/null 2>&1 || true; done
 	rm -rf "$tmp"
 }
@@ -58,6 +62,13 @@ check() { # check DESCRIPTION COMMAND...: runs COMMAND, counts and prints the re
 }
 equal() { [ "$1" = "$2" ] || { echo "got \"$1\", want \"$2\""; return 1; }; }
 contains() { grep -qF -- "$2" <<<"$1" || { echo "\"$2\" not in:"; echo "$1"; return 1; }; }
+failed_with() { cat "$@"; return 1; } # failed_with FILE...: a check that fails, showing why
+free_port() { # a port nothing on loopback answers on
+	local port
+	port=$((20000 + RANDOM % 20000))
+	while curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; do port=$((20000 + RANDOM % 20000)); done
+	echo "$port"
+}
 
 if ! podman manifest inspect "$image" >"$tmp/list.json" 2>"$tmp/list.err"; then
 	cat "$tmp/list.err"
@@ -69,17 +80,18 @@ platforms=$(jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | 
 check "manifest list $image holds $want_platforms" equal "$platforms" "$want_platforms"
 
 host_arch=$(go env GOARCH)
-host_image=""
+host_image="" arm64_image=""
 labels="source version revision created licenses title description"
 for platform in $want_platforms; do
 	arch=${platform#*/}
 	digest=$(jq -r --arg a "$arch" '.manifests[] | select(.platform.architecture == $a) | .digest' "$tmp/list.json" | head -1)
 	if ! podman image inspect "localhost/$name@$digest" >"$tmp/$arch.json" 2>&1; then
-		check "$platform: image $digest in storage" cat "$tmp/$arch.json"
+		check "$platform: image $digest in storage" failed_with "$tmp/$arch.json"
 		continue
 	fi
 	cfg() { jq -r ".[0].$1" "$tmp/$arch.json"; }
 	id=$(cfg Id)
+	[ "$arch" != arm64 ] || arm64_image=$id
 	if [ "$arch" = "$host_arch" ]; then
 		host_image=$id
 		host_version=$(cfg 'Labels["org.opencontainers.image.version"]')
@@ -126,8 +138,7 @@ else
 			grep -q "msg=\"run finished\".* failed=0" <<<"$out" || { echo "$out"; exit 1; }' _ "$host_image"
 
 	# The daemon on the host network, on a free port, so the host and a second container reach it.
-	port=$(( 20000 + RANDOM % 20000 ))
-	while curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; do port=$(( 20000 + RANDOM % 20000 )); done
+	port=$(free_port)
 	ctr=$(podman --runtime runc run -d --read-only --network host -e LISTEN_PORT="$port" \
 		"$host_image" --demo --log-level warn)
 	ready=""
@@ -149,6 +160,36 @@ else
 		bash -c '! podman --runtime runc run --rm --read-only --network host -e LISTEN_PORT="$2" "$1" healthcheck' _ "$host_image" "$port"
 	podman rm "$ctr" >/dev/null
 	ctr=""
+fi
+
+# The push command the README, the chart and the script print, into a real registry (plain HTTP on
+# loopback, hence --tls-verify=false), and the arm64 entry pulled back by platform.
+reg_port=$(free_port)
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+	"$tmp/registry" "$reg_port" >"$tmp/registry.yml"
+docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 1 100); do
+	curl -fs -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break
+	sleep 0.1
+done
+remote="127.0.0.1:$reg_port/$name:${image##*:}"
+if podman manifest push --all --tls-verify=false "$image" "docker://$remote" >"$tmp/push.log" 2>&1; then
+	pushed=$(curl -fs -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+		"http://127.0.0.1:$reg_port/v2/$name/manifests/${image##*:}" |
+		jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(" ")')
+	check "podman manifest push --all to a registry: the index lists $want_platforms" equal "$pushed" "$want_platforms"
+	# Into a storage of its own: pulled into the one holding the list, the same image would be stored
+	# again under the registry's digest, which podman 4.3 then confuses with the list's entry.
+	pull() { podman --root "$tmp/pull-storage" --runroot "$tmp/pull-run" --storage-driver vfs "$@"; }
+	if pull pull -q --tls-verify=false --platform linux/arm64 "$remote" >"$tmp/pull.log" 2>&1; then
+		check "pull --platform linux/arm64 from the registry: the arm64 image built" \
+			equal "$(pull image inspect --format '{{.Id}}' "$remote")" "$arm64_image"
+	else
+		check "pull --platform linux/arm64 from the registry" failed_with "$tmp/pull.log" "$tmp/registry.log"
+	fi
+else
+	check "podman manifest push --all to a registry" failed_with "$tmp/push.log" "$tmp/registry.log"
 fi
 
 echo "image-test: $passed passed, $failed failed"
