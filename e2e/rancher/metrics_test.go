@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type daemonProc struct {
 	out    *logbuf.Buffer
 	cmd    *exec.Cmd
 	exited chan error
+	stop   sync.Once
 }
 
 // startDaemon runs the daemon (not --once) and waits until /readyz answers 200.
@@ -61,7 +63,7 @@ func (e *env) startDaemon(env ...string) *daemonProc {
 // stopDaemon stops it with SIGTERM (SIGKILL after 30 s) and returns its output, recorded for the
 // secret search. Stopping twice is harmless.
 func (e *env) stopDaemon(d *daemonProc) string {
-	if d.cmd.ProcessState == nil {
+	d.stop.Do(func() {
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		timer := time.NewTimer(30 * time.Second)
 		defer timer.Stop()
@@ -78,7 +80,7 @@ func (e *env) stopDaemon(d *daemonProc) string {
 		e.mu.Lock()
 		e.outputs = append(e.outputs, d.out.String())
 		e.mu.Unlock()
-	}
+	})
 	return d.out.String()
 }
 
