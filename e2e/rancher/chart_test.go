@@ -32,9 +32,11 @@ func renderChart(t *testing.T, ns string, set ...string) []any {
 	home := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), filepath.Join(os.Getenv(kubetest.EnvAssets), "helm"), args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("helm %v: %v", args, err)
+		t.Fatalf("helm %v: %v\n%s", args, err, stderr.String())
 	}
 	var objs []any
 	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
@@ -70,7 +72,7 @@ func TestRancher_ChartInClusterMode(t *testing.T) {
 	}
 	var sa *corev1.ServiceAccount
 	var granted []rbacv1.PolicyRule
-	for _, obj := range renderChart(t, release, "mode=rancherProjectSecrets", "rancher.projects={"+p.ID+"}") {
+	for _, obj := range renderChart(t, release, "mode=rancherProjectSecrets", "rancher.projects={"+p.ID+"}", "image.repository=registry.example/rancher-ecr-credentials") {
 		var err error
 		switch o := obj.(type) {
 		case *corev1.ServiceAccount:
