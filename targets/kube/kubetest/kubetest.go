@@ -28,6 +28,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,8 +39,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testproc"
 )
 
 const (
@@ -74,8 +74,8 @@ type Server struct {
 	ca         *authority
 	adminToken string
 	auditFile  string
-	etcd       *testproc.Process
-	apiserver  *testproc.Process
+	etcd       *process
+	apiserver  *process
 }
 
 // Assets returns the folder named by KUBEBUILDER_ASSETS after checking it holds both binaries.
@@ -164,7 +164,7 @@ func start(ctx context.Context, assets, dir string) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := testproc.FreePorts(3)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -273,18 +273,18 @@ func (s *Server) waitReady(ctx context.Context) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
-			last = fmt.Sprintf("%s: %s", resp.Status, testproc.LastLines(body.String(), 5))
+			last = fmt.Sprintf("%s: %s", resp.Status, lastLines(body.String(), 5))
 		} else {
 			last = err.Error()
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("kube-apiserver not ready at %s/readyz: %w (last answer: %s)\n%s",
-				s.URL, ctx.Err(), last, s.apiserver.Tail(20))
-		case <-s.etcd.Done():
-			return fmt.Errorf("etcd exited: %v\n%s", s.etcd.Err(), s.etcd.Tail(20))
-		case <-s.apiserver.Done():
-			return fmt.Errorf("kube-apiserver exited: %v\n%s", s.apiserver.Err(), s.apiserver.Tail(20))
+				s.URL, ctx.Err(), last, s.apiserver.tail())
+		case <-s.etcd.done:
+			return fmt.Errorf("etcd exited: %v\n%s", s.etcd.err, s.etcd.tail())
+		case <-s.apiserver.done:
+			return fmt.Errorf("kube-apiserver exited: %v\n%s", s.apiserver.err, s.apiserver.tail())
 		case <-tick.C:
 		}
 	}
@@ -292,7 +292,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 
 // Stop stops kube-apiserver, then etcd, each with SIGTERM and, after 15 s, SIGKILL.
 func (s *Server) Stop() error {
-	return errors.Join(s.apiserver.Stop(stopTimeout), s.etcd.Stop(stopTimeout))
+	return errors.Join(s.apiserver.stop(), s.etcd.stop())
 }
 
 // AdminConfig returns a config for a member of system:masters (RBAC does not apply to it), with a
@@ -377,9 +377,88 @@ func WriteKubeconfig(t testing.TB, cfg *rest.Config, namespace string) string {
 	return path
 }
 
-// startProcess runs the binary at path with args, its output in logFile.
-func startProcess(path, logFile string, args ...string) (*testproc.Process, error) {
-	return testproc.Start(exec.Command(path, args...), logFile)
+// process is a child process whose output goes to a log file.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logFile string
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+func startProcess(path, logFile string, args ...string) (*process, error) {
+	out, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Killed with the test binary, so a crashed or timed-out test leaves no server behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	p := &process{name: filepath.Base(path), cmd: cmd, logFile: logFile, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = out.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) stop() error {
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(stopTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-timer.C:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %s of SIGTERM; killed", p.name, stopTimeout)
+	}
+}
+
+// tail returns the last lines of the process's log, for start failures.
+func (p *process) tail() string {
+	data, err := os.ReadFile(p.logFile)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("last lines of %s:\n%s", p.logFile, lastLines(string(data), 20))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Clientset is a full client for cfg (AdminConfig, UserConfig, …), failing the
