@@ -86,7 +86,7 @@ func Plan(in refresher.Input, objects []Object, nameFor func(host string) string
 		}
 		if len(hosts) > 0 { // a note, once per object: the hosts go into objects of our own
 			in.Log.WithFields(logrus.Fields{"credential": o.Name, "registry": strings.Join(hosts, ",")}).
-				Info("a credential holding this host is not this process's to rewrite (it holds hosts of others, or someone else made it); left untouched")
+				Warn("a credential holding this host is not this process's to rewrite (it holds hosts of others, or someone else made it); left untouched, so it is not refreshed: pulls that use it fail once its token expires")
 		}
 	}
 	var failures []refresher.Failure

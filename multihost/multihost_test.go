@@ -86,7 +86,7 @@ func TestPlan_NotOurs(t *testing.T) {
 	}
 	out := log.String()
 	if strings.Count(out, "left untouched") != 2 || !strings.Contains(out, "credential=shared") || !strings.Contains(out, "credential=theirs") ||
-		strings.Contains(out, "credential=unknown") || strings.Contains(out, "level=warning") {
+		strings.Contains(out, "credential=unknown") || !strings.Contains(out, "level=warning") {
 		t.Errorf("notes:\n%s", out)
 	}
 

@@ -49,10 +49,11 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 		action = refresher.ResultCreated
 	}
 	return refresher.Plan{Writes: []refresher.Write{{
-		What:   "secret",
-		Object: n.name + "/" + t.SecretName,
-		Tokens: in.Tokens,
-		Detail: detail,
+		What:    "secret",
+		Written: "secret written",
+		Object:  n.name + "/" + t.SecretName,
+		Tokens:  in.Tokens,
+		Detail:  detail,
 		// Not known: written even if the refresher remembers writing it (the
 		// record went with a refusal, a deletion or a deselection).
 		Stale:  !known,

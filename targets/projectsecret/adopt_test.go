@@ -184,10 +184,11 @@ func TestForeignSecretsUntouched(t *testing.T) {
 			if s := f.secret("team-pull"); s.ResourceVersion != other.ResourceVersion {
 				t.Errorf("resourceVersion %s → %s: the other secret was changed", other.ResourceVersion, s.ResourceVersion)
 			}
-			if !strings.Contains(f.logs.String(), "credential=team-pull") {
-				t.Errorf("the untouched secret is not noted:\n%s", f.logs)
+			// A credential of our host that is not ours to refresh goes stale:
+			// that is worth a warning, naming it.
+			if !strings.Contains(f.logs.String(), "level=warning") || !strings.Contains(f.logs.String(), "credential=team-pull") {
+				t.Errorf("the untouched secret is not warned about:\n%s", f.logs)
 			}
-			f.noWarning()
 		})
 	}
 }

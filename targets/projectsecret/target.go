@@ -140,7 +140,7 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 	auths := kubesecret.Auths(toks)
 	id := ns + "/" + name
 	w := refresher.Write{
-		What: "project-scoped secret", Object: id, Tokens: toks, Detail: "project=" + project,
+		What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: toks, Detail: "project=" + project,
 		Action: refresher.ResultCreated, Stale: s == nil || !kubesecret.Holds(s, labels, auths),
 		Fields: logrus.Fields{"secret": id},
 	}
