@@ -34,7 +34,7 @@ func exitCode(err error) int {
 }
 
 var (
-	writeLine     = regexp.MustCompile(`level=info msg="[^"]* (created|updated)"`)
+	writeLine     = regexp.MustCompile(`level=info msg="[^"]* (created|updated|written)"`)
 	unchangedLine = regexp.MustCompile(`level=debug msg="[^"]* unchanged"`)
 	summaryLine   = regexp.MustCompile(`msg="run finished[^"]*".*`)
 	fieldRE       = regexp.MustCompile(` (written|unchanged)=(\d+)`)
