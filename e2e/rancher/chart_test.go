@@ -17,8 +17,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 )
 
 // renderChart renders the chart (helm template, the helm scripts/kube-testenv.sh puts beside

@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 )
 
 // proxyKubeconfig writes a kubeconfig for Rancher's proxy to the local cluster with key, as

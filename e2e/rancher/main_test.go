@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
 )
 
 const (

@@ -27,8 +27,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testproc"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testproc"
 )
 
 const (
