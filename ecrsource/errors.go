@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -91,6 +92,27 @@ func validCode(s string) bool {
 	return true
 }
 
+// FailedIn names the innermost AWS operation err failed in: ECR's
+// GetAuthorizationToken itself, or one its credentials needed first (STS
+// AssumeRole for an assumed role). Empty when no AWS operation failed.
+func FailedIn(err error) (service, operation string) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if oe, ok := e.(*smithy.OperationError); ok {
+			service, operation = oe.ServiceID, oe.OperationName
+		}
+	}
+	return service, operation
+}
+
+// Code is the AWS error code of err, "" when it has none.
+func Code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && validCode(ae.ErrorCode()) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
 // describe is what is shown of an AWS SDK error: the error code, the HTTP
 // status and a short message with anything secret-looking removed. The SDK's
 // own text can quote the response body (a deserialization error does), and a
@@ -114,6 +136,11 @@ func describe(err error) string {
 		msg := redact.Text(ae.ErrorMessage())
 		if msg != "" {
 			msg = ": " + msg
+		}
+		// The credentials the call needed may have failed first: an assumed
+		// role's STS AssumeRole, whose denial is not ECR's.
+		if service, op := FailedIn(err); service != "" && service != "ECR" {
+			return strings.ToLower(service) + " " + op + ": " + redact.Text(ae.ErrorCode()) + status + msg
 		}
 		return redact.Text(ae.ErrorCode()) + status + msg
 	case errors.As(err, &de):
