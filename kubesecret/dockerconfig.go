@@ -96,6 +96,22 @@ func without(raw []byte, auths map[string]Auth) dockerConfig {
 	return cfg
 }
 
+// dropping returns c without the entries of the hosts drop reports, however
+// they are spelled.
+func (c dockerConfig) dropping(drop func(host string) bool) dockerConfig {
+	out := dockerConfig{other: c.other}
+	for k, v := range c.auths {
+		if drop(normalized(k)) {
+			continue
+		}
+		if out.auths == nil {
+			out.auths = map[string]json.RawMessage{}
+		}
+		out.auths[k] = v
+	}
+	return out
+}
+
 // empty reports whether the config holds nothing besides what is written.
 func (c dockerConfig) empty() bool { return len(c.auths) == 0 && len(c.other) == 0 }
 

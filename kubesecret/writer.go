@@ -133,7 +133,25 @@ func (w *Writer) keep(key string, r *record) {
 // kept (dropping them is not this call's to decide), and so are its other
 // labels, annotations, data keys and fields.
 func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, false)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, nil, false)
+	return res, redactAuths(err, auths)
+}
+
+// Replace is Apply for a Secret whose entries of the hosts drop reports are
+// all this daemon's to decide: of those hosts it keeps exactly auths', the
+// others' entries are removed (a namespace whose AWS identity changed keeps
+// no entry of the one before). Entries of other hosts are kept, as by Apply.
+// With no auths it creates nothing, and a Secret that is not this daemon's
+// is left as it is without an error: there is nothing of its own to take
+// back.
+func (w *Writer) Replace(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, drop, false)
+	return res, redactAuths(err, auths)
+}
+
+// CheckReplace answers what Replace would do, as Check answers for Apply.
+func (w *Writer) CheckReplace(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, drop, true)
 	return res, redactAuths(err, auths)
 }
 
@@ -141,7 +159,7 @@ func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[s
 // (dryRun=All): the same reads, the same refusals (RBAC, ownership, Rancher
 // copies, admission), nothing stored and nothing remembered.
 func (w *Writer) Check(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, true)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, nil, true)
 	return res, redactAuths(err, auths)
 }
 
@@ -152,10 +170,12 @@ func dryRunOpt(dry bool) []string {
 	return nil
 }
 
-func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, dry bool) (refresher.Result, error) {
+func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
 	if own == nil {
 		own = Owned
 	}
+	// takeBack: only entries to remove, nothing to create.
+	takeBack := drop != nil && len(auths) == 0
 	key := namespace + "/" + name
 	api := w.secrets(namespace)
 	hosts := hostsKey(auths)
@@ -165,6 +185,9 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 		}
 	}
 	create := func() (refresher.Result, error) {
+		if takeBack {
+			return Unchanged, nil
+		}
 		data, err := dockerConfig{}.with(auths)
 		if err != nil {
 			return "", err
@@ -181,7 +204,7 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 		return Created, nil
 	}
 	rec := w.recall(key)
-	if rec == nil {
+	if rec == nil && !takeBack {
 		res, err := create()
 		if !apierrors.IsAlreadyExists(err) {
 			return res, wrap("create", namespace, name, err)
@@ -208,9 +231,15 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 			}
 			if err := refuse(s, own); err != nil {
 				keep(nil)
+				if takeBack {
+					return Unchanged, nil // not this daemon's: nothing of its own in it
+				}
 				return "", refresher.Permanent(err)
 			}
 			cur, base, have = s, without(s.Data[corev1.DockerConfigJsonKey], auths), sumOf(s.Data[corev1.DockerConfigJsonKey], s.Labels, labels)
+		}
+		if drop != nil {
+			base = base.dropping(drop)
 		}
 		data, err := base.with(auths)
 		if err != nil {
