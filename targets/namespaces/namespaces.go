@@ -25,6 +25,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 const (
@@ -252,10 +253,16 @@ func (t *Target) namespaceChanged(old, obj any) {
 	switch is := t.Selection.Selects(ns); {
 	case is && !was:
 		t.selected.Add(1)
-		t.r.AddScope(t.Scope(ns.Name))
-		t.logEvent(ns.Name, "namespace selected")
+		t.r.AddScope(t.scope(ns.Name, roleOf(ns)))
+		t.logEvent(ns.Name, roleOf(ns), "namespace selected")
 	case was && !is:
 		t.deselect(ns.Name)
+	case is && roleOf(ns) != roleOf(asNamespace(old)):
+		// Its role annotation was added, changed or removed: the scope is
+		// replaced, and written at once with the new identity's tokens (or
+		// emptied of this daemon's registries, if that identity is refused).
+		t.r.AddScope(t.scope(ns.Name, roleOf(ns)))
+		t.logEvent(ns.Name, roleOf(ns), "namespace's "+tenantrole.Annotation+" changed; its secret is rewritten with that identity's tokens")
 	}
 }
 
@@ -272,13 +279,17 @@ func (t *Target) deselect(name string) {
 	t.selected.Add(-1)
 	t.r.RemoveScope(t.ScopePrefix + name)
 	t.writer.Forget(name, t.SecretName)
-	t.logEvent(name, "namespace no longer selected; what it holds is left as it is")
+	t.logEvent(name, "", "namespace no longer selected; what it holds is left as it is")
 }
 
-// logEvent logs a namespace's coming or going: at info once the first
-// listing is done, at debug for the namespaces that listing found.
-func (t *Target) logEvent(name, msg string) {
+// logEvent logs a namespace's coming, going or change of identity: at info
+// once the first listing is done, at debug for the namespaces that listing
+// found.
+func (t *Target) logEvent(name, identity, msg string) {
 	log := t.Logger.WithField("namespace", name)
+	if identity != "" {
+		log = log.WithField("identity", identity)
+	}
 	if t.nsReg != nil && t.nsReg.HasSynced() {
 		log.Info(msg)
 	} else {

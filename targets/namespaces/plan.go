@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // ownLabels are the labels the Secret carries.
@@ -20,15 +22,44 @@ var ownLabels = map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedB
 const detail = kubesecret.ManagedByLabel + "=" + kubesecret.ManagedBy
 
 // Scope is the scope of namespace name, as Start pushes it into the
-// refresher; it plans nothing while the namespace is not selected.
+// refresher: its annotation rancher-ecr-credentials/role-arn, as the
+// informer has it, is the scope's Identity (none: the daemon's own). It
+// plans nothing while the namespace is not selected.
 func (t *Target) Scope(name string) refresher.Scope {
-	return refresher.Scope{Name: t.ScopePrefix + name, Group: Group, Target: &namespace{t: t, name: name}}
+	identity := ""
+	if obj, ok, _ := t.nsInf.GetStore().GetByKey(name); ok {
+		if ns, isNS := obj.(*corev1.Namespace); isNS {
+			identity = roleOf(ns)
+		}
+	}
+	return t.scope(name, identity)
+}
+
+func (t *Target) scope(name, identity string) refresher.Scope {
+	n := &namespace{t: t, name: name}
+	n.first.Store(true)
+	return refresher.Scope{Name: t.ScopePrefix + name, Group: Group, Identity: identity, Target: n}
+}
+
+// roleOf is the identity a namespace names: its role annotation, trimmed
+// and bounded ("" for the daemon's own).
+func roleOf(ns *corev1.Namespace) string {
+	if ns == nil {
+		return ""
+	}
+	return tenantrole.Identity(ns.Annotations[tenantrole.Annotation])
 }
 
 // namespace is one selected namespace, as the refresher's Target.
 type namespace struct {
 	t    *Target
 	name string
+	// first is set until the scope's first write succeeds: that write also
+	// takes out the entries of every other host this daemon manages (those
+	// another identity's tokens left there when the namespace changed role).
+	// Later writes keep them, as a host ECR stops returning is kept until its
+	// token expires.
+	first atomic.Bool
 }
 
 // Plan is one write: the Secret holding every token. It reads nothing: the
@@ -36,6 +67,11 @@ type namespace struct {
 // meets what the cluster holds (a Secret of someone else's, a Rancher copy)
 // in Apply, or in Check through the server's dry run. A namespace that has
 // left the selection since its scope was due plans nothing.
+//
+// Planned with no token at all (its identity refused: it gets no credential
+// at all, never the daemon's own), the write takes out of an existing Secret
+// of this daemon's every entry of a host this daemon manages, and creates
+// nothing.
 func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
 	t := n.t
 	if !t.selectedNow(n.name) {
@@ -48,7 +84,7 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 	if !known {
 		action = refresher.ResultCreated
 	}
-	return refresher.Plan{Writes: []refresher.Write{{
+	w := refresher.Write{
 		What:    "secret",
 		Written: "secret written",
 		Object:  n.name + "/" + t.SecretName,
@@ -58,26 +94,45 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 		// record went with a refusal, a deletion or a deselection).
 		Stale:  !known,
 		Action: action,
-		Apply:  func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, false) },
-		Check:  func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, true) },
 		Fields: logrus.Fields{"namespace": n.name, "secret": t.SecretName},
-	}}}, nil
+	}
+	var drop func(string) bool
+	if n.first.Load() || len(in.Tokens) == 0 {
+		drop = func(h string) bool { return in.Managed != nil && in.Managed(h) }
+	}
+	if len(in.Tokens) == 0 {
+		w.Written, w.Detail, w.Action = "secret emptied of this daemon's registries: the namespace gets no credential", detail+";none", refresher.ResultUpdated
+	}
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, drop, false) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, drop, true) }
+	return refresher.Plan{Writes: []refresher.Write{w}}, nil
 }
 
 // write writes (or, dry, checks) the Secret, then adds it to the named
-// ServiceAccounts that lack it.
-func (n *namespace) write(ctx context.Context, auths map[string]kubesecret.Auth, own func(*corev1.Secret) error, dry bool) (refresher.Result, error) {
+// ServiceAccounts that lack it. With drop, the entries of the hosts it
+// reports that auths lacks are taken out.
+func (n *namespace) write(ctx context.Context, auths map[string]kubesecret.Auth, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
 	t := n.t
-	write := t.writer.Apply
-	if dry {
-		write = t.writer.Check
+	var res refresher.Result
+	var err error
+	switch {
+	case drop != nil && dry:
+		res, err = t.writer.CheckReplace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
+	case drop != nil:
+		res, err = t.writer.Replace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
+	case dry:
+		res, err = t.writer.Check(ctx, n.name, t.SecretName, ownLabels, auths, own)
+	default:
+		res, err = t.writer.Apply(ctx, n.name, t.SecretName, ownLabels, auths, own)
 	}
-	res, err := write(ctx, n.name, t.SecretName, ownLabels, auths, own)
 	if errors.Is(err, kubesecret.ErrRancherCopy) {
 		err = fmt.Errorf("%w; leave namespace %s out (%s) or set %s to another name", err, n.name, envExclude, envSecretName)
 	}
-	if err != nil {
+	if err != nil || len(auths) == 0 {
 		return res, err
+	}
+	if !dry {
+		n.first.Store(false)
 	}
 	if err := t.patchServiceAccounts(ctx, n.name, dry); err != nil {
 		return refresher.ResultFailed, fmt.Errorf("secret %s/%s %s, but: %w", n.name, t.SecretName, res, err)
