@@ -85,7 +85,8 @@ func TestChart_Render(t *testing.T) {
 			name: "namespaces, two replicas, service accounts, static keys",
 			set: []string{"replicaCount=2", "kube.serviceAccounts={default,builder}", "kube.namespaces={team-*,ci}",
 				"kube.namespaceSelector=ecr=true", "aws.region=eu-west-1", "aws.registryIds={123456789012,210987654321:us-east-1}",
-				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr"},
+				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr",
+				"aws.allowedRoleArns={arn:aws:iam::123456789012:role/team-*,arn:aws:iam::210987654321:role/ci}", "aws.roleExternalId=ext-1"},
 			clusterRol: slices.Concat(namespaces, secrets, serviceAccounts),
 			leaseRole:  leases,
 			env: map[string]string{
@@ -93,7 +94,8 @@ func TestChart_Render(t *testing.T) {
 				"KUBE_SECRET_NAME": "ecr", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": chartNS,
 				"AWS_REGION": "eu-west-1", "AWS_ECR_REGISTRY_IDS": "123456789012,210987654321:us-east-1",
 				"AWS_ACCESS_KEY_ID": "aws-keys/AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "aws-keys/AWS_SECRET_ACCESS_KEY",
-				"REFRESH_SCHEDULE": "@every 4h",
+				"REFRESH_SCHEDULE": "@every 4h", "AWS_ROLE_EXTERNAL_ID": "ext-1",
+				"AWS_ALLOWED_ROLE_ARNS": "arn:aws:iam::123456789012:role/team-*,arn:aws:iam::210987654321:role/ci",
 			},
 		},
 		{

@@ -163,13 +163,14 @@ func configure(ctx context.Context, v *settings.Values, kinds []setup.Kind, gete
 	if err != nil {
 		return nil, err
 	}
-	sources, err := newSources(ctx, cfg, m.aws(log), log)
+	a := m.aws(log)
+	own, err := ownConfig(ctx, cfg, a)
 	if err != nil {
 		return nil, err
 	}
-	r := refresher.New(sources, ps.scopes())
+	r := refresher.New(sourcesOf(own, cfg, a, "", log), ps.scopes())
 	r.Discover, r.ExplainNoScopes = ps.discover(), ps.explainNoScopes
-	r.Sources = nil // tenant identities: every one refused until AWS_ALLOWED_ROLE_ARNS exists
+	r.Sources = newResolver(own, cfg, a, reg, log).Sources
 	r.DryRun, r.Logger = cfg.DryRun, log
 	r.ShutdownTimeout = cfg.ShutdownTimeout
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval

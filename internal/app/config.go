@@ -14,6 +14,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/setup"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/registryhost"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // Defaults of the settings every mode shares, as documented in README.md and --help.
@@ -52,7 +53,9 @@ func ecrSection() setup.Section {
 			{Env: "AWS_ECR_REGISTRY_IDS", DefaultHelp: "the caller's own", Usage: "comma list of 12-digit registry ids, each optionally id:region"},
 			{Env: "AWS_ROLE_ARN", Usage: "IAM role to assume for ECR (ignored when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK assumes it)"},
 			{Env: "AWS_ROLE_SESSION_NAME", Default: DefaultRoleSessionName, Usage: "session name for the assumed role"},
-			{Env: "AWS_ROLE_EXTERNAL_ID", Usage: "external id for the assumed role"},
+			{Env: "AWS_ROLE_EXTERNAL_ID", Usage: "external id for the assumed role, and for every tenant role"},
+			{Env: tenantrole.EnvAllowed, DefaultHelp: "none: every tenant role refused", Usage: "comma list of IAM role ARNs or globs (arn:aws:iam::111122223333:role/team-*) " +
+				"a namespace or Rancher project may name in its annotation " + tenantrole.Annotation + " to get that role's tokens instead of the daemon's; any other role is refused and gets no credential"},
 			{Env: "ECR_PROXY_HOST", Usage: "write credentials under this host instead of the ECR host (one registry only)"},
 		},
 		Notes: []string{
@@ -101,6 +104,8 @@ type Config struct {
 	RoleARN    string
 	// RoleSessionName and RoleExternalID go with RoleARN.
 	RoleSessionName, RoleExternalID string
+	// AllowedRoles are the roles a tenant may name (AWS_ALLOWED_ROLE_ARNS).
+	AllowedRoles tenantrole.AllowList
 	// WebIdentity is true when AWS_WEB_IDENTITY_TOKEN_FILE is set: the SDK's
 	// web-identity chain then owns AWS_ROLE_ARN.
 	WebIdentity bool
@@ -157,6 +162,7 @@ func parseShared(v setup.Values, getenv func(string) string) Config {
 	case !regionRE.MatchString(c.Region):
 		v.Problem("AWS_REGION", "%q is not an AWS region name such as us-east-1", c.Region)
 	}
+	c.AllowedRoles = parseAllowedRoles(v)
 	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
 		v.Problem("AWS_ROLE_ARN", "%q is not an ARN such as arn:aws:iam::111122223333:role/ecr-read", c.RoleARN)
 	}
@@ -191,6 +197,19 @@ func parseShared(v setup.Values, getenv func(string) string) Config {
 		}
 	}
 	return c
+}
+
+// parseAllowedRoles reads AWS_ALLOWED_ROLE_ARNS, reporting every bad entry and
+// warning about entries that let a tenant name every role of an account.
+func parseAllowedRoles(v setup.Values) tenantrole.AllowList {
+	a, errs := tenantrole.ParseAllowList(v.List(tenantrole.EnvAllowed))
+	for _, err := range errs {
+		v.Problem(tenantrole.EnvAllowed, "%v", err)
+	}
+	for _, p := range a.Broad() {
+		v.Warn("%s: %s lets a namespace or project name any role of that account, another team's included; list each tenant's role (or a prefix such as role/team-*) instead", tenantrole.EnvAllowed, p)
+	}
+	return a
 }
 
 func allNameRegion(rs []Registry) bool {

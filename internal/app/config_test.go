@@ -12,6 +12,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/settings"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // minimal is the old image's required environment.
@@ -57,9 +58,30 @@ func TestParseShared_Defaults(t *testing.T) {
 		ListenPort: DefaultListenPort, LogLevel: logrus.InfoLevel, LogFormat: "text", RefreshSchedule: "@every 6h",
 		ShutdownTimeout: 10 * time.Second, RetryMinInterval: 30 * time.Second, RetryMaxInterval: 15 * time.Minute,
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(tenantrole.AllowList{})); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
+}
+
+// AWS_ALLOWED_ROLE_ARNS: every bad entry is named with the form to use; an
+// entry that allows every role of an account is accepted with a warning.
+func TestParseShared_AllowedRoles(t *testing.T) {
+	t.Parallel()
+	env := with(minimal(), "AWS_ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/team-*, arn:aws:iam::444455556666:role/*")
+	v, err := settings.Parse(shared(), nil, apptest.EnvOf(env), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseShared(v, apptest.EnvOf(env))
+	if v.Err() != nil || !c.AllowedRoles.Allows("arn:aws:iam::111122223333:role/team-a") || c.AllowedRoles.Allows("arn:aws:iam::111122223333:role/admin") {
+		t.Fatalf("allow list %v, %v", c.AllowedRoles.Patterns(), v.Err())
+	}
+	if w := v.Warnings(); len(w) != 1 || !strings.Contains(w[0], "AWS_ALLOWED_ROLE_ARNS: arn:aws:iam::444455556666:role/* lets a namespace or project name any role of that account") {
+		t.Errorf("warnings %q, want one about role/*", w)
+	}
+	wantProblems(t, nil, with(minimal(), "AWS_ALLOWED_ROLE_ARNS", "team-a,arn:aws:iam::111122223333:user/bob"),
+		`AWS_ALLOWED_ROLE_ARNS: "team-a" is not an IAM role ARN or glob such as arn:aws:iam::111122223333:role/team-a`,
+		`AWS_ALLOWED_ROLE_ARNS: "arn:aws:iam::111122223333:user/bob" is not an IAM role ARN`)
 }
 
 // The old image's environment, all of it, is accepted unchanged.

@@ -9,11 +9,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logging"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // awsSetup is where the AWS configuration comes from: the SDK's default
@@ -39,13 +41,12 @@ func defaultAWS(log logrus.FieldLogger, getenv func(string) string) awsSetup {
 	}}
 }
 
-// newSources builds one ECR source per region, as the daemon's own identity:
-// AWS_ROLE_ARN is assumed through STS unless web identity owns it. Nothing
-// here touches the network.
-func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLogger) ([]refresher.Source, error) {
+// ownConfig is the daemon's own AWS configuration: AWS_ROLE_ARN is assumed
+// through STS unless web identity owns it. Nothing here touches the network.
+func ownConfig(ctx context.Context, cfg Config, a awsSetup) (aws.Config, error) {
 	awsCfg, err := a.config(ctx, cfg.Region)
 	if err != nil {
-		return nil, err
+		return aws.Config{}, err
 	}
 	if cfg.RoleARN != "" && !cfg.WebIdentity {
 		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
@@ -56,6 +57,14 @@ func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLog
 		})
 		awsCfg.Credentials = aws.NewCredentialsCache(p)
 	}
+	return awsCfg, nil
+}
+
+// sourcesOf builds one ECR source per region over awsCfg, as identity ("" for
+// the daemon's own, else the tenant role awsCfg's credentials assume): the
+// registries of AWS_ECR_REGISTRY_IDS, or the caller's own. Nothing here
+// touches the network.
+func sourcesOf(awsCfg aws.Config, cfg Config, a awsSetup, identity string, log logrus.FieldLogger) []refresher.Source {
 	var order []string
 	ids := map[string][]string{}
 	if len(cfg.Registries) == 0 {
@@ -71,7 +80,19 @@ func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLog
 	for _, region := range order {
 		opts := append([]func(*ecr.Options){func(o *ecr.Options) { o.Region = region }}, a.ecrOptions...)
 		sources = append(sources, &ecrsource.Source{Client: ecr.NewFromConfig(awsCfg, opts...), AWSRegion: region,
-			RegistryIDs: ids[region], ProxyHost: cfg.ProxyHost, Logger: log})
+			RegistryIDs: ids[region], ProxyHost: cfg.ProxyHost, Identity: identity, Logger: log})
 	}
-	return sources, nil
+	return sources
+}
+
+// newResolver is the tenant identities' Refresher.Sources: roles
+// AWS_ALLOWED_ROLE_ARNS allows, each assumed through STS with the daemon's
+// own configuration (own), AWS_ROLE_EXTERNAL_ID sent, over the same regions
+// and registries as the daemon's own sources.
+func newResolver(own aws.Config, cfg Config, a awsSetup, reg prometheus.Registerer, log logrus.FieldLogger) *tenantrole.Resolver {
+	return &tenantrole.Resolver{
+		Allow: cfg.AllowedRoles, Base: own, ExternalID: cfg.RoleExternalID,
+		NewSources: func(c aws.Config, identity string) []refresher.Source { return sourcesOf(c, cfg, a, identity, log) },
+		Metrics:    tenantrole.NewMetrics(reg), Logger: log,
+	}
 }
