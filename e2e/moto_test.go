@@ -1,37 +1,34 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/mototest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
 
 // The moto suite drives the built binary, and through it the real AWS SDK,
-// against moto_server (a third-party AWS emulator) and the Rancher stand-in.
-// Without moto_server it skips, unless REQUIRE_MOTO=1 (as .ci/run sets), where a
-// skip would hide that the suite never ran.
+// against moto_server (a third-party AWS emulator, started by mototest), the
+// Rancher stand-in and a real kube-apiserver. Without moto_server it skips,
+// unless REQUIRE_MOTO=1 (as .ci/run sets), where a skip would hide that the
+// suite never ran.
 
 const (
 	motoAWSSecret   = "moto-secret-DO-NOT-LEAK"
-	motoDefaultAcct = "123456789012" // moto's own account: the caller's registry
+	motoDefaultAcct = mototest.Account // moto's own account: the caller's registry
 )
 
 type motoSuite struct {
@@ -40,17 +37,10 @@ type motoSuite struct {
 }
 
 func TestIntegration_Moto(t *testing.T) {
-	motoPath, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("REQUIRE_MOTO") == "1" {
-			t.Fatal("moto_server is not installed but REQUIRE_MOTO=1: install it with `pip install 'moto[server]'`")
-		}
-		t.Skip("moto_server not installed: skipping the AWS integration suite (pip install 'moto[server]')")
-	}
 	if testing.Short() {
 		t.Skip("integration suite skipped in -short mode")
 	}
-	s := &motoSuite{bin: testbin.Binary(t), motoURL: startMoto(t, motoPath)}
+	s := &motoSuite{bin: testbin.Binary(t), motoURL: mototest.Start(t)}
 
 	t.Run("DefaultRegistry", s.testDefaultRegistry)
 	t.Run("TwoRegistriesTwoRegions", s.testTwoRegistries)
@@ -58,43 +48,7 @@ func TestIntegration_Moto(t *testing.T) {
 	t.Run("NoRegistryExitsOne", s.testNoRegistry)
 	t.Run("Rancher2", s.testRancher2)
 	t.Run("WebIdentity", s.testWebIdentity)
-}
-
-// startMoto runs moto_server on a free loopback port until the test ends.
-func startMoto(t *testing.T, path string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-
-	// Wait until it answers, cancellable and bounded.
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("moto_server did not start: %v\n%s", ctx.Err(), logs.String())
-		case <-tick.C:
-		}
-	}
+	t.Run("TenantRoles", s.testTenantRoles)
 }
 
 // motoPassword asks moto directly, through the SDK, for the password it hands
