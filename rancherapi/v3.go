@@ -15,6 +15,9 @@ type Project struct {
 	Name   string            `json:"name"`
 	State  string            `json:"state"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are a Rancher 2.x project's (the projects.management.cattle.io
+	// object's), e.g. rancher-ecr-credentials/role-arn.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // System reports whether p is a Rancher 2.x System project (cattle-system,
@@ -36,6 +39,16 @@ const SystemProjectLabel = "authz.management.cattle.io/system-project"
 func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
 	u := c.root.JoinPath("projects")
 	return listAllURL[Project](ctx, c, u, nil)
+}
+
+// GetProject reads one Rancher 2.x project, its annotations included.
+//
+// API: GET /v3/projects/<cluster id>:<project id>.
+func (c *Client) GetProject(ctx context.Context, id string) (Project, error) {
+	if !c.rancher2 {
+		return Project{}, fmt.Errorf("projects are read one by one on Rancher 2.x (/v3) only; %s is Rancher 1.x", sanitizeURL(c.root))
+	}
+	return send[Project](ctx, c, http.MethodGet, c.root.JoinPath("projects", id), nil)
 }
 
 // DockerCredential is a Rancher 2.x project-scoped dockerCredential as read back

@@ -75,6 +75,18 @@ func apiPart(c config, v setup.Values, d setup.Deps) (*setup.Part, error) {
 		disc := &discovery{what: "RANCHER_PROJECTS=all: the API key sees no active " + noun(c)}
 		p.Discover = disc.wrap(func(ctx context.Context) ([]refresher.Scope, error) { return listScopes(ctx, client, scope, d.Log) })
 		p.Empty = disc.empty
+	case client.Rancher2() && (len(c.projects) > 0 || client.ProjectID() != ""):
+		// Named Rancher 2.x projects: found (with the identity each names) at
+		// every discovery, never written before.
+		ids := c.projects
+		if len(ids) == 0 {
+			ids = []string{client.ProjectID()}
+		}
+		named := &namedProjects{ids: ids, scope: scope, log: d.Log, read: func(ctx context.Context, id string) (map[string]string, error) {
+			pr, err := client.GetProject(ctx, id)
+			return pr.Annotations, err
+		}}
+		p.Discover = named.discover
 	case len(c.projects) > 0:
 		for _, id := range c.projects {
 			p.Scopes = append(p.Scopes, scope(id))
@@ -104,6 +116,9 @@ func listScopes(ctx context.Context, client *rancherapi.Client, scope scoper, lo
 		default:
 			sc := scope(p.ID)
 			sc.Group = AllProjectsGroup
+			if client.Rancher2() {
+				sc.Identity = roleOf(p.Annotations)
+			}
 			scopes = append(scopes, sc)
 		}
 	}

@@ -81,14 +81,14 @@ func inClusterPart(c config, d setup.Deps) (*setup.Part, error) {
 	if c.all {
 		disc := &discovery{what: "RANCHER_PROJECTS=all: the local cluster holds no Rancher project (projects.management.cattle.io)"}
 		p.Discover = disc.wrap(func(ctx context.Context) ([]refresher.Scope, error) {
-			ids, err := cluster.ListProjects(ctx)
+			projects, err := cluster.ListProjects(ctx)
 			if err != nil {
 				return nil, err
 			}
-			scopes := make([]refresher.Scope, 0, len(ids))
-			for _, id := range ids {
-				sc := scope(id)
-				sc.Group = AllProjectsGroup
+			scopes := make([]refresher.Scope, 0, len(projects))
+			for _, pr := range projects {
+				sc := scope(pr.ID)
+				sc.Group, sc.Identity = AllProjectsGroup, roleOf(pr.Annotations)
 				scopes = append(scopes, sc)
 			}
 			return scopes, nil
@@ -96,8 +96,7 @@ func inClusterPart(c config, d setup.Deps) (*setup.Part, error) {
 		p.Empty = disc.empty
 		return p, nil
 	}
-	for _, id := range c.projects {
-		p.Scopes = append(p.Scopes, scope(id))
-	}
+	named := &namedProjects{ids: c.projects, scope: scope, read: cluster.Annotations, log: d.Log}
+	p.Discover = named.discover
 	return p, nil
 }

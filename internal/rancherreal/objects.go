@@ -3,6 +3,7 @@ package rancherreal
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -111,6 +113,23 @@ func (s *Server) Project(t testing.TB, id string) Project {
 	defer cancel()
 	_, name, _ := strings.Cut(id, ":")
 	return s.waitProject(t, ctx, name)
+}
+
+// AnnotateProject sets (or, with value "", removes) an annotation of project p, on the
+// projects.management.cattle.io object, as kubectl annotate does.
+func (s *Server) AnnotateProject(t testing.TB, p Project, key, value string) {
+	t.Helper()
+	ctx, cancel := ctxFor(t)
+	defer cancel()
+	v, _ := json.Marshal(value)
+	if value == "" {
+		v = []byte("null")
+	}
+	k, _ := json.Marshal(key)
+	patch := `{"metadata":{"annotations":{` + string(k) + `:` + string(v) + `}}}`
+	if _, err := s.dynamic(t).Resource(projectsResource).Namespace(LocalCluster).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("annotate project %s: %v", p.ID, err)
+	}
 }
 
 // waitProject reads the project and waits for its backing namespace to exist.

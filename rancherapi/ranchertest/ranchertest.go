@@ -51,10 +51,11 @@ type Server struct {
 	creds    map[string]*Credential
 	nextID   int
 	requests atomic.Int64
-	projects []string               // known environments / projects, in creation order
-	system   map[string]bool        // Rancher 2.x System projects (name and label as Rancher gives them)
-	dcreds   map[string]*DockerCred // Rancher 2.x dockerCredentials by id
-	r2       rancher2               // server version, tokens, Kubernetes proxy
+	projects []string                     // known environments / projects, in creation order
+	system   map[string]bool              // Rancher 2.x System projects (name and label as Rancher gives them)
+	notes    map[string]map[string]string // Rancher 2.x project annotations, by project
+	dcreds   map[string]*DockerCred       // Rancher 2.x dockerCredentials by id
+	r2       rancher2                     // server version, tokens, Kubernetes proxy
 
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }

@@ -71,6 +71,10 @@ func (s *Server) serveV3(w http.ResponseWriter, r *http.Request, key Key, rest [
 		s.listProjects(w, r, key, "/v3")
 		return
 	}
+	if len(rest) == 2 && rest[0] == "projects" && r.Method == http.MethodGet {
+		s.getProject(w, key, rest[1])
+		return
+	}
 	if s.serveRancher2(w, r, key, rest) {
 		return
 	}
@@ -119,15 +123,50 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, key Key, p
 	var items []map[string]any
 	for _, p := range s.projects {
 		if key.allows(p) {
-			item := map[string]any{"id": p, "type": "project", "name": "project " + p, "state": "active"}
-			if s.system[p] {
-				item["name"], item["labels"] = "System", map[string]string{"authz.management.cattle.io/system-project": "true"}
-			}
-			items = append(items, item)
+			items = append(items, s.projectJSON(p))
 		}
 	}
 	s.mu.Unlock()
 	handler{s: s, w: w, r: r}.page("project", items)
+}
+
+// SetProjectAnnotations sets a Rancher 2.x project's annotations, as /v3
+// shows them (nil removes them all).
+func (s *Server) SetProjectAnnotations(project string, annotations map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.notes == nil {
+		s.notes = map[string]map[string]string{}
+	}
+	s.notes[project] = maps.Clone(annotations)
+}
+
+// projectJSON is a project as /v3 shows it. Call with s.mu held.
+func (s *Server) projectJSON(p string) map[string]any {
+	item := map[string]any{"id": p, "type": "project", "name": "project " + p, "state": "active", "annotations": map[string]string{}}
+	if s.system[p] {
+		item["name"], item["labels"] = "System", map[string]string{"authz.management.cattle.io/system-project": "true"}
+	}
+	if a := s.notes[p]; a != nil {
+		item["annotations"] = maps.Clone(a)
+	}
+	return item
+}
+
+// getProject answers GET /v3/projects/<id>.
+func (s *Server) getProject(w http.ResponseWriter, key Key, project string) {
+	s.mu.Lock()
+	known := slices.Contains(s.projects, project)
+	item := s.projectJSON(project)
+	s.mu.Unlock()
+	switch {
+	case !known:
+		writeNormanError(w, http.StatusNotFound, "NotFound", "projects.management.cattle.io \""+project+"\" not found", "")
+	case !key.allows(project):
+		writeNormanError(w, http.StatusForbidden, "PermissionDenied", "unauthorized", "")
+	default:
+		writeNormanJSON(w, http.StatusOK, item)
+	}
 }
 
 func (s *Server) dockerCredJSON(d *DockerCred, base string) map[string]any {

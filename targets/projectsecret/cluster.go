@@ -73,29 +73,55 @@ func SplitProject(id string) (cluster, project string, err error) {
 // project id itself, as Rancher's GetProjectBackingNamespace does
 // (https://github.com/rancher/rancher/blob/main/pkg/apis/management.cattle.io/v3/authz_types.go).
 func (c *Cluster) BackingNamespace(ctx context.Context, id string) (string, error) {
-	cluster, project, err := SplitProject(id)
+	obj, err := c.project(ctx, id)
 	if err != nil {
-		return "", refresher.Permanent(err)
-	}
-	obj, err := c.Projects.Namespace(cluster).Get(ctx, project, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", refresher.Permanent(fmt.Errorf("project %s does not exist: there is no projects.management.cattle.io %q in namespace %q of the local cluster (check the id in RANCHER_PROJECTS or CATTLE_URL: Rancher shows it as <cluster id>:<project id>)",
-			id, project, cluster))
-	case err != nil:
-		return "", c.explain(id, &kubeapi.Error{Verb: "get", Resource: "projects.management.cattle.io", Namespace: cluster, Name: project, Verbs: []string{"get"}, Err: err})
+		return "", err
 	}
 	ns, _, _ := unstructured.NestedString(obj.Object, "status", "backingNamespace")
 	if ns == "" {
-		ns = project
+		_, ns, _ = SplitProject(id)
 	}
 	return ns, nil
 }
 
-// ListProjects returns the id (<cluster id>:<project id>) of every project in
-// the local cluster, for RANCHER_PROJECTS=all without CATTLE_URL.
-func (c *Cluster) ListProjects(ctx context.Context) ([]string, error) {
-	var ids []string
+// Annotations returns a project's annotations (rancher-ecr-credentials/role-arn
+// names the AWS role whose tokens it gets).
+func (c *Cluster) Annotations(ctx context.Context, id string) (map[string]string, error) {
+	obj, err := c.project(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return obj.GetAnnotations(), nil
+}
+
+// project reads projects.management.cattle.io/<project> in namespace <cluster>.
+func (c *Cluster) project(ctx context.Context, id string) (*unstructured.Unstructured, error) {
+	cluster, project, err := SplitProject(id)
+	if err != nil {
+		return nil, refresher.Permanent(err)
+	}
+	obj, err := c.Projects.Namespace(cluster).Get(ctx, project, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, refresher.Permanent(fmt.Errorf("project %s does not exist: there is no projects.management.cattle.io %q in namespace %q of the local cluster (check the id in RANCHER_PROJECTS or CATTLE_URL: Rancher shows it as <cluster id>:<project id>)",
+			id, project, cluster))
+	case err != nil:
+		return nil, c.explain(id, &kubeapi.Error{Verb: "get", Resource: "projects.management.cattle.io", Namespace: cluster, Name: project, Verbs: []string{"get"}, Err: err})
+	}
+	return obj, nil
+}
+
+// Project is a project of the local cluster as a listing shows it.
+type Project struct {
+	// ID is <cluster id>:<project id>.
+	ID          string
+	Annotations map[string]string
+}
+
+// ListProjects returns every project in the local cluster but Rancher's
+// System project, for RANCHER_PROJECTS=all without CATTLE_URL.
+func (c *Cluster) ListProjects(ctx context.Context) ([]Project, error) {
+	var out []Project
 	opts := metav1.ListOptions{Limit: 500}
 	for {
 		list, err := c.Projects.List(ctx, opts)
@@ -106,10 +132,10 @@ func (c *Cluster) ListProjects(ctx context.Context) ([]string, error) {
 			if p.GetLabels()[rancherapi.SystemProjectLabel] == "true" {
 				continue // Rancher's own namespaces: written only when named
 			}
-			ids = append(ids, p.GetNamespace()+":"+p.GetName())
+			out = append(out, Project{ID: p.GetNamespace() + ":" + p.GetName(), Annotations: p.GetAnnotations()})
 		}
 		if opts.Continue = list.GetContinue(); opts.Continue == "" {
-			return ids, nil
+			return out, nil
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
@@ -264,8 +265,26 @@ func TestListProjects(t *testing.T) {
 	if _, err := dyn.Resource(projectsecret.ProjectsResource).Namespace(e.cluster).Create(t.Context(), sys, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := c.ListProjects(t.Context())
+	_, project, _ := projectsecret.SplitProject(e.id)
+	patch := `{"metadata":{"annotations":{"rancher-ecr-credentials/role-arn":"arn:aws:iam::111122223333:role/team-a"}}}`
+	if _, err := dyn.Resource(projectsecret.ProjectsResource).Namespace(e.cluster).Patch(t.Context(), project, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	projects, err := c.ListProjects(t.Context())
+	ids := make([]string, len(projects))
+	for i, p := range projects {
+		ids[i] = p.ID
+		if p.ID == e.id && p.Annotations["rancher-ecr-credentials/role-arn"] != "arn:aws:iam::111122223333:role/team-a" {
+			t.Errorf("%s listed with annotations %v", p.ID, p.Annotations)
+		}
+	}
 	if err != nil || !slices.Contains(ids, e.id) || slices.Contains(ids, e.cluster+":p-system") {
 		t.Errorf("ListProjects = %v, %v; want %s among them and not the System project", ids, err, e.id)
+	}
+	if a, err := c.Annotations(t.Context(), e.id); err != nil || a["rancher-ecr-credentials/role-arn"] == "" {
+		t.Errorf("Annotations(%s) = %v, %v", e.id, a, err)
+	}
+	if _, err := c.Annotations(t.Context(), e.cluster+":p-nothere"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Annotations of a missing project: %v", err)
 	}
 }
