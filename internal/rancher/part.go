@@ -3,6 +3,8 @@ package rancher
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,6 +86,10 @@ func apiPart(c config, v setup.Values, d setup.Deps) (*setup.Part, error) {
 		}
 		named := &namedProjects{ids: ids, scope: scope, log: d.Log, read: func(ctx context.Context, id string) (map[string]string, error) {
 			pr, err := client.GetProject(ctx, id)
+			var re *rancherapi.Error
+			if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+				err = fmt.Errorf("%w; in Rancher, give the API key's user a role on project %s (Project Member, or Project Owner): a project it has no role on can be neither read nor written", err, id)
+			}
 			return pr.Annotations, err
 		}}
 		p.Discover = named.discover

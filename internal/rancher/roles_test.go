@@ -137,3 +137,28 @@ func TestBuild_ProjectRoles(t *testing.T) {
 		t.Errorf("the project, once readable, holds %q, want its role's registry", got)
 	}
 }
+
+// A named project the key's user has no role on: its annotations cannot be
+// read, so it is never written, and the failure names the Rancher role to give.
+func TestBuild_ProjectRoleUnreadable(t *testing.T) {
+	t.Parallel()
+	rs := ranchertest.New(ranchertest.Key{Access: "token-x", Secret: "sk", Projects: []string{"c-a:p-mine"}})
+	rs.AddProject("c-a:p-mine")
+	rs.AddProject("c-a:p-theirs")
+	v := values(t, nil, map[string]string{"CATTLE_URL": standIn(t, rs) + "/v3", "CATTLE_SECRET_KEY": "token-x:sk", "RANCHER_PROJECTS": "c-a:p-theirs"})
+	p, err := Kind().Build(v, deps(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes, err := p.Discover(t.Context())
+	if err != nil || len(scopes) != 1 {
+		t.Fatalf("discover: %v, %v", scopes, err)
+	}
+	_, err = scopes[0].Target.Plan(t.Context(), refresher.Input{})
+	for _, part := range []string{"project c-a:p-theirs: its annotation " + tenantrole.Annotation + " could not be read", "403",
+		"give the API key's user a role on project c-a:p-theirs (Project Member, or Project Owner)"} {
+		if err == nil || !strings.Contains(err.Error(), part) {
+			t.Errorf("plan error %v lacks %q", err, part)
+		}
+	}
+}
