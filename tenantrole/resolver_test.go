@@ -106,7 +106,7 @@ func (w *world) refresh(t *testing.T, n int) error {
 	return w.r.RunOnce(t.Context())
 }
 
-// One AssumeRole per role, however many namespaces name it and however many
+// One AssumeRole per role, however many namespaces (30 here) name it and however many
 // regions and refreshes follow; one GetAuthorizationToken per (role, region)
 // per refresh; the session named for the first scope and the external id
 // sent; each scope holds its own role's tokens. A role STS or ECR denies
@@ -120,7 +120,7 @@ func TestResolver_Moto(t *testing.T) {
 	w.proxy.DenyECR(roleECR)
 	scopes := map[string][]*holder{}
 	roles := []string{"", roleA, roleB, roleSTS, roleECR, roleX}
-	for i := range 18 {
+	for i := range 180 { // 30 namespaces per identity
 		role := roles[i%len(roles)]
 		h := &holder{}
 		scopes[role] = append(scopes[role], h)
