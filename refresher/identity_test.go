@@ -1,0 +1,127 @@
+package refresher_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+const (
+	roleA = "arn:aws:iam::111122223333:role/team-a"
+	roleB = "arn:aws:iam::444455556666:role/team-b"
+)
+
+// tenants makes Sources hand out one fake source per allowed role and refuse
+// the others.
+func tenants(e *env, hosts []string, allowed ...string) map[string]*fakeSource {
+	srcs := map[string]*fakeSource{}
+	for _, role := range allowed {
+		srcs[role] = &fakeSource{region: "us-east-1", hosts: hosts, identity: role, life: 12 * time.Hour, clock: e.clock}
+	}
+	e.r.Sources = func(identity, scope string) ([]refresher.Source, error) {
+		if s := srcs[identity]; s != nil {
+			return []refresher.Source{s}, nil
+		}
+		return nil, fmt.Errorf("namespace %s: annotation rancher-ecr-credentials/role-arn names %s, which AWS_ALLOWED_ROLE_ARNS does not allow", scope, identity)
+	}
+	return srcs
+}
+
+// A namespace naming a role that is not allowed gets no credential at all,
+// never the daemon's own; it fails with the refusal, and costs no ECR call.
+func TestRefresher_RefusedIdentity(t *testing.T) {
+	t.Parallel()
+	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	e := newEnv(t, []refresher.Source{own}, scope("plain", &fakeTarget{}))
+	tenants(e, []string{hostA}) // none allowed
+	bad := &fakeTarget{}
+	e.r.AddScope(refresher.Scope{Name: "team-x", Group: "namespaces", Identity: "arn:aws:iam::999999999999:role/x", Target: bad})
+	err := e.r.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "AWS_ALLOWED_ROLE_ARNS") || !strings.Contains(err.Error(), "scope team-x") {
+		t.Fatalf("err = %v, want the refusal of team-x", err)
+	}
+	if bad.applied() != 0 || bad.checked() != 0 {
+		t.Error("a refused identity's scope was written")
+	}
+	rd := e.r.Readiness(e.clock.Now())
+	if rd.Ready || !strings.Contains(rd.Reason, "AWS_ALLOWED_ROLE_ARNS") {
+		t.Errorf("readiness = %v (%s), want not ready naming the refusal", rd.Ready, rd.Reason)
+	}
+	// Retried on the refused cadence, never with the daemon's own tokens.
+	for range 5 {
+		e.clock.Set(e.r.NextDue())
+		_ = e.r.RunDue(t.Context())
+	}
+	if bad.applied() != 0 || own.calls.Load() != 1 {
+		t.Errorf("after retries: %d applies of the refused scope, %d fetches; want 0 and 1", bad.applied(), own.calls.Load())
+	}
+}
+
+// Tokens are fetched once per identity and region per refresh, whatever the
+// number of scopes of each, and every scope holds its own identity's.
+func TestRefresher_TwoTenants(t *testing.T) {
+	t.Parallel()
+	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	e := newEnv(t, []refresher.Source{own})
+	srcs := tenants(e, []string{hostA}, roleA, roleB)
+	tgs := map[string][]*fakeTarget{}
+	for i := range 15 {
+		role := []string{"", roleA, roleB}[i%3]
+		tg := &fakeTarget{}
+		tgs[role] = append(tgs[role], tg)
+		e.r.AddScope(refresher.Scope{Name: fmt.Sprint("ns", i), Group: "namespaces", Identity: role, Target: tg})
+	}
+	for refresh := int64(1); refresh <= 3; refresh++ {
+		if refresh == 1 {
+			if err := e.r.RunOnce(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			e.clock.Set(e.r.NextDue())
+			if err := e.r.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for role, s := range map[string]*fakeSource{"": own, roleA: srcs[roleA], roleB: srcs[roleB]} {
+			if got := s.calls.Load(); got != refresh {
+				t.Errorf("refresh %d: identity %q fetched %d times, want %d", refresh, role, got, refresh)
+			}
+			for i, tg := range tgs[role] {
+				if got := tg.heldToken(hostA); got.Identity != role || got.Password != password(hostA, role, refresh, 0) {
+					t.Errorf("refresh %d: scope %d of %q holds %s's token %q", refresh, i, role, got.Identity, got.Password)
+				}
+			}
+		}
+	}
+}
+
+// Nothing secret in logs, errors or /readyz, whatever fails: passwords the
+// size of ECR's, errors quoting nothing of them.
+func TestRefresher_NoSecretsInOutput(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA, hostB}, life: 12 * time.Hour, pwLen: 2400}
+	failing := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) { return "", tempErr("500") }}
+	panicking := &fakeTarget{PlanFunc: func(context.Context, refresher.Input) (refresher.Plan, error) { panic("bug") }}
+	e := newEnv(t, []refresher.Source{src}, scope("ok", &fakeTarget{}), scope("failing", failing), scope("panicking", panicking))
+	e.r.AddScope(refresher.Scope{Name: "refused", Identity: roleA, Target: &fakeTarget{}})
+	err := e.r.RunOnce(t.Context())
+	e.r.DryRun = true
+	err = errors.Join(err, e.r.RunOnce(t.Context()))
+	rd, _ := json.Marshal(e.r.Readiness(e.clock.Now()))
+	var secrets []string
+	for n := int64(1); n <= src.calls.Load(); n++ {
+		for _, h := range src.hosts {
+			pw := password(h, "", n, 2400)
+			secrets = append(secrets, pw, pw[:40])
+		}
+	}
+	for what, out := range map[string]string{"log": e.log.String(), "error": err.Error(), "readiness": string(rd)} {
+		noSecrets(t, what, out, secrets...)
+	}
+}
