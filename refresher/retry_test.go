@@ -3,6 +3,7 @@ package refresher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +205,47 @@ func TestRefresher_Healthy(t *testing.T) {
 	stop()
 	if e.r.Healthy(t0) {
 		t.Error("healthy after the loop exited")
+	}
+}
+
+// A run cut short by its timeout leaves the scopes it did not reach due, and
+// the loop takes them at once, not at the next scheduled time (issue 22,
+// item 5: a run stays inside its timeout whatever the number of scopes).
+func TestRefresher_RunTimeout_UnreachedScopesNext(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	// The first write outlasts the run's deadline but succeeds.
+	slow := &fakeTarget{ApplyFunc: func(ctx context.Context, n int) (refresher.Result, error) {
+		if n == 1 {
+			<-ctx.Done()
+		}
+		return "", nil
+	}}
+	scopes := []refresher.Scope{scope("a", slow)}
+	var rest []*fakeTarget
+	for i := range 20 {
+		tg := &fakeTarget{}
+		rest = append(rest, tg)
+		scopes = append(scopes, scope(fmt.Sprintf("b%02d", i), tg))
+	}
+	e := newEnv(t, []refresher.Source{src}, scopes...)
+	e.r.Workers = 1
+	e.r.RunTimeout = 50 * time.Millisecond
+	var sleeps []time.Duration
+	end := t0.Add(time.Hour)
+	e.simulate(t, "@every 6h", end, func(next time.Time) bool {
+		sleeps = append(sleeps, next.Sub(e.clock.Now()))
+		return len(sleeps) < 3
+	})
+	if len(sleeps) == 0 || sleeps[0] != 0 {
+		t.Errorf("after the cut-short run the loop slept %v, want to go on at once", sleeps)
+	}
+	for i, tg := range rest {
+		if tg.applied() != 1 {
+			t.Errorf("b%02d applied %d times, want 1 (by the run after the cut-short one)", i, tg.applied())
+		}
+	}
+	if !strings.Contains(e.log.String(), "20 of 21 scopes not reached within the run timeout") {
+		t.Errorf("the cut-short run is not explained:\n%s", e.log)
 	}
 }

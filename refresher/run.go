@@ -105,7 +105,7 @@ func (r *Refresher) expressLane(ctx, runCtx context.Context) {
 		case name := <-r.express:
 			r.mu.Lock()
 			sc := r.scopes[name]
-			ok := sc != nil && sc.due(r.Now()) && (sc.ident.refused != nil || len(sc.ident.inHand(r.Now())) > 0)
+			ok := sc != nil && sc.due(r.Now()) && sc.writable(r.Now())
 			if ok {
 				sc.busy = true
 			}
@@ -119,9 +119,15 @@ func (r *Refresher) expressLane(ctx, runCtx context.Context) {
 	}
 }
 
-// safeRun runs under RunTimeout and turns a panic into a logged, counted failure.
+// safeRun runs under RunTimeout and turns a panic into a logged, counted
+// failure. A run always gets time to write something: what it does not reach
+// is due at once (NextDue), so a run with no time at all would spin.
 func (r *Refresher) safeRun(ctx context.Context, full, discover bool) {
-	ctx, cancel := context.WithTimeout(ctx, r.RunTimeout)
+	limit := r.RunTimeout
+	if limit <= 0 {
+		limit = DefaultRunTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {

@@ -80,6 +80,18 @@ func (id *identity) inHand(now time.Time) []Token {
 	return out
 }
 
+// hasTokens reports whether the identity holds any unexpired token.
+func (id *identity) hasTokens(now time.Time) bool {
+	for _, s := range id.sources {
+		for _, t := range s.tokens {
+			if now.Before(t.ExpiresAt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // fetched reports whether every source of the identity has answered once.
 func (id *identity) fetched() bool {
 	for _, s := range id.sources {

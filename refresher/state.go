@@ -76,10 +76,23 @@ func (sc *scopeState) due(now time.Time) bool {
 	switch {
 	case sc.busy:
 		return false
-	case !sc.planned || sc.gen != sc.ident.gen:
+	case sc.stale():
 		return true
 	}
 	return !sc.retryAt.IsZero() && !now.Before(sc.retryAt)
+}
+
+// stale reports whether the scope is due whatever the time: never planned, or
+// its identity's tokens moved on since its last pass.
+func (sc *scopeState) stale() bool {
+	return !sc.planned || sc.gen != sc.ident.gen
+}
+
+// writable reports whether a pass can do anything for the scope now: its
+// identity is refused (the pass fails it, saying why) or has answered.
+func (sc *scopeState) writable(now time.Time) bool {
+	id := sc.ident
+	return id.refused != nil || id.fetched() || id.hasTokens(now)
 }
 
 // guardAt is when a token fetched at now, expiring at exp, must be fetched

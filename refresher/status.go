@@ -235,8 +235,9 @@ func (r *Refresher) identsSorted() []*identity {
 }
 
 // NextDue is when something must be done next regardless of the cron spec: the
-// earliest freshness guard or retry of a source in use, or retry of a scope.
-// Zero when nothing is pending.
+// earliest freshness guard or retry of a source in use, or retry of a scope;
+// now while a scope a pass could write is stale (a run cut short by its
+// timeout did not reach it). Zero when nothing is pending.
 func (r *Refresher) NextDue() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -254,8 +255,17 @@ func (r *Refresher) NextDue() time.Time {
 			earlier(s.nextAt)
 		}
 	}
+	now := r.Now()
 	for _, sc := range r.scopes {
-		earlier(sc.retryAt)
+		// A busy scope is booked by its pass, which sets what comes next; one
+		// no pass can write waits for its identity's tokens, above.
+		switch {
+		case sc.busy || !sc.writable(now):
+		case sc.stale():
+			earlier(now)
+		default:
+			earlier(sc.retryAt)
+		}
 	}
 	return next
 }
