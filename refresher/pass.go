@@ -165,9 +165,15 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 }
 
 // writeScope plans one busy scope with its identity's tokens in hand, applies
-// the plan and books the outcome. A panic (a bug) fails that scope only.
+// the plan and books the outcome. A panic (a bug) fails that scope only. A
+// scope removed since the run took it is not written at all.
 func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, err error) {
 	r.mu.Lock()
+	if sc.removed {
+		sc.busy = false
+		r.mu.Unlock()
+		return c, nil
+	}
 	now := r.Now()
 	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen}
 	toks, refused := sc.ident.inHand(now), sc.ident.refused
@@ -227,6 +233,9 @@ func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *
 		r.Metrics.write(f.Host, label, ResultFailed)
 	}
 	for i := range plan.Writes {
+		if r.gone(sc) {
+			return // it left the selection while planned: nothing more is written there
+		}
 		w := &plan.Writes[i]
 		res, err := r.applyWrite(ctx, sc, w, log.WithFields(w.Fields))
 		switch {
@@ -247,6 +256,13 @@ func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *
 	for h, errs := range o.hostErrs {
 		o.hostErrs[h] = slices.DeleteFunc(errs, func(e error) bool { return e == nil })
 	}
+}
+
+// gone reports whether the scope was removed since a pass took it.
+func (r *Refresher) gone(sc *scopeState) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return sc.removed
 }
 
 // applyWrite carries one write out: skipped when this process already wrote

@@ -2,9 +2,11 @@ package refresher_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -42,5 +44,58 @@ func TestRefresher_RemoveScope_DropsPendingRetry(t *testing.T) {
 		if p.Scope == "ns" {
 			t.Errorf("the removed scope is still reported: %+v", p)
 		}
+	}
+}
+
+// A scope removed while a run that took it has not reached it yet is not
+// written by that run: a namespace that left the selection gets no Secret.
+func TestRefresher_RemoveScope_DuringARun(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	g := newGate()
+	planned := false
+	var mu sync.Mutex
+	gone := &fakeTarget{PlanFunc: func(context.Context, refresher.Input) (refresher.Plan, error) {
+		mu.Lock()
+		planned = true
+		mu.Unlock()
+		return refresher.Plan{}, nil
+	}}
+	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{ApplyFunc: g.applyFunc}), scope("b", gone))
+	e.r.Workers = 1 // a, then b
+	done := make(chan error, 1)
+	go func() { done <- e.r.RunOnce(t.Context()) }()
+	testwait.Recv(t, g.entered)
+	e.r.RemoveScope("b")
+	close(g.release)
+	if err := testwait.Recv(t, done); err != nil {
+		t.Fatalf("RunOnce = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if planned {
+		t.Error("a scope removed before the run reached it was planned and written")
+	}
+}
+
+// A scope removed between two of its writes gets the first only.
+func TestRefresher_RemoveScope_BetweenWrites(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	tg := &fakeTarget{}
+	var e *env
+	tg.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		first := tg.write("first", in.Tokens)
+		apply := first.Apply
+		first.Apply = func(ctx context.Context) (refresher.Result, error) {
+			e.r.RemoveScope("ns") // the namespace left the selection meanwhile
+			return apply(ctx)
+		}
+		return refresher.Plan{Writes: []refresher.Write{first, tg.write("second", in.Tokens)}}, nil
+	}
+	e = newEnv(t, []refresher.Source{src}, scope("ns", tg))
+	_ = e.r.RunOnce(t.Context())
+	if got := tg.applied(); got != 1 {
+		t.Errorf("%d writes applied, want 1: nothing more is written once the scope is removed", got)
 	}
 }
