@@ -89,3 +89,26 @@ func TestRefresher_AddScope_ExpressLaneBesideASlowRun(t *testing.T) {
 		t.Errorf("the new scope holds %q, the other %q: want the same token", got, want)
 	}
 }
+
+// Beside the running loop too: a scope pushed again during its write is
+// planned again once that write ends (what it holds is the target's to judge:
+// a write it marks Stale is applied again).
+func TestRefresher_AddScope_AgainWhileWriting_Run(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	g := newGate()
+	tg := &fakeTarget{ApplyFunc: g.applyFunc}
+	var plans atomic.Int64
+	counting := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		plans.Add(1)
+		return tg.Plan(ctx, in)
+	}}
+	sc := refresher.Scope{Name: "ns", Group: "namespaces", Target: counting}
+	e := newEnv(t, []refresher.Source{src}, sc)
+	_, stop := e.start(t)
+	testwait.Recv(t, g.entered)
+	e.r.AddScope(sc) // e.g. its Secret was deleted meanwhile
+	close(g.release)
+	testwait.For(t, testwait.Limit, "the scope planned again", func() bool { return plans.Load() == 2 })
+	stop()
+}

@@ -152,7 +152,7 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 	if rest := scopes[next:]; len(rest) > 0 {
 		r.mu.Lock()
 		for _, sc := range rest {
-			sc.busy = false
+			r.release(sc)
 		}
 		r.mu.Unlock()
 		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest), len(scopes), r.RunTimeout)
@@ -170,12 +170,12 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, err error) {
 	r.mu.Lock()
 	if sc.removed {
-		sc.busy = false
+		r.release(sc)
 		r.mu.Unlock()
 		return c, nil
 	}
 	now := r.Now()
-	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen}
+	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen, pushes: sc.pushes, scope: sc.Scope}
 	toks, refused := sc.ident.inHand(now), sc.ident.refused
 	r.mu.Unlock()
 	log := r.Logger.WithField("scope", sc.Name)
@@ -199,7 +199,7 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 		c.failed++
 		for _, t := range toks {
 			o.hostErrs[t.Host] = nil
-			r.Metrics.write(t.Host, r.Metrics.label(sc.Scope), ResultFailed)
+			r.Metrics.write(t.Host, r.Metrics.label(o.scope), ResultFailed)
 		}
 	}
 	r.mu.Lock()
@@ -221,12 +221,12 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 // this process already wrote exactly that, checked in a dry run, applied
 // otherwise; every outcome lands in o.
 func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *outcome, log logrus.FieldLogger) {
-	plan, err := sc.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
+	plan, err := o.scope.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
 	if err != nil {
 		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, err)
 		return
 	}
-	label := r.Metrics.label(sc.Scope)
+	label := r.Metrics.label(o.scope)
 	for _, f := range plan.Failures {
 		o.hostErrs[f.Host] = append(o.hostErrs[f.Host], f.Err)
 		o.counts.failed++

@@ -184,7 +184,8 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 	if old := r.scopes[sc.Name]; old != nil {
 		if old.Identity == sc.Identity {
 			if o == pushed {
-				old.Scope, old.gen = sc, 0
+				old.Scope = sc
+				old.pushes++
 			}
 			old.origin = o
 			return

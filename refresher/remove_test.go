@@ -99,3 +99,39 @@ func TestRefresher_RemoveScope_BetweenWrites(t *testing.T) {
 		t.Errorf("%d writes applied, want 1: nothing more is written once the scope is removed", got)
 	}
 }
+
+// A scope pushed again while its write is in flight (its pusher saw it
+// change) is planned again once that write ends.
+func TestRefresher_AddScope_AgainWhileWriting(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	g := newGate()
+	plans := 0
+	var mu sync.Mutex
+	tg := &fakeTarget{ApplyFunc: g.applyFunc}
+	counting := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		mu.Lock()
+		plans++
+		mu.Unlock()
+		return tg.Plan(ctx, in)
+	}}
+	sc := refresher.Scope{Name: "ns", Group: "namespaces", Target: counting}
+	e := newEnv(t, []refresher.Source{src})
+	e.r.AddScope(sc)
+	done := make(chan error, 1)
+	go func() { done <- e.r.RunOnce(t.Context()) }()
+	testwait.Recv(t, g.entered)
+	e.r.AddScope(sc) // e.g. its Secret was deleted meanwhile
+	close(g.release)
+	if err := testwait.Recv(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.r.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if plans != 2 {
+		t.Errorf("plans = %d, want 2: a scope pushed again during its write is planned again", plans)
+	}
+}

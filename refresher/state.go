@@ -13,10 +13,14 @@ type scopeState struct {
 	ident  *identity
 	// gen is the identity's token generation of the last pass that wrote
 	// everything; the scope is due again when the identity's moves on.
-	gen     uint64
-	planned bool // a pass has completed at least once
-	pairs   []pairState
-	written []objectContent // what this process last wrote, per object
+	gen uint64
+	// pushes counts AddScope calls for the scope since it was created (its
+	// pusher saw it change); seen is that count as of the last pass. The
+	// scope is due again while they differ.
+	pushes, seen uint32
+	planned      bool // a pass has completed at least once
+	pairs        []pairState
+	written      []objectContent // what this process last wrote, per object
 	// failures counts passes in a row that failed; retryAt is when the next
 	// is due (zero while nothing fails).
 	failures int
@@ -82,10 +86,10 @@ func (sc *scopeState) due(now time.Time) bool {
 	return !sc.retryAt.IsZero() && !now.Before(sc.retryAt)
 }
 
-// stale reports whether the scope is due whatever the time: never planned, or
-// its identity's tokens moved on since its last pass.
+// stale reports whether the scope is due whatever the time: never planned,
+// its identity's tokens moved on since its last pass, or pushed again.
 func (sc *scopeState) stale() bool {
-	return !sc.planned || sc.gen != sc.ident.gen
+	return !sc.planned || sc.gen != sc.ident.gen || sc.pushes != sc.seen
 }
 
 // writable reports whether a pass can do anything for the scope now: its
@@ -132,15 +136,18 @@ type outcome struct {
 	tokens   map[string]Token   // host → the token written
 	scopeErr error              // the scope as a whole failed
 	gen      uint64             // the identity's generation planned with
+	pushes   uint32             // the scope's pushes as of the plan
+	scope    Scope              // the scope as planned (AddScope may replace it meanwhile)
 	counts   counts
 }
 
 // book records a pass's outcome in the scope's state. Call with r.mu held.
 func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
-	sc.busy = false
+	defer r.release(sc)
 	if sc.removed {
 		return nil
 	}
+	sc.seen = o.pushes
 	sc.planned = true
 	var errs []error
 	if o.scopeErr != nil {
@@ -193,6 +200,29 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 	sc.failures++
 	sc.retryAt = r.retryAt(now, sc.failures, err, r.refusedWait())
 	return err
+}
+
+// release ends a pass over sc: a scope pushed again while it was written is
+// written again next. Call with r.mu held.
+func (r *Refresher) release(sc *scopeState) {
+	sc.busy = false
+	if !sc.removed && sc.pushes != sc.seen {
+		r.requeue(sc.Name)
+	}
+}
+
+// requeue has a scope written soon beside any run: by the express lane while
+// Run runs (RunOnce and RunDue callers take it on their next pass). Call with
+// r.mu held.
+func (r *Refresher) requeue(name string) {
+	if !r.expressOn {
+		return
+	}
+	select {
+	case r.express <- name:
+	default: // the lane is full: the loop takes it
+		r.Wake()
+	}
 }
 
 // missingSince reports when ECR stopped returning host for the identity, if
