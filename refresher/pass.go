@@ -107,7 +107,7 @@ func (r *Refresher) takeDue(now time.Time, full bool) ([]*scopeState, int) {
 	defer r.mu.Unlock()
 	var due []*scopeState
 	for _, sc := range r.scopes {
-		if !sc.busy && (full || sc.due(now)) && sc.writable(now) {
+		if !sc.busy && sc.prev == nil && (full || sc.due(now)) && sc.writable(now) {
 			sc.busy = true
 			due = append(due, sc)
 		}

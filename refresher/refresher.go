@@ -49,6 +49,7 @@ type Refresher struct {
 	mu         sync.Mutex
 	idents     map[string]*identity   // by name; "" is the daemon's own
 	scopes     map[string]*scopeState // by name
+	leaving    map[string]*scopeState // removed or replaced while being written, by name
 	managed    map[string]bool        // every host this process has held tokens for
 	runStarted time.Time              // zero when no run is in flight
 	loopExited bool
@@ -103,6 +104,7 @@ func New(sources []Source, scopes []Scope) *Refresher {
 	r := &Refresher{
 		idents:           map[string]*identity{},
 		scopes:           map[string]*scopeState{},
+		leaving:          map[string]*scopeState{},
 		managed:          map[string]bool{},
 		wake:             make(chan struct{}, 1),
 		express:          make(chan string, 4096),
@@ -192,7 +194,7 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 		}
 		r.dropScope(old)
 	}
-	st := &scopeState{Scope: sc, origin: o}
+	st := &scopeState{Scope: sc, origin: o, prev: r.leaving[sc.Name]}
 	st.ident = r.identityFor(st)
 	st.ident.users++
 	r.scopes[sc.Name] = st
@@ -202,6 +204,9 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 func (r *Refresher) dropScope(sc *scopeState) {
 	delete(r.scopes, sc.Name)
 	sc.removed = true
+	if sc.busy {
+		r.leaving[sc.Name] = sc
+	}
 	sc.ident.users--
 	if sc.ident.name != "" && sc.ident.users == 0 {
 		delete(r.idents, sc.ident.name)

@@ -2,6 +2,7 @@ package refresher_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +134,82 @@ func TestRefresher_AddScope_AgainWhileWriting(t *testing.T) {
 	defer mu.Unlock()
 	if plans != 2 {
 		t.Errorf("plans = %d, want 2: a scope pushed again during its write is planned again", plans)
+	}
+}
+
+// platform is one namespace's Secret shared by the scope states that write
+// it: it records whose token each write left there.
+type platform struct {
+	mu     sync.Mutex
+	writes []string // identity of each write, in order
+}
+
+func (p *platform) target(g *gate) *fakeTarget {
+	return &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		toks := in.Tokens
+		return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ns/ecr", Tokens: toks,
+			Apply: func(ctx context.Context) (refresher.Result, error) {
+				if g != nil {
+					close(g.entered)
+					<-g.release
+				}
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				p.writes = append(p.writes, toks[0].Identity)
+				return refresher.ResultUpdated, nil
+			}}}}, nil
+	}}
+}
+
+func (p *platform) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.writes...)
+}
+
+// A namespace whose role annotation changes while its write is in flight is
+// written with the new identity's tokens only after that write: never two
+// writes of one scope at once, so the last word is the new identity's. The
+// same when it leaves the selection and comes back with the new role.
+func TestRefresher_AddScope_NewIdentityWaitsForTheWriteInFlight(t *testing.T) {
+	t.Parallel()
+	for _, removeFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Replaced", true: "RemovedAndAdded"}[removeFirst], func(t *testing.T) {
+			t.Parallel()
+			const role = "arn:aws:iam::111122223333:role/team-a"
+			own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+			tenant := &fakeSource{region: "us-east-1", hosts: []string{hostA}, identity: role, life: 12 * time.Hour}
+			g := newGate()
+			p := &platform{}
+			e := newEnv(t, []refresher.Source{own}, refresher.Scope{Name: "ns", Target: p.target(&g)})
+			tenant.clock = e.clock
+			e.r.Sources = func(identity, _ string) ([]refresher.Source, error) {
+				if identity != role {
+					return nil, errors.New("not allowed")
+				}
+				return []refresher.Source{tenant}, nil
+			}
+			e.r.AddScope(refresher.Scope{Name: "other", Identity: role, Target: &fakeTarget{}})
+			done := make(chan error, 1)
+			go func() { done <- e.r.RunOnce(t.Context()) }()
+			testwait.Recv(t, g.entered) // the own-identity write of ns is in flight
+			if removeFirst {
+				e.r.RemoveScope("ns")
+			}
+			e.r.AddScope(refresher.Scope{Name: "ns", Identity: role, Target: p.target(nil)})
+			if err := e.r.RunDue(t.Context()); err != nil { // beside the run, as the express lane is
+				t.Fatalf("RunDue = %v", err)
+			}
+			close(g.release)
+			if err := testwait.Recv(t, done); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.r.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.log(); len(got) != 2 || got[0] != "" || got[1] != role {
+				t.Errorf("writes of ns by identity = %q, want the daemon's own then %q (the new one last)", got, role)
+			}
+		})
 	}
 }

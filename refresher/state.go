@@ -30,6 +30,11 @@ type scopeState struct {
 	lastErr string
 	busy    bool // a pass is writing it
 	removed bool // dropped while busy: its outcome is not booked
+	// prev is the scope of that name that was removed or replaced while a
+	// pass wrote it: this one is not written before that pass ends, so the
+	// last word is this one's (a namespace whose role changed never keeps
+	// the former identity's token).
+	prev *scopeState
 }
 
 // pairState is one (registry host, scope) pair.
@@ -78,7 +83,7 @@ func (sc *scopeState) pair(host string) *pairState {
 // its identity's tokens moved on, or its retry time has come.
 func (sc *scopeState) due(now time.Time) bool {
 	switch {
-	case sc.busy:
+	case sc.busy || sc.prev != nil:
 		return false
 	case sc.stale():
 		return true
@@ -202,12 +207,22 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 	return err
 }
 
-// release ends a pass over sc: a scope pushed again while it was written is
-// written again next. Call with r.mu held.
+// release ends a pass over sc: a scope pushed again while it was written, or
+// the one that replaced it meanwhile, is written next. Call with r.mu held.
 func (r *Refresher) release(sc *scopeState) {
 	sc.busy = false
-	if !sc.removed && sc.pushes != sc.seen {
-		r.requeue(sc.Name)
+	if !sc.removed {
+		if sc.pushes != sc.seen {
+			r.requeue(sc.Name)
+		}
+		return
+	}
+	if r.leaving[sc.Name] == sc {
+		delete(r.leaving, sc.Name)
+	}
+	if next := r.scopes[sc.Name]; next != nil && next.prev == sc {
+		next.prev = nil
+		r.requeue(next.Name)
 	}
 }
 

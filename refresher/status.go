@@ -260,7 +260,7 @@ func (r *Refresher) NextDue() time.Time {
 		// A busy scope is booked by its pass, which sets what comes next; one
 		// no pass can write waits for its identity's tokens, above.
 		switch {
-		case sc.busy || !sc.writable(now):
+		case sc.busy || sc.prev != nil || !sc.writable(now):
 		case sc.stale():
 			earlier(now)
 		default:
