@@ -175,6 +175,16 @@ type env struct {
 	r     *refresher.Refresher
 	clock *clock
 	log   *logbuf.Buffer
+
+	mu     sync.Mutex
+	sleeps []time.Duration // each wait the loop asked its timer for (start)
+}
+
+// slept returns the waits the loop asked for so far.
+func (e *env) slept() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]time.Duration(nil), e.sleeps...)
 }
 
 func newEnv(t testing.TB, sources []refresher.Source, scopes ...refresher.Scope) *env {

@@ -54,7 +54,8 @@ type Refresher struct {
 	runStarted time.Time              // zero when no run is in flight
 	loopExited bool
 	wake       chan struct{}
-	express    chan string // scopes pushed while Run runs, written at once
+	poke       chan struct{} // the loop computes when to wake again, without a run
+	express    chan string   // scopes pushed while Run runs, written at once
 	expressOn  bool
 
 	// Sources returns the sources of a tenant identity (the role a scope
@@ -107,6 +108,7 @@ func New(sources []Source, scopes []Scope) *Refresher {
 		leaving:          map[string]*scopeState{},
 		managed:          map[string]bool{},
 		wake:             make(chan struct{}, 1),
+		poke:             make(chan struct{}, 1),
 		express:          make(chan string, 4096),
 		Workers:          DefaultWorkers,
 		RunTimeout:       DefaultRunTimeout,
@@ -150,19 +152,13 @@ func (r *Refresher) Wake() {
 
 // AddScope adds a scope, or replaces the one of that name (a namespace whose
 // role annotation changed), and has it written at once: with the tokens in
-// hand, beside any run in flight. It costs what the one scope costs.
+// hand, beside any run in flight (the express lane). It costs what the one
+// scope costs: no run, no discovery. Before Run starts, the next run writes it.
 func (r *Refresher) AddScope(sc Scope) {
 	r.mu.Lock()
 	r.putScope(sc, pushed)
-	on := r.expressOn
+	r.requeue(sc.Name)
 	r.mu.Unlock()
-	if on {
-		select {
-		case r.express <- sc.Name:
-		default: // the lane is full: the next run writes it
-		}
-	}
-	r.Wake()
 }
 
 // RemoveScope forgets a scope at once: nothing more is written there, what it

@@ -235,8 +235,8 @@ func (r *Refresher) requeue(name string) {
 	}
 	select {
 	case r.express <- name:
-	default: // the lane is full: the loop takes it
-		r.Wake()
+	default: // the lane is full: the loop takes it (it is stale: due now)
+		r.pokeLoop()
 	}
 }
 

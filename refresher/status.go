@@ -236,8 +236,9 @@ func (r *Refresher) identsSorted() []*identity {
 
 // NextDue is when something must be done next regardless of the cron spec: the
 // earliest freshness guard or retry of a source in use, or retry of a scope;
-// now while a scope a pass could write is stale (a run cut short by its
-// timeout did not reach it). Zero when nothing is pending.
+// now while a source in use was never asked (a tenant's new identity) or a
+// scope a pass could write is stale (a run cut short by its timeout did not
+// reach it). Zero when nothing is pending.
 func (r *Refresher) NextDue() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -247,15 +248,18 @@ func (r *Refresher) NextDue() time.Time {
 			next = t
 		}
 	}
+	now := r.Now()
 	for _, id := range r.idents {
 		if id.refused != nil || (id.name != "" && id.users == 0) {
 			continue
 		}
 		for _, s := range id.sources {
+			if s.nextAt.IsZero() {
+				earlier(now)
+			}
 			earlier(s.nextAt)
 		}
 	}
-	now := r.Now()
 	for _, sc := range r.scopes {
 		// A busy scope is booked by its pass, which sets what comes next; one
 		// no pass can write waits for its identity's tokens, above.
