@@ -60,8 +60,9 @@ func benchEnv(b *testing.B, n int) *env {
 // costs, the same among 1,000 as among 10,000 (issue 22, item 4).
 func benchmarkAddRemoveScope(b *testing.B, n int) {
 	e := benchEnv(b, n)
-	_, stop := e.start(b)
+	runs, stop := e.start(b)
 	defer stop()
+	testwait.For(b, testwait.Limit, "Run's first run", func() bool { return runs.Load() == 1 })
 	tg := &nopWriter{done: make(chan string, 1)}
 	b.ReportAllocs()
 	i := 0
