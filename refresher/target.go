@@ -139,9 +139,17 @@ type Content [sha256.Size]byte
 // content is what w makes its object hold.
 func (w *Write) content() Content {
 	h := sha256.New()
+	// Fed through one small buffer: converting each field to []byte would
+	// copy every 2,400-character password at every write.
+	var buf [256]byte
 	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		for len(s) > 0 {
+			n := copy(buf[:], s)
+			h.Write(buf[:n])
+			s = s[n:]
+		}
+		buf[0] = 0
+		h.Write(buf[:1])
 	}
 	field(w.Detail)
 	toks := slices.SortedFunc(slices.Values(w.Tokens), func(a, b Token) int { return strings.Compare(a.Host, b.Host) })
