@@ -125,3 +125,49 @@ func TestRefresher_NoSecretsInOutput(t *testing.T) {
 		noSecrets(t, what, out, secrets...)
 	}
 }
+
+// ECR stops returning a host it returned (the account behind the caller's
+// default registry changed): the pairs of that host fail, each saying so, are
+// retried with backoff instead of at every turn of the loop, and after a
+// whole token lifetime are dropped with one line; readiness recovers.
+func TestRefresher_VanishedHost(t *testing.T) {
+	t.Parallel()
+	const hostX = "999988887777.dkr.ecr.us-east-1.amazonaws.com"
+	src := &fakeSource{region: "us-east-1", life: 12 * time.Hour}
+	tgs := []*fakeTarget{{}, {}, {}}
+	e := newEnv(t, []refresher.Source{src}, scope("a", tgs[0]), scope("b", tgs[1]), scope("c", tgs[2]))
+	src.FetchFunc = func(_ context.Context, n int64) refresher.Fetched {
+		src.hosts = []string{hostA}
+		if e.clock.Now().After(t0.Add(time.Hour)) {
+			src.hosts = []string{hostX}
+		}
+		return src.answer(n)
+	}
+	runs := e.simulate(t, "@every 6h", t0.Add(36*time.Hour), nil)
+	if n := src.calls.Load(); n > 20 {
+		t.Errorf("%d fetches in 36h: the vanished host is retried too often", n)
+	}
+	if runs > 300 {
+		t.Errorf("%d runs in 36h: the vanished host is retried too often", runs)
+	}
+	for _, p := range e.r.Status() {
+		if p.Host == hostA {
+			t.Errorf("the vanished host is still kept at +36h: %+v", p)
+		}
+	}
+	if got := e.count("it is no longer refreshed"); got != 1 {
+		t.Errorf("%d lines say the vanished host is dropped, want 1:\n%s", got, e.log)
+	}
+	if got := e.count("ecr no longer returns a token for this registry", "scope=b"); got == 0 {
+		t.Errorf("the failing pair of scope b is never logged:\n%s", e.log)
+	}
+	for i, tg := range tgs {
+		if tg.held(hostX) == "" {
+			t.Errorf("scope %d: the new account's host was not written", i)
+		}
+	}
+	if rd := e.r.Readiness(e.clock.Now()); !rd.Ready {
+		t.Errorf("not ready once the vanished host is forgotten: %s", rd.Reason)
+	}
+	t.Logf("%d runs, %d fetches in 36h", runs, src.calls.Load())
+}

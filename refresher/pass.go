@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,18 +167,19 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 // writeScope plans one busy scope with its identity's tokens in hand, applies
 // the plan and books the outcome. A panic (a bug) fails that scope only. A
 // scope removed since the run took it is not written at all.
-func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, err error) {
+func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, error) {
 	r.mu.Lock()
 	if sc.removed {
 		r.release(sc)
 		r.mu.Unlock()
-		return c, nil
+		return counts{}, nil
 	}
 	now := r.Now()
 	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen, pushes: sc.pushes, scope: sc.Scope}
 	toks, refused := sc.ident.inHand(now), sc.ident.refused
 	r.mu.Unlock()
 	log := r.Logger.WithField("scope", sc.Name)
+	var stack string // of a panic
 	switch {
 	case refused != nil:
 		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, refused)
@@ -188,7 +189,7 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					log.WithField("stack", string(debug.Stack())).Error("scope panicked")
+					stack = string(debug.Stack())
 					o.scopeErr = fmt.Errorf("scope %s: internal error (a bug; the stack is logged): %v", sc.Name, p)
 				}
 			}()
@@ -196,23 +197,23 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 		}()
 	}
 	if o.scopeErr != nil {
-		c.failed++
+		o.counts.failed++
 		for _, t := range toks {
 			o.hostErrs[t.Host] = nil
 			r.Metrics.write(t.Host, r.Metrics.label(o.scope), ResultFailed)
 		}
+		l := log.WithError(o.scopeErr)
+		if stack != "" {
+			l = l.WithField("stack", stack)
+		}
+		l.Error("scope failed")
 	}
 	r.mu.Lock()
-	err = r.book(sc, o, r.Now())
+	missing, err := r.book(sc, o, r.Now())
 	r.mu.Unlock()
-	if o.scopeErr != nil {
-		log.WithError(o.scopeErr).Error("scope failed")
-		return c, err
-	}
-	for _, h := range slices.Sorted(maps.Keys(o.hostErrs)) {
-		if herrs := o.hostErrs[h]; len(herrs) > 0 {
-			log.WithField("registry", h).WithError(fmt.Errorf("%s in scope %s: %w", h, sc.Name, errors.Join(herrs...))).Error("credential not written")
-		}
+	for _, m := range missing {
+		o.counts.failed++
+		log.WithError(m).Error("credential not refreshed")
 	}
 	return o.counts, err
 }
@@ -231,6 +232,7 @@ func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *
 		o.hostErrs[f.Host] = append(o.hostErrs[f.Host], f.Err)
 		o.counts.failed++
 		r.Metrics.write(f.Host, label, ResultFailed)
+		log.WithField("registry", f.Host).WithError(f.Err).Error("credential not written")
 	}
 	for i := range plan.Writes {
 		if r.gone(sc) {
@@ -281,6 +283,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 		if w.Check != nil {
 			var err error
 			if res, err = w.Check(ctx); err != nil {
+				writeFailed(log, w, err)
 				return ResultFailed, err
 			}
 		}
@@ -289,6 +292,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	}
 	res, err := w.Apply(ctx)
 	if err != nil {
+		writeFailed(log, w, err)
 		return ResultFailed, err
 	}
 	r.mu.Lock()
@@ -300,6 +304,16 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	}
 	log.WithField("expires_at", earliestExpiry(w.Tokens, r.Now()).UTC().Format(time.RFC3339)).Info(w.What + " " + string(res))
 	return res, nil
+}
+
+// writeFailed logs a write that failed: one line per object, as the run's
+// summary counts them.
+func writeFailed(log logrus.FieldLogger, w *Write, err error) {
+	hosts := make([]string, len(w.Tokens))
+	for i, t := range w.Tokens {
+		hosts[i] = t.Host
+	}
+	log.WithField("registry", strings.Join(hosts, ",")).WithError(err).Error(w.What + " not written")
 }
 
 // verb is a result as a dry run says it: "create", "update", "leave".

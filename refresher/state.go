@@ -2,6 +2,9 @@ package refresher
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -146,11 +149,13 @@ type outcome struct {
 	counts   counts
 }
 
-// book records a pass's outcome in the scope's state. Call with r.mu held.
-func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
+// book records a pass's outcome in the scope's state and returns its
+// failures; those of pairs whose host ECR no longer returns (no write of the
+// pass named them) come apart too, for the caller to log. Call with r.mu held.
+func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []error, err error) {
 	defer r.release(sc)
 	if sc.removed {
-		return nil
+		return nil, nil
 	}
 	sc.seen = o.pushes
 	sc.planned = true
@@ -169,12 +174,14 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 		}
 		if since, ok := r.missingSince(sc.ident, p.host); ok {
 			p.lastErr = "ecr no longer returns a token for this registry (since " + since.UTC().Format(time.RFC3339) + ")"
-			errs = append(errs, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
+			missing = append(missing, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
 			kept = append(kept, p)
 		}
 	}
 	sc.pairs = kept
-	for host, herrs := range o.hostErrs {
+	errs = append(errs, missing...)
+	for _, host := range slices.Sorted(maps.Keys(o.hostErrs)) {
+		herrs := o.hostErrs[host]
 		p := sc.pair(host)
 		if p == nil {
 			sc.pairs = append(sc.pairs, pairState{host: host})
@@ -186,7 +193,7 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 		case len(herrs) > 0:
 			err := errors.Join(herrs...)
 			p.lastErr = err.Error()
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s in scope %s: %w", host, sc.Name, err))
 		case r.DryRun:
 			p.lastErr = ""
 		default:
@@ -199,12 +206,12 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 	sc.gen = o.gen
 	if len(errs) == 0 {
 		sc.failures, sc.retryAt = 0, time.Time{}
-		return nil
+		return missing, nil
 	}
-	err := errors.Join(errs...)
+	err = errors.Join(errs...)
 	sc.failures++
 	sc.retryAt = r.retryAt(now, sc.failures, err, r.refusedWait())
-	return err
+	return missing, err
 }
 
 // release ends a pass over sc: a scope pushed again while it was written, or

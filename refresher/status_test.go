@@ -145,3 +145,66 @@ func TestRefresher_DryRun(t *testing.T) {
 	noSecrets(t, "readiness", string(rd), password(hostA, "", 1, 2400), password(hostA, "", 2, 2400))
 	noSecrets(t, "error", err.Error(), password(hostA, "", 1, 2400))
 }
+
+// The summary's counts are the per-write lines': one line per object written,
+// left unchanged or failed (issue 18, item 3).
+func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA, hostB}, life: 12 * time.Hour}
+	same := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) { return refresher.ResultUnchanged, nil }}
+	// Two objects, each holding both hosts; one of them fails.
+	broken := &fakeTarget{}
+	broken.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		w := broken.write("bad", in.Tokens)
+		w.Apply = func(context.Context) (refresher.Result, error) { return "", tempErr("409 Conflict") }
+		return refresher.Plan{Writes: []refresher.Write{broken.write("good", in.Tokens), w}}, nil
+	}
+	refused := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		return refresher.Plan{Failures: []refresher.Failure{{Host: hostA, Err: refresher.Permanent(errors.New("no registry for it"))}}}, nil
+	}}
+	e := newEnv(t, []refresher.Source{src}, scope("fresh", &fakeTarget{}), scope("same", same), scope("two", broken), scope("refused", refused))
+	check := func(run string) {
+		t.Helper()
+		w, u, f := e.summary(t)
+		lw := e.count(`msg="secret updated"`) + e.count(`msg="secret created"`)
+		lu := e.count(`msg="secret unchanged"`)
+		lf := e.count("level=error")
+		if w != lw || u != lu || f != lf {
+			t.Errorf("%s: summary written=%d unchanged=%d failed=%d; lines say %d, %d, %d:\n%s", run, w, u, f, lw, lu, lf, e.log)
+		}
+	}
+	_ = e.r.RunOnce(t.Context())
+	check("first run")
+	if w, u, f := e.summary(t); w != 2 || u != 1 || f != 2 {
+		t.Errorf("first run: written=%d unchanged=%d failed=%d, want 2, 1, 2", w, u, f)
+	}
+	// The retries: the object written before is skipped (unchanged), the
+	// other fails again.
+	e.newLog()
+	e.clock.Set(e.r.NextDue())
+	_ = e.r.RunDue(t.Context())
+	check("retry")
+	if w, u, f := e.summary(t); w != 0 || u != 1 || f != 2 {
+		t.Errorf("retry: written=%d unchanged=%d failed=%d, want 0, 1, 2", w, u, f)
+	}
+}
+
+// A scope that panics is one failure and one line, stack included.
+func TestRefresher_SummaryMatchesTheLines_Panic(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	bad := &fakeTarget{}
+	bad.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+		w := bad.write("obj", in.Tokens)
+		w.Apply = func(context.Context) (refresher.Result, error) { panic("a bug in a target") }
+		return refresher.Plan{Writes: []refresher.Write{bad.write("first", in.Tokens), w}}, nil
+	}
+	e := newEnv(t, []refresher.Source{src}, scope("a", bad))
+	_ = e.r.RunOnce(t.Context())
+	if w, u, f := e.summary(t); w != 1 || u != 0 || f != 1 {
+		t.Errorf("written=%d unchanged=%d failed=%d, want 1, 0, 1 (the write before the panic counts)", w, u, f)
+	}
+	if n := e.count("level=error"); n != 1 || e.count("level=error", "stack=") != 1 {
+		t.Errorf("%d error lines, want 1 with the stack:\n%s", n, e.log)
+	}
+}
