@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,47 @@ func TestRefresher_VanishedHost(t *testing.T) {
 		t.Errorf("not ready once the vanished host is forgotten: %s", rd.Reason)
 	}
 	t.Logf("%d runs, %d fetches in 36h", runs, src.calls.Load())
+}
+
+// A host one identity stops getting while another still holds it stays
+// managed: a scope planning with a token in hand is never told its host is
+// someone else's.
+func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
+	t.Parallel()
+	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	var mu sync.Mutex
+	var wrong []string
+	checking := func(inner *fakeTarget) *fakeTarget {
+		return &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+			for _, tk := range in.Tokens {
+				if !in.Managed(tk.Host) {
+					mu.Lock()
+					wrong = append(wrong, tk.Host)
+					mu.Unlock()
+				}
+			}
+			return inner.Plan(ctx, in)
+		}}
+	}
+	// The own scope keeps failing, so it is planned often.
+	flaky := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) { return "", tempErr("503") }}
+	e := newEnv(t, []refresher.Source{own}, scope("own", checking(flaky)))
+	srcs := tenants(e, []string{hostA}, roleA)
+	tenant := srcs[roleA]
+	tenant.FetchFunc = func(_ context.Context, n int64) refresher.Fetched {
+		if e.clock.Now().After(t0.Add(time.Hour)) {
+			tenant.hosts = []string{hostB}
+		}
+		return tenant.answer(n)
+	}
+	e.r.AddScope(refresher.Scope{Name: "team-a", Identity: roleA, Target: checking(&fakeTarget{})})
+	e.simulate(t, "@every 6h", t0.Add(30*time.Hour), nil)
+	if !strings.Contains(e.log.String(), "it is no longer refreshed") {
+		t.Fatalf("the tenant's vanished host was never dropped:\n%s", e.log)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(wrong) > 0 {
+		t.Errorf("%d plans were told a host in hand is not managed: %v", len(wrong), wrong[:1])
+	}
 }

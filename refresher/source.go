@@ -254,6 +254,21 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
+// heldByAny reports whether any source holds a token for host. Call with
+// r.mu held.
+func (r *Refresher) heldByAny(host string) bool {
+	for _, id := range r.idents {
+		for _, s := range id.sources {
+			for _, t := range s.tokens {
+				if t.Host == host {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // identityFor returns the identity a scope uses, creating a tenant's on first
 // use through Sources. Call with r.mu held.
 func (r *Refresher) identityFor(sc *scopeState) *identity {
@@ -278,7 +293,8 @@ func (r *Refresher) identityFor(sc *scopeState) *identity {
 }
 
 // dropMissing forgets hosts ECR has not returned for a whole token lifetime:
-// what the scopes hold is left as it is, one line per host says so.
+// what the scopes hold is left as it is, one line per host says so. A host
+// another source still returns (another identity's) stays managed.
 func (r *Refresher) dropMissing(now time.Time) {
 	var gone []string
 	r.mu.Lock()
@@ -287,10 +303,14 @@ func (r *Refresher) dropMissing(now time.Time) {
 			for h, since := range s.missing {
 				if now.Sub(since) >= TokenLifetime {
 					delete(s.missing, h)
-					delete(r.managed, h)
 					gone = append(gone, h)
 				}
 			}
+		}
+	}
+	for _, h := range gone {
+		if !r.heldByAny(h) {
+			delete(r.managed, h)
 		}
 	}
 	r.mu.Unlock()
