@@ -215,3 +215,26 @@ func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
 		t.Errorf("%d plans were told a host in hand is not managed: %v", len(wrong), wrong[:1])
 	}
 }
+
+// A scope found by Discover that names a tenant identity no scope used before
+// is written in the run that found it: its tokens are fetched then
+// (RANCHER_PROJECTS=all with a project's role annotation, under --once).
+func TestRefresher_DiscoveredTenantWrittenInTheSameRun(t *testing.T) {
+	t.Parallel()
+	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	e := newEnv(t, []refresher.Source{own})
+	srcs := tenants(e, []string{hostA}, roleA)
+	tg := &fakeTarget{}
+	e.r.Discover = func(context.Context) ([]refresher.Scope, error) {
+		return []refresher.Scope{{Name: "c-1:p-team", Identity: roleA, Target: tg}}, nil
+	}
+	if err := e.r.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce = %v", err)
+	}
+	if got := tg.heldToken(hostA); got.Identity != roleA {
+		t.Errorf("the discovered tenant scope holds %q's token %q, want %q's", got.Identity, got.Password, roleA)
+	}
+	if n := srcs[roleA].calls.Load(); n != 1 {
+		t.Errorf("the tenant's source was asked %d times, want 1", n)
+	}
+}

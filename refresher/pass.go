@@ -14,8 +14,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// RunOnce is one full run: fetch every source, find the scopes (Discover),
-// and have every scope written. A failure on one source or scope does not
+// RunOnce is one full run: find the scopes (Discover), fetch every source in
+// use, and have every scope written. A failure on one source or scope does not
 // stop the others; each is logged once, and the returned error joins them.
 func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true, true) }
 
@@ -38,8 +38,9 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 	start := r.Now()
 	r.setRunning(start)
 	defer r.setRunning(time.Time{})
-	errs := r.fetch(ctx, r.dueSources(start, full))
-	r.dropMissing(start)
+	var errs []error
+	// Scopes first: a scope found now with a tenant identity no scope used
+	// before has its tokens fetched in this run, and one gone costs no fetch.
 	if discover && r.Discover != nil {
 		scopes, err := r.Discover(ctx)
 		if err != nil {
@@ -50,6 +51,8 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 			r.setDiscovered(scopes)
 		}
 	}
+	errs = append(errs, r.fetch(ctx, r.dueSources(start, full))...)
+	r.dropMissing(start)
 	due, total := r.takeDue(r.Now(), full)
 	if total == 0 && len(errs) == 0 {
 		err := errors.New(r.noScopes())
