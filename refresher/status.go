@@ -174,33 +174,34 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	if len(r.scopes) == 0 {
 		notReady(r.noScopes())
 	}
-	var bad, good []PairStatus
-	var badScopes []*scopeState
+	// One pass keeps only what is shown: the first scope (by name) with
+	// nothing written, and the first pairs by scope and host, not ready ones
+	// first. A probe at 10,000 namespaces sorts nothing of the rest.
+	bad, good := firstPairs{}, firstPairs{}
+	var badScope *scopeState
 	for _, sc := range r.scopes {
-		if !sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "") {
-			badScopes = append(badScopes, sc)
+		if (!sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "")) && (badScope == nil || sc.Name < badScope.Name) {
+			badScope = sc
 		}
-		for _, p := range sc.pairs {
+		for i := range sc.pairs {
+			p := &sc.pairs[i]
 			rd.PairsTotal++
-			ps := r.pairStatus(sc, p)
-			if ps.ready(now) {
-				good = append(good, ps)
+			if (PairStatus{LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt}).ready(now) {
+				good.offer(sc, p)
 			} else {
-				bad = append(bad, ps)
+				bad.offer(sc, p)
 			}
 		}
 	}
-	byScope := func(a, b PairStatus) int { return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Host, b.Host)) }
-	slices.SortFunc(badScopes, func(a, b *scopeState) int { return cmp.Compare(a.Name, b.Name) })
-	for _, sc := range badScopes {
-		if sc.lastErr != "" {
-			notReady("scope " + sc.Name + ": " + sc.lastErr)
-		} else {
-			notReady("no credential written yet in scope " + sc.Name)
-		}
+	switch {
+	case badScope == nil:
+	case badScope.lastErr != "":
+		notReady("scope " + badScope.Name + ": " + badScope.lastErr)
+	default:
+		notReady("no credential written yet in scope " + badScope.Name)
 	}
-	slices.SortFunc(bad, byScope)
-	for _, p := range bad {
+	for _, e := range bad {
+		p := r.pairStatus(e.sc, *e.p)
 		switch {
 		case p.LastSuccess.IsZero() && p.LastError != "":
 			notReady("no credential written for " + p.Host + " in scope " + p.Scope + ": " + p.LastError)
@@ -209,11 +210,10 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		default:
 			notReady("the credential for " + p.Host + " in scope " + p.Scope + " has expired")
 		}
+		rd.Pairs = append(rd.Pairs, p)
 	}
-	rd.Pairs = append(rd.Pairs, bad[:min(len(bad), MaxListedPairs)]...)
-	if room := MaxListedPairs - len(rd.Pairs); room > 0 {
-		slices.SortFunc(good, byScope)
-		rd.Pairs = append(rd.Pairs, good[:min(len(good), room)]...)
+	for _, e := range good[:min(len(good), MaxListedPairs-len(rd.Pairs))] {
+		rd.Pairs = append(rd.Pairs, r.pairStatus(e.sc, *e.p))
 	}
 	for _, g := range r.groups(now, r.Metrics.label) {
 		rd.Summary = append(rd.Summary, *g)
@@ -222,6 +222,29 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Registry, b.Registry))
 	})
 	return rd
+}
+
+// firstPairs keeps the first MaxListedPairs pairs offered, by scope then
+// host, sorted. Its pointers into scopes' pairs hold while r.mu is held.
+type firstPairs []scopePair
+
+type scopePair struct {
+	sc *scopeState
+	p  *pairState
+}
+
+func (f *firstPairs) offer(sc *scopeState, p *pairState) {
+	order := func(x scopePair, _ struct{}) int {
+		return cmp.Or(cmp.Compare(x.sc.Name, sc.Name), cmp.Compare(x.p.host, p.host))
+	}
+	i, _ := slices.BinarySearchFunc(*f, struct{}{}, order)
+	if i == MaxListedPairs {
+		return
+	}
+	if len(*f) == MaxListedPairs {
+		*f = (*f)[:MaxListedPairs-1]
+	}
+	*f = slices.Insert(*f, i, scopePair{sc, p})
 }
 
 // identsSorted returns the identities, the daemon's own first. Call with r.mu held.
