@@ -54,13 +54,24 @@ func TestRefresher_RefusedIdentity(t *testing.T) {
 	if rd.Ready || !strings.Contains(rd.Reason, "AWS_ALLOWED_ROLE_ARNS") {
 		t.Errorf("readiness = %v (%s), want not ready naming the refusal", rd.Ready, rd.Reason)
 	}
-	// Retried on the refused cadence, never with the daemon's own tokens.
-	for range 5 {
-		e.clock.Set(e.r.NextDue())
-		_ = e.r.RunDue(t.Context())
+	// Nothing but another AddScope (another role) or a restart changes a
+	// refusal: it is said again at RETRY_MAX_INTERVAL, not every 30 seconds,
+	// never with the daemon's own tokens.
+	runs := e.simulate(t, "@every 6h", t0.Add(time.Hour), nil)
+	if n := e.count("level=error", "scope=team-x"); n > 5 {
+		t.Errorf("%d failure lines of the refused scope in an hour (%d runs), want at most one per RETRY_MAX_INTERVAL", n, runs)
 	}
-	if bad.applied() != 0 || own.calls.Load() != 1 {
-		t.Errorf("after retries: %d applies of the refused scope, %d fetches; want 0 and 1", bad.applied(), own.calls.Load())
+	if bad.applied() != 0 || own.calls.Load() != 2 {
+		t.Errorf("after retries: %d applies of the refused scope, %d fetches; want 0 and 2 (RunOnce, Run's first run)", bad.applied(), own.calls.Load())
+	}
+	// The role annotation fixed: written at once, with the role's tokens.
+	srcs := tenants(e, []string{hostA}, roleA)
+	e.r.AddScope(refresher.Scope{Name: "team-x", Group: "namespaces", Identity: roleA, Target: bad})
+	if err := e.r.RunDue(t.Context()); err != nil {
+		t.Fatalf("RunDue after the fix = %v", err)
+	}
+	if got := bad.heldToken(hostA); got.Identity != roleA || srcs[roleA].calls.Load() != 1 {
+		t.Errorf("after the fix the scope holds %q's token, want %q's", got.Identity, roleA)
 	}
 }
 

@@ -185,7 +185,7 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 	var stack string // of a panic
 	switch {
 	case refused != nil:
-		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, refused)
+		o.scopeErr, o.identityRefused = fmt.Errorf("scope %s: %w", sc.Name, refused), true
 	case len(toks) == 0:
 		o.scopeErr = fmt.Errorf("scope %s: no token in hand for it yet (see the ECR errors)", sc.Name)
 	default:

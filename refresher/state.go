@@ -143,10 +143,13 @@ type outcome struct {
 	hostErrs map[string][]error // every host the scope holds → its failures (none: written)
 	tokens   map[string]Token   // host → the token written
 	scopeErr error              // the scope as a whole failed
-	gen      uint64             // the identity's generation planned with
-	pushes   uint32             // the scope's pushes as of the plan
-	scope    Scope              // the scope as planned (AddScope may replace it meanwhile)
-	counts   counts
+	// identityRefused: scopeErr is its identity's refusal, which nothing
+	// changes but a new AddScope (another role) or a restart.
+	identityRefused bool
+	gen             uint64 // the identity's generation planned with
+	pushes          uint32 // the scope's pushes as of the plan
+	scope           Scope  // the scope as planned (AddScope may replace it meanwhile)
+	counts          counts
 }
 
 // book records a pass's outcome in the scope's state and returns its
@@ -210,7 +213,11 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 	}
 	err = errors.Join(errs...)
 	sc.failures++
-	sc.retryAt = r.retryAt(now, sc.failures, err, r.refusedWait())
+	wait := r.refusedWait()
+	if o.identityRefused {
+		wait = r.RetryMaxInterval
+	}
+	sc.retryAt = r.retryAt(now, sc.failures, err, wait)
 	return missing, err
 }
 
