@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -185,4 +186,55 @@ func TestRefresher_Run_ExpiredTokensNoTightLoop(t *testing.T) {
 		t.Error("ready with nothing but expired tokens")
 	}
 	t.Logf("%d runs, %d fetches in 6h", runs, src.calls.Load())
+}
+
+// Issue 22, item 1, on the real loop: namespaces appear one every 6 seconds
+// over a minute of 16-second tokens. Each is written as it appears, by the
+// express lane with the token in hand; refreshes come together, about one
+// fetch per half token life whatever the number of namespaces (the old
+// per-namespace schedule made 67 fetches for 10), and at every wake every
+// namespace holds a valid token.
+func TestRefresher_Run_NamespacesAppearOverAMinute(t *testing.T) {
+	t.Parallel()
+	const life = 16 * time.Second
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: life}
+	e := newEnv(t, []refresher.Source{src})
+	e.r.RetryMinInterval = 5 * time.Second
+	var tgs []*fakeTarget
+	appear := func(at time.Time) { // add the namespaces due by at, each written before going on
+		for len(tgs) < 10 {
+			when := t0.Add(time.Duration(len(tgs)+1) * 6 * time.Second)
+			if when.After(at) {
+				return
+			}
+			e.clock.Set(when)
+			tg := &fakeTarget{}
+			tgs = append(tgs, tg)
+			e.r.AddScope(refresher.Scope{Name: fmt.Sprint("ns", len(tgs)), Group: "namespaces", Target: tg})
+			testwait.For(t, testwait.Limit, "the new namespace written", func() bool { return tg.held(hostA) != "" })
+		}
+	}
+	end := t0.Add(70 * time.Second)
+	e.simulate(t, "@every 6h", end, func(next time.Time) bool {
+		horizon := next
+		if end.Before(horizon) {
+			horizon = end
+		}
+		appear(horizon)
+		for i, tg := range tgs {
+			if exp := tg.heldToken(hostA).ExpiresAt; !exp.After(horizon) {
+				t.Errorf("ns%d: its token expires at +%s, the loop sleeps until +%s", i+1, exp.Sub(t0), next.Sub(t0))
+				return false
+			}
+		}
+		return true
+	})
+	if len(tgs) != 10 {
+		t.Fatalf("%d namespaces appeared, want 10", len(tgs))
+	}
+	// 70 seconds at a fetch per ~8 seconds, and the first.
+	if n := src.calls.Load(); n > 10 {
+		t.Errorf("%d fetches in 70 seconds of 16-second tokens for 10 namespaces, want about 9", n)
+	}
+	t.Logf("%d fetches", src.calls.Load())
 }
