@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -138,5 +139,42 @@ func TestToken_String(t *testing.T) {
 	s := fmt.Sprintf("%v %+v %#v %s", tok, tok, tok, tok)
 	if strings.Contains(s, "pw-secret") || !strings.Contains(s, hostA) {
 		t.Errorf("formatted token: %s", s)
+	}
+}
+
+// A source that does not answer fails alone after FetchTimeout (or a little
+// later, if it ignores its context): the other region's scopes are written in
+// the same run.
+func TestRefresher_StalledSourceFailsAlone(t *testing.T) {
+	t.Parallel()
+	for _, ignoresCtx := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HonoursContext", true: "IgnoresContext"}[ignoresCtx], func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			stalled := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour,
+				FetchFunc: func(ctx context.Context, _ int64) refresher.Fetched {
+					if ignoresCtx {
+						<-release
+					} else {
+						<-ctx.Done()
+					}
+					return refresher.Fetched{Err: ctx.Err()}
+				}}
+			healthy := &fakeSource{region: "eu-west-1", hosts: []string{hostB}, life: 12 * time.Hour}
+			tg := &fakeTarget{}
+			e := newEnv(t, []refresher.Source{stalled, healthy}, scope("a", tg))
+			healthy.clock = e.clock
+			e.r.FetchTimeout = 10 * time.Millisecond
+			done := make(chan error, 1)
+			go func() { done <- e.r.RunOnce(t.Context()) }()
+			err := testwait.Recv(t, done)
+			if err == nil || !strings.Contains(err.Error(), "us-east-1") {
+				t.Errorf("err = %v, want the stalled source named", err)
+			}
+			if tg.held(hostB) == "" {
+				t.Error("the healthy region was not written")
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 // GetAuthorizationToken call. The ecrsource package implements it.
 type Source interface {
 	// Fetch asks for fresh tokens; it returns once ctx is done at the latest.
+	// Its errors should name the source (its Label); the refresher adds the
+	// label to those that do not.
 	Fetch(ctx context.Context) Fetched
 	// Label names the source in logs and /readyz, e.g. "registries
 	// 111122223333 in eu-west-1"; never a secret.
@@ -172,16 +175,22 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 	if s.ident.name != "" {
 		log = log.WithField("identity", s.ident.name)
 	}
-	err := f.Err
+	named := func(err error) error { return s.named(err) }
+	fErr := named(f.Err)
+	problems := make([]error, len(f.Problems))
+	for i, e := range f.Problems {
+		problems[i] = named(e)
+	}
+	err := fErr
 	if err == nil {
-		err = errors.Join(f.Problems...)
+		err = errors.Join(problems...)
 	}
 	var errs []error
-	if f.Err != nil {
-		errs = append(errs, f.Err)
-		log.WithError(f.Err).Error("ecr token fetch failed")
+	if fErr != nil {
+		errs = append(errs, fErr)
+		log.WithError(fErr).Error("ecr token fetch failed")
 	}
-	for _, e := range f.Problems {
+	for _, e := range problems {
 		errs = append(errs, e)
 		log.WithError(e).Error("ecr token unusable")
 	}
@@ -205,6 +214,15 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 		s.nextAt = minTime(s.nextAt, r.guardAt(now, earliestExpiry(s.tokens, now)))
 	}
 	return errs
+}
+
+// named makes a fetch's error say which source it is about (a client's own
+// context or network error does not), unless it already does.
+func (s *source) named(err error) error {
+	if err == nil || strings.Contains(err.Error(), s.Label()) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", s.Label(), err)
 }
 
 // takeTokens makes toks the source's tokens in hand; the identity's
