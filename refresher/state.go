@@ -9,43 +9,63 @@ import (
 )
 
 // scopeState is what the refresher knows of a scope between runs: a few
-// hundred bytes, whatever the platform holds.
+// hundred bytes, whatever the platform holds (fields ordered to pack: there
+// is one per namespace).
 type scopeState struct {
 	Scope
-	origin origin
-	ident  *identity
-	// gen is the identity's token generation of the last pass that wrote
-	// everything; the scope is due again when the identity's moves on.
-	gen uint64
-	// pushes counts AddScope calls for the scope since it was created (its
-	// pusher saw it change); seen is that count as of the last pass. The
-	// scope is due again while they differ.
-	pushes, seen uint32
-	planned      bool // a pass has completed at least once
-	pairs        []pairState
-	written      []objectContent // what this process last wrote, per object
-	// failures counts passes in a row that failed; retryAt is when the next
-	// is due (zero while nothing fails).
-	failures int
-	retryAt  time.Time
-	// lastErr is a failure of the scope as a whole: a refused identity, a
-	// plan that could not read the scope.
-	lastErr string
-	busy    bool // a pass is writing it
-	removed bool // dropped while busy: its outcome is not booked
+	ident *identity
 	// prev is the scope of that name that was removed or replaced while a
 	// pass wrote it: this one is not written before that pass ends, so the
 	// last word is this one's (a namespace whose role changed never keeps
 	// the former identity's token).
 	prev *scopeState
+	// gen is the identity's token generation of the last pass that wrote
+	// everything; the scope is due again when the identity's moves on.
+	gen     uint64
+	pairs   []pairState
+	written []objectContent // what this process last wrote, per object
+	// retryAt is when the next pass is due after a failure (zero while
+	// nothing fails); failures counts passes in a row that failed.
+	retryAt time.Time
+	// lastErr is a failure of the scope as a whole: a refused identity, a
+	// plan that could not read the scope.
+	lastErr string
+	// pushes counts AddScope calls for the scope since it was created (its
+	// pusher saw it change); seen is that count as of the last pass. The
+	// scope is due again while they differ.
+	pushes, seen uint32
+	failures     int32
+	origin       origin
+	planned      bool // a pass has completed at least once
+	busy         bool // a pass is writing it
+	removed      bool // dropped while busy: its outcome is not booked
 }
 
-// pairState is one (registry host, scope) pair.
+// pairState is one (registry host, scope) pair: 48 bytes, of which there is
+// one per registry and namespace.
 type pairState struct {
-	host        string
-	lastSuccess time.Time
-	expiresAt   time.Time
-	lastErr     string
+	host    string
+	lastErr string
+	// lastSuccess and expiresAt are Unix nanoseconds (0: none), not
+	// time.Time's 24 bytes each.
+	lastSuccess, expiresAt stamp
+}
+
+// stamp is an instant in Unix nanoseconds; 0 is the zero time.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
 
 type objectContent struct {
@@ -201,7 +221,7 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 			p.lastErr = ""
 		default:
 			t := o.tokens[host]
-			p.lastSuccess, p.expiresAt, p.lastErr = now, t.ExpiresAt, ""
+			p.lastSuccess, p.expiresAt, p.lastErr = stampOf(now), stampOf(t.ExpiresAt), ""
 		}
 	}
 	// Whatever the outcome, these tokens were tried: a failure comes back at
@@ -217,7 +237,7 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 	if o.identityRefused {
 		wait = r.RetryMaxInterval
 	}
-	sc.retryAt = r.retryAt(now, sc.failures, err, wait)
+	sc.retryAt = r.retryAt(now, int(sc.failures), err, wait)
 	return missing, err
 }
 

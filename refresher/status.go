@@ -95,7 +95,7 @@ func (r *Refresher) pairStatus(sc *scopeState, p pairState) PairStatus {
 			}
 		}
 	}
-	return PairStatus{Host: p.host, Scope: sc.Name, LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt, LastError: p.lastErr, NextAttempt: next}
+	return PairStatus{Host: p.host, Scope: sc.Name, LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time(), LastError: p.lastErr, NextAttempt: next}
 }
 
 type groupKey struct{ group, host string }
@@ -124,21 +124,21 @@ func (r *Refresher) groups(now time.Time, label func(Scope) string) map[groupKey
 		}
 		for _, p := range sc.pairs {
 			gs := get(g, p.host)
-			ps := PairStatus{LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt}
+			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
 			switch {
 			case p.lastErr != "" || !ps.ready(now):
 				gs.Failing++
 			default:
 				gs.Fresh++
-				if gs.OldestExpiry.IsZero() || p.expiresAt.Before(gs.OldestExpiry) {
-					gs.OldestExpiry = p.expiresAt
+				if gs.OldestExpiry.IsZero() || ps.ExpiresAt.Before(gs.OldestExpiry) {
+					gs.OldestExpiry = ps.ExpiresAt
 				}
 			}
 			switch {
-			case p.lastSuccess.IsZero():
+			case ps.LastSuccess.IsZero():
 				gs.never = true
-			case gs.OldestSuccess.IsZero() || p.lastSuccess.Before(gs.OldestSuccess):
-				gs.OldestSuccess = p.lastSuccess
+			case gs.OldestSuccess.IsZero() || ps.LastSuccess.Before(gs.OldestSuccess):
+				gs.OldestSuccess = ps.LastSuccess
 			}
 		}
 	}
@@ -186,7 +186,7 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		for i := range sc.pairs {
 			p := &sc.pairs[i]
 			rd.PairsTotal++
-			if (PairStatus{LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt}).ready(now) {
+			if (PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}).ready(now) {
 				good.offer(sc, p)
 			} else {
 				bad.offer(sc, p)
