@@ -211,3 +211,42 @@ func TestRefresher_AddScope_NoRunForAnExpressWrite(t *testing.T) {
 		t.Errorf("%d runs and %d discoveries for 20 added scopes and one Wake; want 2 and 2 (the start and the Wake)", n, d)
 	}
 }
+
+// A burst of new namespaces is written Workers at a time by the express lane,
+// not one after the other: a slow write does not hold up the next namespace.
+func TestRefresher_AddScope_BurstWrittenInParallel(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
+	e.r.Workers = 4
+	runs, stop := e.start(t)
+	testwait.For(t, testwait.Limit, "the first run", func() bool { return runs.Load() == 1 })
+	all := make(chan struct{})
+	var entered atomic.Int64
+	var tgs []*fakeTarget
+	for i := range 4 {
+		tg := &fakeTarget{ApplyFunc: func(ctx context.Context, _ int) (refresher.Result, error) {
+			if entered.Add(1) == 4 {
+				close(all)
+			}
+			select { // each write waits until all four are in flight
+			case <-all:
+				return "", nil
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}}
+		tgs = append(tgs, tg)
+		e.r.AddScope(refresher.Scope{Name: fmt.Sprint("ns", i), Group: "namespaces", Target: tg})
+	}
+	testwait.For(t, 10*time.Second, "four express writes in flight at once", func() bool { return entered.Load() == 4 })
+	testwait.For(t, testwait.Limit, "the four written", func() bool {
+		for _, tg := range tgs {
+			if tg.held(hostA) == "" {
+				return false
+			}
+		}
+		return true
+	})
+	stop()
+}

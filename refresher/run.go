@@ -98,39 +98,52 @@ func (r *Refresher) loop(ctx, runCtx context.Context, sched cron.Schedule) {
 }
 
 // expressLane writes each scope AddScope names as it comes, with the tokens in
-// hand, while the loop may be busy with a run; the loop does not run for it.
-// A scope a pass is writing is left to that pass (which hands it back if it
-// was pushed again meanwhile). One whose identity has no token yet, and one
-// whose write failed, make the loop compute when to wake again: it fetches
-// the first's tokens at once and retries the second on time.
+// hand, Workers at a time, while the loop may be busy with a run; the loop
+// does not run for it. A scope a pass is writing is left to that pass (which
+// hands it back if it was pushed again meanwhile). One whose identity has no
+// token yet, and one whose write failed, make the loop compute when to wake
+// again: it fetches the first's tokens at once and retries the second on
+// time. It returns once ctx is done and its writes in flight have ended.
 func (r *Refresher) expressLane(ctx, runCtx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, max(r.Workers, 1))
 	for {
 		select {
+		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
-		case name := <-r.express:
-			r.mu.Lock()
-			now := r.Now()
-			sc := r.scopes[name]
-			due := sc != nil && sc.due(now)
-			ok := due && sc.writable(now)
-			if ok {
-				sc.busy = true
-			}
-			r.mu.Unlock()
-			if due && !ok {
-				r.pokeLoop()
-			}
-			if !ok {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(runCtx, r.runTimeout())
-			_, err := r.writeScope(wctx, sc) // writeScope logs its own failures
-			cancel()
-			if err != nil {
-				r.pokeLoop()
-			}
 		}
+		var name string
+		select {
+		case name = <-r.express:
+		case <-ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		now := r.Now()
+		sc := r.scopes[name]
+		due := sc != nil && sc.due(now)
+		ok := due && sc.writable(now)
+		if ok {
+			sc.busy = true
+		}
+		r.mu.Unlock()
+		if !ok {
+			<-slots
+			if due {
+				r.pokeLoop()
+			}
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			wctx, cancel := context.WithTimeout(runCtx, r.runTimeout())
+			defer cancel()
+			if _, err := r.writeScope(wctx, sc); err != nil { // writeScope logs its own failures
+				r.pokeLoop()
+			}
+		})
 	}
 }
 
