@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -194,5 +195,27 @@ func TestMetrics_RemoveScopeDropsItsSeries(t *testing.T) {
 	}
 	if strings.Contains(out.String(), `"ns-1"`) {
 		t.Errorf("a series of the removed scope is left:\n%s", out)
+	}
+}
+
+// A scope removed while its write is in flight leaves no per-scope series
+// behind once that write ends.
+func TestMetrics_RemoveScopeDuringItsWrite(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	g := newGate()
+	e := newEnv(t, []refresher.Source{src}, scope("kept", &fakeTarget{}), scope("gone", &fakeTarget{ApplyFunc: g.applyFunc}))
+	reg := prometheus.NewRegistry()
+	e.r.Metrics = refresher.NewMetrics(reg)
+	e.r.Metrics.PerScope = true
+	reg.MustRegister(e.r.Collector())
+	done := make(chan error, 1)
+	go func() { done <- e.r.RunOnce(t.Context()) }()
+	testwait.Recv(t, g.entered)
+	e.r.RemoveScope("gone")
+	close(g.release)
+	_ = testwait.Recv(t, done)
+	if got := value(t, reg, "rancher_ecr_credentials_writes_total", map[string]string{"scope": "gone"}); got != -1 {
+		t.Errorf("writes_total{scope=gone} = %v after the scope was removed, want no series", got)
 	}
 }

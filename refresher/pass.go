@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -213,7 +214,13 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 	}
 	r.mu.Lock()
 	missing, err := r.book(sc, o, r.Now())
+	removed := sc.removed && r.scopes[sc.Name] == nil
 	r.mu.Unlock()
+	if removed {
+		// Removed during the pass (and not back), whose writes booked
+		// series again.
+		r.Metrics.forgetScope(sc.Name, slices.Collect(maps.Keys(o.hostErrs)))
+	}
 	for _, m := range missing {
 		o.counts.failed++
 		log.WithError(m).Error("credential not refreshed")
