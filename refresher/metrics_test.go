@@ -140,6 +140,15 @@ func TestMetrics_AlertableSeries(t *testing.T) {
 	if got := value(t, reg, "rancher_ecr_credentials_runs_total", map[string]string{"result": "failure"}); got != 1 {
 		t.Errorf("runs_total{failure} = %v, want 1", got)
 	}
+	// A namespace not written yet: the configured scope stays fresh, and
+	// pending is counted.
+	e.r.AddScope(refresher.Scope{Name: "ns-new", Group: "namespaces", Target: &fakeTarget{}})
+	if got := value(t, reg, "rancher_ecr_credentials_scopes", map[string]string{"target": "namespaces", "registry": "", "state": "pending"}); got != 1 {
+		t.Errorf("scopes{namespaces,pending} = %v, want 1", got)
+	}
+	if got := value(t, reg, "rancher_ecr_credentials_credential_fresh", own); got != 1 {
+		t.Errorf("fresh{1a5} = %v beside a pending namespace, want 1", got)
+	}
 
 	// No run for 13 hours (a stalled loop): every credential has expired.
 	e.clock.Add(13 * time.Hour)
@@ -217,5 +226,53 @@ func TestMetrics_RemoveScopeDuringItsWrite(t *testing.T) {
 	_ = testwait.Recv(t, done)
 	if got := value(t, reg, "rancher_ecr_credentials_writes_total", map[string]string{"scope": "gone"}); got != -1 {
 		t.Errorf("writes_total{scope=gone} = %v after the scope was removed, want no series", got)
+	}
+}
+
+// While refreshes fail, what the README's alerts read stays true: the
+// credentials written before are still held (credential_fresh 1, no false
+// "a pull would fail now"), token_expiry shows when they expire (so
+// "expires soon" can fire), the scope counts as failing; once they have
+// expired, fresh is 0 and the expiry stays in the past.
+func TestMetrics_WhileRefreshesFail(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	broken := false
+	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
+		if broken {
+			return "", tempErr("503 Service Unavailable")
+		}
+		return "", nil
+	}}
+	e := newEnv(t, []refresher.Source{src}, refresher.Scope{Name: "ns-1", Group: "namespaces", Target: tg})
+	reg := prometheus.NewRegistry()
+	e.r.Metrics = refresher.NewMetrics(reg)
+	reg.MustRegister(e.r.Collector())
+	if err := e.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	broken = true
+	e.clock.Set(e.r.NextDue()) // the refresh at half life fails
+	_ = e.r.RunDue(t.Context())
+	pair := map[string]string{"registry": hostA, "scope": "namespaces"}
+	expiry := float64(t0.Add(12 * time.Hour).Unix())
+	if got := value(t, reg, "rancher_ecr_credentials_token_expiry_timestamp_seconds", pair); got != expiry {
+		t.Errorf("token_expiry while refreshes fail = %v, want %v (the credential held)", got, expiry)
+	}
+	if got := value(t, reg, "rancher_ecr_credentials_credential_fresh", pair); got != 1 {
+		t.Errorf("credential_fresh while the credential held is valid = %v, want 1", got)
+	}
+	if got := value(t, reg, "rancher_ecr_credentials_scopes", map[string]string{"target": "namespaces", "registry": hostA, "state": "failing"}); got != 1 {
+		t.Errorf("scopes{failing} = %v, want 1", got)
+	}
+	if rd := e.r.Readiness(e.clock.Now()); !rd.Ready {
+		t.Errorf("not ready while the credential held is valid: %s", rd.Reason)
+	}
+	e.clock.Set(t0.Add(12*time.Hour + time.Second))
+	if got := value(t, reg, "rancher_ecr_credentials_credential_fresh", pair); got != 0 {
+		t.Errorf("credential_fresh after expiry = %v, want 0", got)
+	}
+	if got := value(t, reg, "rancher_ecr_credentials_token_expiry_timestamp_seconds", pair); got != expiry {
+		t.Errorf("token_expiry after expiry = %v, want %v", got, expiry)
 	}
 }

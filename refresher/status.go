@@ -38,19 +38,24 @@ type SourceStatus struct {
 }
 
 // GroupStatus counts the scopes of a group (a target kind, or a configured
-// scope) by their state for one registry host.
+// scope) by their state for one registry host: fresh (written, its last
+// write succeeded), failing (its last write failed, or what it holds has
+// expired), pending (not written yet; registry empty).
 type GroupStatus struct {
 	Group    string `json:"target"`
 	Registry string `json:"registry,omitempty"`
 	Fresh    int    `json:"fresh"`
 	Failing  int    `json:"failing"`
 	Pending  int    `json:"pending"`
-	// OldestExpiry is the earliest expiry among the fresh ones.
+	// OldestExpiry is the earliest expiry among the credentials this process
+	// wrote there, failing scopes' and expired ones included: what the
+	// "expires soon" alert watches while refreshes fail.
 	OldestExpiry time.Time `json:"oldest_expiry,omitzero"`
 	// OldestSuccess is the oldest last success among them, zero while one
 	// never succeeded.
 	OldestSuccess time.Time `json:"-"`
 	never         bool
+	unheld        bool // a scope holds no unexpired credential of this process
 }
 
 // Readiness is the answer /readyz gives: bounded whatever the scope count.
@@ -125,14 +130,15 @@ func (r *Refresher) groups(now time.Time, label func(Scope) string) map[groupKey
 		for _, p := range sc.pairs {
 			gs := get(g, p.host)
 			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
-			switch {
-			case p.lastErr != "" || !ps.ready(now):
-				gs.Failing++
-			default:
+			held := ps.ready(now)
+			if held && p.lastErr == "" {
 				gs.Fresh++
-				if gs.OldestExpiry.IsZero() || ps.ExpiresAt.Before(gs.OldestExpiry) {
-					gs.OldestExpiry = ps.ExpiresAt
-				}
+			} else {
+				gs.Failing++
+			}
+			gs.unheld = gs.unheld || !held
+			if !ps.LastSuccess.IsZero() && (gs.OldestExpiry.IsZero() || ps.ExpiresAt.Before(gs.OldestExpiry)) {
+				gs.OldestExpiry = ps.ExpiresAt
 			}
 			switch {
 			case ps.LastSuccess.IsZero():
