@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -133,9 +134,22 @@ func TestRefresher_Run_SimulatedDay(t *testing.T) {
 				}
 			}
 			end := t0.Add(24 * time.Hour)
+			reg := prometheus.NewRegistry()
+			e.r.Metrics = refresher.NewMetrics(reg)
+			reg.MustRegister(e.r.Collector())
 			e.r.OnRunDone = func(error) {
 				if rd := e.r.Readiness(e.clock.Now()); !rd.Ready {
 					t.Errorf("not ready at +%s: %s", e.clock.Now().Sub(t0), rd.Reason)
+				}
+				// The alerts agree: nothing expired, nothing about to.
+				for _, h := range src.hosts {
+					pair := map[string]string{"registry": h, "scope": "namespaces"}
+					if got := value(t, reg, "rancher_ecr_credentials_credential_fresh", pair); got != 1 {
+						t.Errorf("credential_fresh{%s} = %v at +%s while ready", h, got, e.clock.Now().Sub(t0))
+					}
+					if exp := value(t, reg, "rancher_ecr_credentials_token_expiry_timestamp_seconds", pair); exp < float64(e.clock.Now().Unix()) {
+						t.Errorf("token_expiry{%s} = %v at +%s: in the past while ready", h, exp, e.clock.Now().Sub(t0))
+					}
 				}
 			}
 			runs := e.simulate(t, tt.spec, end, func(next time.Time) bool {
