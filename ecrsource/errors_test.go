@@ -191,3 +191,23 @@ func TestSource_Errors_NeverEchoSecrets(t *testing.T) {
 		})
 	}
 }
+
+// A huge answer (an 8 MB proxyEndpoint, an 8 MB token) is refused in a few
+// bounded words: nothing of it is quoted at length.
+func TestSource_HugeAnswer(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("a", 8<<20)
+	src, log := newSource(sdkClient(t, raw(fmt.Sprintf(`{"authorizationData":[{"authorizationToken":%q,"expiresAt":%d,"proxyEndpoint":"https://%s"},`+
+		`{"authorizationToken":%q,"expiresAt":%d,"proxyEndpoint":"https://%s"}]}`,
+		b64("AWS:pw"), t0.Add(12*time.Hour).Unix(), huge, huge, t0.Add(12*time.Hour).Unix(), hostA))), idA)
+	f := src.Fetch(t.Context())
+	if f.Err != nil || len(f.Tokens) != 0 || len(f.Problems) != 1 {
+		t.Fatalf("Fetch = %d tokens, %d problems, %v; want the malformed token's problem only", len(f.Tokens), len(f.Problems), f.Err)
+	}
+	if n := len(f.Problems[0].Error()); n > 400 {
+		t.Errorf("the problem is %d bytes", n)
+	}
+	if n := len(log.String()); n > 2<<10 {
+		t.Errorf("the log is %d bytes for one answer", n)
+	}
+}
