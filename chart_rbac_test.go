@@ -10,6 +10,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -227,4 +228,68 @@ func runDaemonAsChart(t *testing.T, srv *kubetest.Server, cfg *rest.Config) {
 		t.Errorf("delete the Secret: err = %v, want 403 Forbidden", err)
 	}
 	noSecrets(t, out+logs, w.ecr.Password(e2eAccount))
+}
+
+// TestChart_Install installs the chart with helm on the real apiserver, as a user would with static
+// AWS keys and two replicas: the install checks the keys' Secret before anything is created (and
+// says to create the namespace, then the Secret), the apiserver accepts every object, and NOTES
+// tell how to reach the leader.
+func TestChart_Install(t *testing.T) {
+	helmBinary(t) // skip before starting a server when helm is missing
+	srv := kubetest.Start(t)
+	kubeconfig := kubetest.WriteKubeconfig(t, srv.AdminConfig(), chartNS)
+	install := func(extra ...string) (string, error) {
+		return helm(t, append([]string{"install", chartRelease, chartDir, "--namespace", chartNS, "--kubeconfig", kubeconfig,
+			"--set", "image.repository=" + testImage, "--set", "aws.existingSecret=aws-keys", "--set", "replicaCount=2"}, extra...)...)
+	}
+	ctx := t.Context()
+	admin := kubetest.Clientset(t, srv.AdminConfig())
+
+	_, err := install("--dry-run=server")
+	if want := "aws.existingSecret: no Secret aws-keys in namespace " + chartNS + ". Create it first: kubectl create namespace " + chartNS +
+		"; kubectl -n " + chartNS + " create secret generic aws-keys --from-literal=AWS_ACCESS_KEY_ID=... --from-literal=AWS_SECRET_ACCESS_KEY=..."; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("install without the Secret: err = %v\nwant it to say %q", err, want)
+	}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chartNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "aws-keys"}, StringData: map[string]string{"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}}
+	if keys, err = admin.CoreV1().Secrets(chartNS).Create(ctx, keys, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = install("--dry-run=server")
+	if want := "aws.existingSecret: Secret " + chartNS + "/aws-keys has no key AWS_SECRET_ACCESS_KEY (it has AWS_ACCESS_KEY_ID)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("install with a Secret lacking a key: err = %v\nwant it to say %q", err, want)
+	}
+	keys.Data["AWS_SECRET_ACCESS_KEY"] = []byte("example")
+	if _, err := admin.CoreV1().Secrets(chartNS).Update(ctx, keys, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := install()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"leader=$(kubectl -n " + chartNS + " get lease rancher-ecr-credentials -o jsonpath='{.spec.holderIdentity}')",
+		`kubectl -n ` + chartNS + ` port-forward "pod/${leader%_*}" 8080 &`,
+		"image " + testImage + ":0.1.0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("helm install's NOTES lack %q:\n%s", want, out)
+		}
+	}
+	pdb, err := admin.PolicyV1().PodDisruptionBudgets(chartNS).Get(ctx, chartRelease, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+		t.Errorf("the PodDisruptionBudget on the apiserver: unhealthyPodEvictionPolicy %v, want AlwaysAllow", p)
+	}
+	d, err := admin.AppsV1().Deployments(chartNS).Get(ctx, chartRelease, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := d.Spec.Template.Spec.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Errorf("the Deployment on the apiserver: affinity %+v, want one preferred pod anti-affinity", a)
+	}
 }

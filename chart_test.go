@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,13 +9,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
-
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 const (
@@ -29,6 +23,11 @@ const (
 	// kubeVersion is the version helm renders for: the test apiserver's. A helm built with go install
 	// (not helm's Makefile) would otherwise assume Kubernetes 1.20.
 	kubeVersion = "v1.34.2"
+	// testImage is the image the tests install: the chart has no default (none is published).
+	testImage = "registry.example.com/rancher-ecr-credentials"
+	// manifestImage is the placeholder the plain manifest names: an invalid reference, so a manifest
+	// applied unedited fails at once with InvalidImageName instead of trying to pull.
+	manifestImage = "<registry>/rancher-ecr-credentials"
 )
 
 // manifestHeader starts the committed plain manifest; the rest is the output of the command it names.
@@ -38,211 +37,18 @@ const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm
 #   UPDATE_MANIFEST=1 go test -run TestChart_Manifest .
 # which writes this header and the output of
 #   helm template rancher-ecr-credentials deploy/chart/rancher-ecr-credentials --namespace rancher-ecr-credentials --kube-version v1.34.2 \
-#     --set createNamespace=true
-# Before applying: set AWS_REGION (unless IRSA or Pod Identity sets it) and give the Pod an AWS identity
-# (README, "Kubernetes").
+#     --set createNamespace=true --set image.repository=<registry>/rancher-ecr-credentials
+# Before applying: replace <registry> in the Deployment's image with the registry you pushed the image to
+# (scripts/image.sh 0.1.0, then podman manifest push --all rancher-ecr-credentials:0.1.0
+# docker://<registry>/rancher-ecr-credentials:0.1.0), set AWS_REGION (unless IRSA or Pod Identity sets it)
+# and give the Pod an AWS identity (README, "Kubernetes").
 `
-
-// helmBinary returns the helm CLI scripts/kube-testenv.sh builds (next to kube-apiserver, in
-// KUBEBUILDER_ASSETS or the script's cache folder). Missing: skip, or fail under REQUIRE_KUBE=1.
-func helmBinary(t *testing.T) string {
-	t.Helper()
-	var candidates []string
-	if dir := os.Getenv(kubetest.EnvAssets); dir != "" {
-		candidates = append(candidates, filepath.Join(dir, "helm"))
-	}
-	cache := os.Getenv("RECC_CACHE_DIR")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "rancher-ecr-credentials")
-		}
-	}
-	if cache != "" {
-		candidates = append(candidates, filepath.Join(cache, "kube", "bin", "helm"))
-	}
-	for _, c := range candidates {
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	msg := "helm not found in " + strings.Join(candidates, " or ") + ": run " + kubetest.Script
-	if os.Getenv(kubetest.EnvRequire) == "1" {
-		t.Fatal(msg + " (" + kubetest.EnvRequire + "=1 makes this a failure)")
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// helm runs the helm CLI with a private home, so no user configuration or repository is read.
-func helm(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	bin := helmBinary(t)
-	home := t.TempDir()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return stdout.String(), &helmError{args: args, err: err, stderr: stderr.String()}
-	}
-	return stdout.String(), nil
-}
-
-type helmError struct {
-	args   []string
-	err    error
-	stderr string
-}
-
-func (e *helmError) Error() string {
-	return "helm " + strings.Join(e.args, " ") + ": " + e.err.Error() + ": " + e.stderr
-}
-
-// renderChart runs helm template with --set values, in release release, and returns its output.
-func renderChart(t *testing.T, release string, set ...string) (string, error) {
-	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", chartNS, "--kube-version", kubeVersion}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
-	return helm(t, args...)
-}
-
-// rendered is the chart's output decoded: typed objects for the built-in kinds, unstructured for others.
-type rendered struct {
-	objects []runtime.Object
-}
-
-func decodeManifest(t *testing.T, out string) rendered {
-	t.Helper()
-	var r rendered
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
-	for {
-		doc, err := dec.Read()
-		if err != nil {
-			break
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-			continue
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			u := &unstructured.Unstructured{}
-			if uerr := u.UnmarshalJSON(mustJSON(t, doc)); uerr != nil {
-				t.Fatalf("decode rendered object: %v\n%s", err, doc)
-			}
-			obj = u
-		}
-		r.objects = append(r.objects, obj)
-	}
-	return r
-}
-
-// only returns the one rendered object of type T.
-func only[T runtime.Object](t *testing.T, r rendered) T {
-	t.Helper()
-	var found []T
-	for _, o := range r.objects {
-		if v, ok := o.(T); ok {
-			found = append(found, v)
-		}
-	}
-	if len(found) != 1 {
-		var zero T
-		t.Fatalf("%d objects of type %T rendered, want 1", len(found), zero)
-	}
-	return found[0]
-}
-
-func (r rendered) kinds() []string {
-	var kinds []string
-	for _, o := range r.objects {
-		kinds = append(kinds, o.GetObjectKind().GroupVersionKind().Kind)
-	}
-	return kinds
-}
-
-func (r rendered) roles() []*rbacv1.Role {
-	var roles []*rbacv1.Role
-	for _, o := range r.objects {
-		if role, ok := o.(*rbacv1.Role); ok {
-			roles = append(roles, role)
-		}
-	}
-	return roles
-}
-
-// containerEnv returns the container's environment as name → value ("<secret name>/<key>" for a secretKeyRef).
-func containerEnv(d *appsv1.Deployment) map[string]string {
-	env := map[string]string{}
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
-			env[e.Name] = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
-		default:
-			env[e.Name] = e.Value
-		}
-	}
-	return env
-}
-
-// knownEnv is every variable the chart may set: the daemon's settings and the AWS SDK's key pair.
-func knownEnv(t *testing.T) map[string]bool {
-	t.Helper()
-	known := map[string]bool{"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true}
-	for _, s := range settings() {
-		if !s.noEnv {
-			known[s.env] = true
-		}
-	}
-	return known
-}
-
-func sortedRules(rules []rbacv1.PolicyRule) []string {
-	var out []string
-	for _, r := range rules {
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, v := range r.Verbs {
-					rule := g + "/" + res + ":" + v
-					if len(r.ResourceNames) > 0 {
-						rule += "[" + strings.Join(r.ResourceNames, ",") + "]"
-					}
-					out = append(out, rule)
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func mustJSON(t *testing.T, doc []byte) []byte {
-	t.Helper()
-	j, err := utilyaml.ToJSON(doc)
-	if err != nil {
-		t.Fatalf("rendered YAML: %v\n%s", err, doc)
-	}
-	return j
-}
-
-func stripComments(doc []byte) []byte {
-	var out []byte
-	for _, line := range bytes.Split(doc, []byte("\n")) {
-		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
-			out = append(out, line...)
-			out = append(out, '\n')
-		}
-	}
-	return out
-}
 
 // TestChart_Lint runs helm lint on the chart, for each mode.
 func TestChart_Lint(t *testing.T) {
 	t.Parallel()
 	for _, set := range [][]string{nil, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}"}} {
-		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir}
+		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir, "--set", "image.repository=" + testImage}
 		for _, s := range set {
 			args = append(args, "--set", s)
 		}
@@ -389,14 +195,18 @@ func checkPodHardened(t *testing.T, d *appsv1.Deployment) {
 	}
 }
 
-// TestChart_Values checks values that fail or add: a mode that does not exist, project mode without
-// projects, the IRSA annotation, the ServiceMonitor.
+// TestChart_Values checks values that fail or add: no image (the message says how to build and push
+// one), a mode that does not exist, project mode without projects, a comma left unescaped in --set,
+// the IRSA annotation, the ServiceMonitor.
 func TestChart_Values(t *testing.T) {
 	t.Parallel()
 	for set, want := range map[string]string{
-		"mode=rancher":                "mode: \"rancher\" is not a mode",
-		"mode=rancherProjectSecrets":  "rancher.projects: name the projects",
-		"serviceAccount.create=false": "serviceAccount.name: name the existing ServiceAccount",
+		"image.repository=":                      "image.repository: set the image to run. None is published: build it and push it to a registry your nodes can pull from",
+		"image.tag=v2.0.0,image.repository=":     "scripts/image.sh v2.0.0\n  podman manifest push --all rancher-ecr-credentials:v2.0.0 docker://<registry>/rancher-ecr-credentials:v2.0.0",
+		"mode=rancher":                           "mode: \"rancher\" is not a mode",
+		"mode=rancherProjectSecrets":             "rancher.projects: name the projects",
+		"serviceAccount.create=false":            "serviceAccount.name: name the existing ServiceAccount",
+		"kube.namespaceSelector=env=prod,team=a": `values: "team" is not a value of this chart. With helm --set, a comma separates two values: escape a comma`,
 	} {
 		_, err := renderChart(t, chartRelease, set)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -415,12 +225,19 @@ func TestChart_Values(t *testing.T) {
 	if !slices.Contains(r.kinds(), "ServiceMonitor") {
 		t.Errorf("kinds %v: no ServiceMonitor", r.kinds())
 	}
+	out, err = renderChart(t, chartRelease, `kube.namespaceSelector=env=prod\,team=a`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := containerEnv(only[*appsv1.Deployment](t, decodeManifest(t, out)))["KUBE_NAMESPACE_SELECTOR"]; got != "env=prod,team=a" {
+		t.Errorf("an escaped comma under --set: KUBE_NAMESPACE_SELECTOR=%q, want env=prod,team=a", got)
+	}
 }
 
 // TestChart_Manifest checks that the committed plain manifest is the chart rendered with its defaults.
 func TestChart_Manifest(t *testing.T) {
 	t.Parallel()
-	out, err := renderChart(t, chartRelease, "createNamespace=true")
+	out, err := renderChart(t, chartRelease, "createNamespace=true", "image.repository="+manifestImage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,5 +257,112 @@ func TestChart_Manifest(t *testing.T) {
 	r := decodeManifest(t, string(got))
 	if kinds := r.kinds(); kinds[0] != "Namespace" {
 		t.Errorf("the manifest starts with %s, want the Namespace (kubectl apply creates in order)", kinds[0])
+	}
+}
+
+// TestChart_Replicas checks how two replicas are kept apart and drained: a preferred anti-affinity on
+// the node by default (required with podAntiAffinity=hard, none with "", replaced by affinity), none
+// with one replica, and a PodDisruptionBudget that lets replicas that are not ready be evicted.
+func TestChart_Replicas(t *testing.T) {
+	t.Parallel()
+	nodeAffinity := "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]."
+	for _, tt := range []struct {
+		set                 []string
+		preferred, required bool
+	}{
+		{set: nil},
+		{set: []string{"replicaCount=2"}, preferred: true},
+		{set: []string{"replicaCount=2", "podAntiAffinity=hard"}, required: true},
+		{set: []string{"replicaCount=2", "podAntiAffinity="}},
+		{set: []string{"replicaCount=2", nodeAffinity + "weight=1", nodeAffinity + "preference.matchExpressions[0].key=pool", nodeAffinity + "preference.matchExpressions[0].operator=Exists"}},
+	} {
+		t.Run(strings.Join(tt.set, ","), func(t *testing.T) {
+			t.Parallel()
+			out, err := renderChart(t, chartRelease, tt.set...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := decodeManifest(t, out)
+			pod := only[*appsv1.Deployment](t, r).Spec.Template
+			var terms []corev1.PodAffinityTerm
+			if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+				terms = a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+				for _, w := range a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+					terms = append(terms, w.PodAffinityTerm)
+				}
+				if got := len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0; got != tt.preferred {
+					t.Errorf("preferred pod anti-affinity: %v, want %v", got, tt.preferred)
+				}
+				if got := len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0; got != tt.required {
+					t.Errorf("required pod anti-affinity: %v, want %v", got, tt.required)
+				}
+			} else if tt.preferred || tt.required {
+				t.Errorf("affinity %+v: want a pod anti-affinity", pod.Spec.Affinity)
+			}
+			for _, term := range terms {
+				sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+				if err != nil || term.TopologyKey != "kubernetes.io/hostname" || !sel.Matches(labels.Set(pod.Labels)) {
+					t.Errorf("anti-affinity term %+v: want topologyKey kubernetes.io/hostname selecting the replicas (%v)", term, err)
+				}
+			}
+			if strings.Contains(strings.Join(tt.set, ","), nodeAffinity) && (pod.Spec.Affinity == nil || pod.Spec.Affinity.NodeAffinity == nil) {
+				t.Errorf("affinity %+v: the affinity value is not rendered", pod.Spec.Affinity)
+			}
+			if len(tt.set) == 0 {
+				if slices.Contains(r.kinds(), "PodDisruptionBudget") {
+					t.Error("one replica: a PodDisruptionBudget would block every drain")
+				}
+				return
+			}
+			pdb := only[*policyv1.PodDisruptionBudget](t, r)
+			if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+				t.Errorf("PodDisruptionBudget unhealthyPodEvictionPolicy %v, want AlwaysAllow", p)
+			}
+		})
+	}
+}
+
+// rancherQuestionTypes are the question types Rancher's Apps UI renders: knownTypes and the prefixes
+// componentForQuestion accepts in rancher/dashboard
+// https://github.com/rancher/dashboard/blob/master/shell/components/Questions/index.vue. Any other type
+// falls back to a plain text box (a list then arrives as one string).
+var rancherQuestionTypes = []string{"string", "hostname", "multiline", "password", "text", "boolean", "enum", "int",
+	"float", "questionmap", "reference", "configmap", "secret", "storageclass", "pvc", "cloudcredential", "radio", "yaml"}
+
+// TestChart_Questions checks questions.yaml, the chart's Rancher install form: each type is one
+// Rancher renders, each variable a value of values.yaml, and the image can be set there.
+func TestChart_Questions(t *testing.T) {
+	t.Parallel()
+	var form struct {
+		Questions []struct{ Variable, Label, Type string } `yaml:"questions"`
+	}
+	readYAML(t, filepath.Join(chartDir, "questions.yaml"), &form)
+	var values map[string]any
+	readYAML(t, filepath.Join(chartDir, "values.yaml"), &values)
+	var vars []string
+	for _, q := range form.Questions {
+		vars = append(vars, q.Variable)
+		typ := strings.ToLower(q.Type)
+		if !slices.Contains(rancherQuestionTypes, typ) && !strings.HasPrefix(typ, "array[") && !strings.HasPrefix(typ, "map[") && !strings.HasPrefix(typ, "reference[") {
+			t.Errorf("question %s: type %q is not one Rancher's Apps UI renders (%v, array[…], map[…], reference[…])", q.Variable, q.Type, rancherQuestionTypes)
+		}
+		var v any = values
+		for _, k := range strings.Split(q.Variable, ".") {
+			m, _ := v.(map[string]any)
+			next, ok := m[k]
+			if !ok {
+				t.Errorf("question %s: not a value in values.yaml", q.Variable)
+				break
+			}
+			v = next
+		}
+		if q.Label == "" {
+			t.Errorf("question %s: no label", q.Variable)
+		}
+	}
+	for _, want := range []string{"image.repository", "image.tag"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("questions.yaml asks nothing for %s", want)
+		}
 	}
 }

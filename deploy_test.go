@@ -40,8 +40,10 @@ func readDockerfile(t testing.TB) []instruction {
 }
 
 // TestDockerfile checks what the image promises: a multi-stage static build with
-// the version stamped, a non-root distroless final stage, exec-form entrypoint,
-// and a HEALTHCHECK that runs the binary's own healthcheck.
+// the version stamped, a non-root FROM scratch final stage that copies the binary
+// from the "binaries" stage (which scripts/image.sh replaces with its own build
+// context), exec-form entrypoint, and a HEALTHCHECK that runs the binary's own
+// healthcheck. scripts/image-test.sh checks the built image itself.
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	ins := readDockerfile(t)
@@ -65,8 +67,14 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Contains(ins, instruction{"ARG", "TARGETOS TARGETARCH"}) {
 		t.Error("the build stage lacks ARG TARGETOS TARGETARCH")
 	}
-	if last := froms[len(froms)-1]; !strings.Contains(last, "distroless/static") && last != "scratch" {
-		t.Errorf("final stage FROM %s: want distroless static or scratch", last)
+	if last := froms[len(froms)-1]; last != "scratch" {
+		t.Errorf("final stage FROM %s: want scratch (nothing to pull: scripts/image.sh builds offline)", last)
+	}
+	if !slices.Contains(froms, "scratch AS binaries") {
+		t.Errorf("FROM %v: no stage \"binaries\" (the build context scripts/image.sh passes replaces it)", froms)
+	}
+	if !slices.Contains(final, instruction{"COPY", "--from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials /rancher-ecr-credentials"}) {
+		t.Error("the final stage does not COPY --from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials")
 	}
 	build := buildCommand(t)
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-X main.commit=${REVISION}", "-X main.date=${CREATED}", "netgo",
@@ -132,45 +140,73 @@ func buildCommand(t testing.TB) []string {
 	return nil
 }
 
+// TestImageScript_BuildCommand checks that scripts/image.sh compiles with the
+// Dockerfile's own go build command (the output path aside) and hands the binaries
+// to podman in the layout and under the name the Dockerfile's final stage reads.
+func TestImageScript_BuildCommand(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("scripts/image.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer("\\\n", " ", "\t", " ").Replace(string(b))
+	var line string
+	for _, l := range strings.Split(script, "\n") {
+		if _, cmd, ok := strings.Cut(l, "CGO_ENABLED=0"); ok && strings.Contains(cmd, " go build ") && !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			line = cmd
+		}
+	}
+	got := splitWords("CGO_ENABLED=0" + line)
+	out := ""
+	if i := slices.Index(got, "-o"); i >= 0 && i+1 < len(got) {
+		out = got[i+1]
+		got = slices.Delete(got, i, i+2)
+	}
+	want := buildCommand(t)
+	if i := slices.Index(want, "-o"); i >= 0 {
+		want = slices.Delete(want, i, i+2)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scripts/image.sh builds with\n  %q\nthe Dockerfile with\n  %q", got, want)
+	}
+	if !strings.HasSuffix(out, "/binaries/$TARGETOS-$TARGETARCH/rancher-ecr-credentials") {
+		t.Errorf("scripts/image.sh writes the binary to %q, not <binaries>/$TARGETOS-$TARGETARCH/rancher-ecr-credentials", out)
+	}
+	if !strings.Contains(script, `--build-context "binaries=$tmp/binaries"`) {
+		t.Error("scripts/image.sh does not pass its binaries as the build context \"binaries\"")
+	}
+}
+
 // sdkVariables are AWS SDK settings a compose file may set; the binary passes
 // them to the SDK untouched.
 var sdkVariables = []string{"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
 	"AWS_SECRET_ACCESS_KEY", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_DEFAULT_REGION", "HTTPS_PROXY", "NO_PROXY"}
 
-func loadCompose(t *testing.T, name string, content []byte) *types.Project {
+// loadCompose loads a compose file with the real compose loader, interpolating from env.
+func loadCompose(t *testing.T, name string, content []byte, env map[string]string) (*types.Project, error) {
 	t.Helper()
-	p, err := loader.LoadWithContext(t.Context(), types.ConfigDetails{
+	return loader.LoadWithContext(t.Context(), types.ConfigDetails{
 		WorkingDir:  ".",
 		ConfigFiles: []types.ConfigFile{{Filename: name, Content: content}},
-		Environment: types.Mapping{},
+		Environment: env,
 	}, func(o *loader.Options) { o.SetProjectName("rancher-ecr-credentials", true) })
-	if err != nil {
-		t.Fatalf("compose loader: %s: %v", name, err)
-	}
-	return p
 }
 
-// TestCompose loads docker-compose.yaml, and the commented outside-Rancher
-// example in it, with the real compose loader and checks every promise: known
-// variables only, secrets wired to the …_FILE variables, the healthcheck, the
-// Rancher agent labels, a read-only non-root container, and a stop grace period
-// above the shutdown timeout.
+// TestCompose loads docker-compose.yaml, the file for running the daemon outside Rancher, with the real
+// compose loader and checks every promise: it refuses to start without CATTLE_URL, runs the image
+// scripts/image.sh names (or the one RANCHER_ECR_CREDENTIALS_IMAGE names), known variables only, the key
+// pair as secrets wired to the …_FILE variables, no Rancher agent labels (nothing outside Rancher
+// honours them), the healthcheck, a read-only non-root container, and a stop grace period above the
+// shutdown timeout.
 func TestCompose(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile("docker-compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, example, ok := strings.Cut(string(b), "# --- outside-rancher example ---\n")
-	example, _, ok2 := strings.Cut(example, "# --- end ---")
-	if !ok || !ok2 {
-		t.Fatal("docker-compose.yaml lacks the commented outside-Rancher example")
+	if _, err := loadCompose(t, "docker-compose.yaml", b, nil); err == nil || !strings.Contains(err.Error(), "set CATTLE_URL to the Rancher API URL") {
+		t.Errorf("docker-compose.yaml without CATTLE_URL: err = %v, want it to ask for CATTLE_URL", err)
 	}
-	var uncommented []string
-	for _, l := range strings.Split(example, "\n") {
-		uncommented = append(uncommented, strings.TrimPrefix(strings.TrimPrefix(l, "#"), " "))
-	}
-
 	known := map[string]bool{}
 	for _, s := range settings() {
 		known[s.env] = !s.noEnv
@@ -178,12 +214,26 @@ func TestCompose(t *testing.T) {
 	for _, v := range sdkVariables {
 		known[v] = true
 	}
-	for name, content := range map[string][]byte{"docker-compose.yaml": b, "outside-rancher example": []byte(strings.Join(uncommented, "\n"))} {
-		t.Run(strings.ReplaceAll(name, " ", "-"), func(t *testing.T) {
-			p := loadCompose(t, name, content)
+	url := "https://rancher.example.com/v2-beta/projects/1a5"
+	for _, tt := range []struct{ name, image, wantImage string }{
+		{"DefaultImage", "", "rancher-ecr-credentials:latest"},
+		{"ImageFromEnvironment", "registry.example.com/rancher-ecr-credentials:v1.2.3", "registry.example.com/rancher-ecr-credentials:v1.2.3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"CATTLE_URL": url}
+			if tt.image != "" {
+				env["RANCHER_ECR_CREDENTIALS_IMAGE"] = tt.image
+			}
+			p, err := loadCompose(t, "docker-compose.yaml", b, env)
+			if err != nil {
+				t.Fatalf("compose loader: %v", err)
+			}
 			svc, ok := p.Services["rancher-ecr-credentials"]
 			if !ok {
 				t.Fatalf("no rancher-ecr-credentials service")
+			}
+			if svc.Image != tt.wantImage {
+				t.Errorf("image %q, want %q", svc.Image, tt.wantImage)
 			}
 			cfg := map[string]string{}
 			for k, v := range svc.Environment {
@@ -194,8 +244,10 @@ func TestCompose(t *testing.T) {
 					cfg[k] = *v
 				}
 			}
-			if _, err := ParseConfig(nil, envOf(with(with(with(cfg, "CATTLE_URL", cmpOr(cfg["CATTLE_URL"], "http://rancher.example.com/v1")),
-				"CATTLE_ACCESS_KEY", "a"), "CATTLE_SECRET_KEY", "s"))); err != nil && !strings.Contains(err.Error(), "_FILE: cannot read /run/secrets/") {
+			if cfg["CATTLE_URL"] != url || cfg["CATTLE_ACCESS_KEY_FILE"] == "" || cfg["CATTLE_SECRET_KEY_FILE"] == "" {
+				t.Errorf("environment %v: want CATTLE_URL from the environment and the key pair from files", cfg)
+			}
+			if _, err := ParseConfig(nil, envOf(cfg)); err != nil && !strings.Contains(err.Error(), "_FILE: cannot read /run/secrets/") {
 				t.Errorf("the compose environment does not parse: %v", err)
 			}
 			for k, v := range cfg {
@@ -204,6 +256,11 @@ func TestCompose(t *testing.T) {
 					if _, ok := p.Secrets[secret]; !ok || !slices.ContainsFunc(svc.Secrets, func(s types.ServiceSecretConfig) bool { return s.Source == secret }) {
 						t.Errorf("%s=%s is not a secret the service mounts", k, v)
 					}
+				}
+			}
+			for l := range svc.Labels {
+				if strings.HasPrefix(l, "io.rancher.") {
+					t.Errorf("label %s: Rancher's labels do nothing outside Rancher (the catalog template is for inside)", l)
 				}
 			}
 			if svc.HealthCheck == nil || !slices.Equal(svc.HealthCheck.Test, []string{"CMD", "/rancher-ecr-credentials", "healthcheck"}) {
@@ -222,23 +279,11 @@ func TestCompose(t *testing.T) {
 			if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= shutdown {
 				t.Errorf("stop_grace_period %v is not above SHUTDOWN_TIMEOUT %s", svc.StopGracePeriod, shutdown)
 			}
-			if name == "docker-compose.yaml" {
-				if svc.Restart != "unless-stopped" {
-					t.Errorf("restart = %q", svc.Restart)
-				}
-				if svc.Labels["io.rancher.container.create_agent"] != "true" || svc.Labels["io.rancher.container.agent.role"] != "environment" {
-					t.Errorf("labels = %v, want the Rancher agent labels that inject CATTLE_*", svc.Labels)
-				}
+			if svc.Restart != "unless-stopped" {
+				t.Errorf("restart = %q", svc.Restart)
 			}
 		})
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // splitWords splits a shell line on spaces outside double quotes, dropping the quotes.

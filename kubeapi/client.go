@@ -1,131 +1,131 @@
-// Package kubeapi reaches a Kubernetes API server the way every part of the
-// daemon shares: standard configuration loading (in-cluster, else KUBECONFIG),
-// a deliberate rate limit, no redirects, and errors that name what RBAC
-// refused. It knows nothing of ECR or of what is written. See docs/kubernetes.md.
+// Package kubeapi is the Kubernetes API client the daemon's targets and its
+// leader election share: the standard configuration loading (Config,
+// Prepare), and typed calls on the few resources the daemon uses — Secrets,
+// Namespaces, ServiceAccounts, Leases — plus custom resources as
+// unstructured objects (Resource).
+//
+// It is client-go's rest client with a private scheme holding only those
+// types. client-go's typed clients (k8s.io/client-go/kubernetes/typed/...)
+// and tools/leaderelection import k8s.io/client-go/kubernetes/scheme, which
+// links and registers all of Kubernetes' API groups at start: twice the
+// daemon's binary and resident memory for types it never sends
+// (docs/kubernetes.md). A test keeps that package out of kubeapi's
+// dependencies.
+//
+// Every failed call returns an *Error naming verb, resource, namespace and
+// object, and for a refusal the RBAC grant to add. Nothing here deletes.
 package kubeapi
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"os"
 
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
-const (
-	// DefaultQPS and DefaultBurst are the client's rate limit. client-go's own
-	// default (5 QPS, burst 10) makes 1,000 namespace writes take 200 s, and 50
-	// QPS still 20 s (measured: BENCHMARKS.md); at 200 they take about 5 s. The
-	// writes come in a burst every few hours, four at a time, and the API
-	// server's Priority and Fairness queues them against everything else
-	// (https://kubernetes.io/docs/concepts/cluster-administration/flow-control/).
-	DefaultQPS   = 200
-	DefaultBurst = 400
-)
-
-// Config returns the configuration of the cluster to write into, by the
-// standard rules: inside a Pod its ServiceAccount (token re-read as the kubelet
-// rotates it), else the kubeconfig named by KUBECONFIG or ~/.kube/config, exec
-// plugins (aws eks get-token) included. It also returns the namespace the
-// configuration is in (the Pod's own, or the kubeconfig context's), for the
-// leader-election Lease. See Prepare for what is set on it.
-func Config(userAgent string) (*rest.Config, string, error) {
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
-	cfg, err := rest.InClusterConfig()
-	if errors.Is(err, rest.ErrNotInCluster) {
-		cfg, err = loader.ClientConfig()
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("kubernetes client configuration (in-cluster, else KUBECONFIG): %w", err)
-	}
-	ns, _, _ := loader.Namespace() // in a Pod: the ServiceAccount's namespace file
-	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
-		ns = string(b)
-	}
-	return Prepare(cfg, userAgent), ns, nil
+// newScheme holds the types this package decodes and the option types it
+// encodes as query parameters, and nothing else.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	s.AddKnownTypes(corev1.SchemeGroupVersion,
+		&corev1.Secret{}, &corev1.SecretList{},
+		&corev1.Namespace{}, &corev1.NamespaceList{},
+		&corev1.ServiceAccount{}, &corev1.ServiceAccountList{})
+	s.AddKnownTypes(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &coordinationv1.LeaseList{})
+	// ListOptions, GetOptions, CreateOptions, UpdateOptions, PatchOptions,
+	// WatchEvent and Status in each group version.
+	metav1.AddToGroupVersion(s, corev1.SchemeGroupVersion)
+	metav1.AddToGroupVersion(s, coordinationv1.SchemeGroupVersion)
+	return s
 }
 
-// Prepare sets what this daemon needs on cfg (a copy is returned): the rate
-// limit, the user agent, and a transport that refuses redirects.
-func Prepare(cfg *rest.Config, userAgent string) *rest.Config {
+// Client calls the Kubernetes API through one HTTP client and one rate
+// limiter (Options.QPS, Burst) shared by every resource. It is safe for
+// concurrent use; the handles it returns are small values.
+type Client struct {
+	core, coord *rest.RESTClient
+	dyn         *dynamic.DynamicClient
+	params      runtime.ParameterCodec
+	dryRun      bool
+}
+
+// New returns a client for cfg (from Config or Prepare). It does not touch
+// the network.
+func New(cfg *rest.Config) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
-	cfg.UserAgent = userAgent
-	wrap := cfg.WrapTransport
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		if wrap != nil {
-			rt = wrap(rt)
-		}
-		return noRedirects{rt}
+	if cfg.RateLimiter == nil && cfg.QPS > 0 {
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	}
-	return cfg
-}
-
-// Client is the part of a clientset this daemon uses: core/v1 (namespaces,
-// Secrets, ServiceAccounts) and coordination/v1 (the leader-election Lease).
-// *kubernetes.Clientset implements it.
-type Client interface {
-	CoreV1() corev1client.CoreV1Interface
-	CoordinationV1() coordinationv1client.CoordinationV1Interface
-}
-
-type client struct {
-	core  *corev1client.CoreV1Client
-	coord *coordinationv1client.CoordinationV1Client
-}
-
-func (c client) CoreV1() corev1client.CoreV1Interface                         { return c.core }
-func (c client) CoordinationV1() coordinationv1client.CoordinationV1Interface { return c.coord }
-
-// NewClient returns the two typed clients for cfg (from Config or Prepare),
-// over one HTTP client. Not the full clientset: its other API groups would add
-// binary size for nothing (see docs/kubernetes.md).
-func NewClient(cfg *rest.Config) (Client, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	core, err := corev1client.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+	scheme := newScheme()
+	codecs := serializer.NewCodecFactory(scheme)
+	rc := func(apiPath string, gv schema.GroupVersion) (*rest.RESTClient, error) {
+		c := rest.CopyConfig(cfg)
+		c.APIPath, c.GroupVersion = apiPath, &gv
+		c.NegotiatedSerializer = codecs.WithoutConversion()
+		if c.UserAgent == "" {
+			c.UserAgent = rest.DefaultKubernetesUserAgent()
+		}
+		return rest.RESTClientForConfigAndClient(c, hc)
 	}
-	coord, err := coordinationv1client.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+	c := &Client{params: runtime.NewParameterCodec(scheme)}
+	if c.core, err = rc("/api", corev1.SchemeGroupVersion); err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return client{core: core, coord: coord}, nil
+	if c.coord, err = rc("/apis", coordinationv1.SchemeGroupVersion); err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	if c.dyn, err = dynamic.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	return c, nil
 }
 
-// noRedirects answers every 3xx with an error. The API server never
-// redirects; a proxy in front of it that does could send the request, with
-// the bearer token client-go's auth layer adds to every request it is handed
-// (net/http's own stripping of Authorization on cross-host redirects does not
-// apply there), to another host. client-go's rest.Config has no redirect
-// setting, so this sits in its transport chain (WrapTransport), below the
-// auth layer, and returns an error before net/http can follow.
-type noRedirects struct{ rt http.RoundTripper }
-
-func (n noRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := n.rt.RoundTrip(req)
-	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 || resp.StatusCode == http.StatusNotModified {
-		return resp, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	where := "no Location"
-	if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Host != "" {
-		where = "to host " + loc.Host // the host only: a path or query can carry a secret
-	} else if err == nil {
-		where = "to the same host"
-	}
-	return nil, fmt.Errorf("kubernetes API %s %s answered %d, a redirect %s: not followed (the request carries credentials); point the kubeconfig's server at the API server itself",
-		req.Method, req.URL.Host, resp.StatusCode, where)
+// DryRun returns a client over the same connection and rate limit whose
+// every Create, Update and Patch is a server-side dry run (dryRun=All): the
+// API server checks, admits and answers exactly as for the real call, and
+// stores nothing (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run).
+// Reads are unchanged. --dry-run plans with it what the real run would do.
+func (c *Client) DryRun() *Client {
+	d := *c
+	d.dryRun = true
+	return &d
 }
 
-func (n noRedirects) WrappedRoundTripper() http.RoundTripper { return n.rt }
+// Secrets are the Secrets of namespace.
+func (c *Client) Secrets(namespace string) Typed[*corev1.Secret, *corev1.SecretList] {
+	return newTyped(c, c.core, "secrets", "", namespace, func() *corev1.Secret { return &corev1.Secret{} }, func() *corev1.SecretList { return &corev1.SecretList{} })
+}
+
+// Namespaces are the cluster's namespaces (cluster-scoped).
+func (c *Client) Namespaces() Typed[*corev1.Namespace, *corev1.NamespaceList] {
+	return newTyped(c, c.core, "namespaces", "", "", func() *corev1.Namespace { return &corev1.Namespace{} }, func() *corev1.NamespaceList { return &corev1.NamespaceList{} })
+}
+
+// ServiceAccounts are the ServiceAccounts of namespace ("" lists and
+// watches them in every namespace).
+func (c *Client) ServiceAccounts(namespace string) Typed[*corev1.ServiceAccount, *corev1.ServiceAccountList] {
+	return newTyped(c, c.core, "serviceaccounts", "", namespace, func() *corev1.ServiceAccount { return &corev1.ServiceAccount{} }, func() *corev1.ServiceAccountList { return &corev1.ServiceAccountList{} })
+}
+
+// Leases are the coordination.k8s.io/v1 Leases of namespace.
+func (c *Client) Leases(namespace string) Typed[*coordinationv1.Lease, *coordinationv1.LeaseList] {
+	return newTyped(c, c.coord, "leases", coordinationv1.GroupName, namespace, func() *coordinationv1.Lease { return &coordinationv1.Lease{} }, func() *coordinationv1.LeaseList { return &coordinationv1.LeaseList{} })
+}
+
+// Resource is a custom resource, read as unstructured objects: Rancher's
+// projects.management.cattle.io/v3 (namespaced: call Namespace) or
+// catalog.cattle.io/v1 clusterrepos (cluster-scoped).
+func (c *Client) Resource(gvr schema.GroupVersionResource) Custom {
+	return Custom{ri: c.dyn.Resource(gvr), gvr: gvr}
+}

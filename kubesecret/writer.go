@@ -7,21 +7,16 @@ package kubesecret
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/util/retry"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -32,28 +27,35 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedBy      = "rancher-ecr-credentials"
 
+	// RancherCopyAnnotation marks a Secret Rancher 2.12+ copied from a
+	// project-scoped Secret into a namespace of the project. It carries every
+	// label of its source, ManagedByLabel included, and Rancher rewrites it
+	// from the source: no writer of this daemon ever writes it
+	// (docs/rancher-2.12.md).
+	RancherCopyAnnotation = "management.cattle.io/project-scoped-secret-copy"
+
 	// Results of Apply, as the refresher names them.
 	Created   = refresher.ResultCreated
 	Updated   = refresher.ResultUpdated
 	Unchanged = refresher.ResultUnchanged
 )
 
-// secretVerbs are what writing a Secret takes, for RBAC hints.
-var secretVerbs = []string{"get", "create", "update"}
+// conflictAttempts bounds the re-reads after 409 Conflicts in one call
+// (client-go's retry.DefaultRetry makes as many).
+const conflictAttempts = 5
 
-// Auth is one registry's entry in a dockerconfigjson Secret.
-type Auth struct {
-	Username, Password string
+// SecretsAPI is what the Writer calls on the Secrets of one namespace. The
+// method names and signatures are client-go's typed SecretInterface's, which
+// kubeapi's client offers too, so either serves as it is.
+type SecretsAPI interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Secret, error)
+	Create(ctx context.Context, s *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error)
+	Update(ctx context.Context, s *corev1.Secret, opts metav1.UpdateOptions) (*corev1.Secret, error)
 }
 
-// Auths returns the entries of every token, by host.
-func Auths(tokens []refresher.Token) map[string]Auth {
-	m := make(map[string]Auth, len(tokens))
-	for _, t := range tokens {
-		m[t.Host] = Auth{Username: t.Username, Password: t.Password}
-	}
-	return m
-}
+// IsRancherCopy reports whether s is a copy Rancher made of a project-scoped
+// Secret.
+func IsRancherCopy(s *corev1.Secret) bool { return s.Annotations[RancherCopyAnnotation] == "true" }
 
 // Owned accepts a Secret that carries ManagedByLabel=ManagedBy, and names any
 // other, with what to do about it. It is the default ownership rule of Apply.
@@ -65,218 +67,224 @@ func Owned(s *corev1.Secret) error {
 		s.Namespace, s.Name, ManagedByLabel, ManagedBy)
 }
 
-// Writer writes kubernetes.io/dockerconfigjson Secrets without clobbering:
-// it creates a Secret, or updates it in place (same uid) with the
-// resourceVersion it last saw, so a concurrent change makes the update fail
-// with 409 and is read again, never overwritten. A Secret is never deleted.
-// Both the namespaces target and the Rancher project-secret target write
-// through it. It is safe for concurrent use.
+// Writer writes kubernetes.io/dockerconfigjson Secrets without clobbering: it
+// creates a Secret, or updates it in place (same uid) carrying the
+// resourceVersion it last saw, so a change by anyone since makes the update
+// fail with 409 and the Secret is read again, never overwritten. A Secret is
+// never deleted, and never one Rancher copied. It is safe for concurrent use.
 //
-// It remembers each Secret as the server returned it after its own write, so
-// a refresh is one request (an update carrying that resourceVersion) and needs
-// neither a read nor a cache of the cluster's Secrets; a Secret someone else
-// changed since costs a read and a second update.
+// Between writes it keeps a small record per Secret, not the Secret: its
+// resourceVersion, a hash of what it holds, and — only when the Secret holds
+// more than this daemon writes (others' entries, labels, annotations, keys) —
+// that remainder. A refresh rebuilds the update from the record: one request,
+// no read, no cache of the cluster's Secrets, no copy of any password. It is
+// an update, not a patch, so writing takes the verbs it always took (get,
+// create, update on secrets) and no RBAC rule written for them breaks.
 type Writer struct {
+	secrets func(namespace string) SecretsAPI
+
 	mu   sync.Mutex
-	last map[string]*corev1.Secret // namespace/name → as the server returned it after our write
-
-	// Client reaches the Secrets.
-	Client corev1client.SecretsGetter
+	recs map[string]*record // "namespace/name" → after this writer's last write or read
 }
 
-// NewWriter returns a Writer over c.
-func NewWriter(c corev1client.SecretsGetter) *Writer {
-	return &Writer{Client: c, last: map[string]*corev1.Secret{}}
+// NewWriter returns a Writer reaching the Secrets of each namespace through
+// secrets (for client-go: the typed client's Secrets method).
+func NewWriter(secrets func(namespace string) SecretsAPI) *Writer {
+	return &Writer{secrets: secrets, recs: map[string]*record{}}
 }
 
-func (w *Writer) recall(key string) *corev1.Secret {
+// Known reports whether the writer holds a record of namespace/name: it wrote
+// the Secret, or read it as one it may write, and has seen nothing since.
+func (w *Writer) Known(namespace, name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if s := w.last[key]; s != nil {
-		return s.DeepCopy()
-	}
-	return nil
+	return w.recs[namespace+"/"+name] != nil
 }
 
-func (w *Writer) keep(key string, s *corev1.Secret) {
-	s = s.DeepCopy()
-	s.ManagedFields = nil // an update without them keeps the server's
+// Forget drops the record of namespace/name (the namespace left the
+// selection); the next write reads the Secret again.
+func (w *Writer) Forget(namespace, name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.last == nil {
-		w.last = map[string]*corev1.Secret{}
+	delete(w.recs, namespace+"/"+name)
+}
+
+func (w *Writer) recall(key string) *record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.recs[key]
+}
+
+func (w *Writer) keep(key string, r *record) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r == nil {
+		delete(w.recs, key)
+		return
 	}
-	w.last[key] = s
+	w.recs[key] = r
 }
 
 // Apply makes namespace/name a dockerconfigjson Secret that holds auths and
 // carries labels, and returns Created, Updated or Unchanged. An existing
-// Secret is first given to own (nil: Owned), which refuses it with an error
-// naming it when it is not this daemon's to change. Entries of an existing
-// Secret for hosts not in auths are kept (dropping them is not this call's to
-// decide), and so are its other labels, annotations, data keys and fields.
+// Secret is refused when Rancher copied it, and is first given to own (nil:
+// Owned), which refuses it with an error naming it when it is not this
+// daemon's to change. Entries of an existing Secret for hosts not in auths are
+// kept (dropping them is not this call's to decide), and so are its other
+// labels, annotations, data keys and fields.
 func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.apply(ctx, namespace, name, labels, auths, own)
-	if err != nil {
-		var secrets []string
-		for _, a := range auths {
-			secrets = append(secrets, a.Password, base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
-		}
-		err = redacted{err, secrets}
+	res, err := w.write(ctx, namespace, name, labels, auths, own, false)
+	return res, redactAuths(err, auths)
+}
+
+// Check answers what Apply would do, through the API server's dry run
+// (dryRun=All): the same reads, the same refusals (RBAC, ownership, Rancher
+// copies, admission), nothing stored and nothing remembered.
+func (w *Writer) Check(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, true)
+	return res, redactAuths(err, auths)
+}
+
+func dryRunOpt(dry bool) []string {
+	if dry {
+		return []string{metav1.DryRunAll}
 	}
-	return res, err
+	return nil
 }
 
-// redacted is an error whose text never holds what was sent: a server may
-// echo the request in its answer. Errors.Is/As still see the cause.
-type redacted struct {
-	err     error
-	secrets []string
-}
-
-func (r redacted) Unwrap() error { return r.err }
-
-func (r redacted) Error() string {
-	s := r.err.Error()
-	for _, sec := range r.secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
-}
-
-func (w *Writer) apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, dry bool) (refresher.Result, error) {
 	if own == nil {
 		own = Owned
 	}
 	key := namespace + "/" + name
-	secrets := w.Client.Secrets(namespace)
+	api := w.secrets(namespace)
+	hosts := hostsKey(auths)
+	keep := func(r *record) {
+		if !dry {
+			w.keep(key, r)
+		}
+	}
 	create := func() (refresher.Result, error) {
-		data, err := dockerConfigJSON(nil, auths)
+		data, err := dockerConfig{}.with(auths)
 		if err != nil {
 			return "", err
 		}
-		s, err := secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels},
+		s, err := api.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: maps.Clone(labels)},
 			Type:       corev1.SecretTypeDockerConfigJson,
 			Data:       map[string][]byte{corev1.DockerConfigJsonKey: data},
-		}, metav1.CreateOptions{})
+		}, metav1.CreateOptions{DryRun: dryRunOpt(dry)})
 		if err != nil {
 			return "", err
 		}
-		w.keep(key, s)
+		keep(recordOf(s, labels, auths, hosts))
 		return Created, nil
 	}
-	cur := w.recall(key)
-	if cur == nil {
+	rec := w.recall(key)
+	if rec == nil {
 		res, err := create()
 		if !apierrors.IsAlreadyExists(err) {
-			return res, kubeapi.Wrap("create", "secrets", namespace, name, secretVerbs, err)
+			return res, wrap("create", namespace, name, err)
 		}
 	}
-	var result refresher.Result
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if cur == nil {
-			s, err := secrets.Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return kubeapi.Wrap("get", "secrets", namespace, name, secretVerbs, err)
+	for range conflictAttempts {
+		var (
+			cur   *corev1.Secret
+			base  dockerConfig
+			have  [sha256.Size]byte
+			fresh = rec == nil || rec.hosts != hosts // rebuilt from the record, or read
+		)
+		if !fresh {
+			cur, base, have = rec.rebuild(namespace, name, labels), rec.base(auths), rec.sum
+		} else {
+			s, err := api.Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) { // deleted since
+				keep(nil)
+				res, err := create()
+				return res, wrap("create", namespace, name, err)
 			}
-			cur = s
+			if err != nil {
+				return "", wrap("get", namespace, name, err)
+			}
+			if err := refuse(s, own); err != nil {
+				keep(nil)
+				return "", refresher.Permanent(err)
+			}
+			cur, base, have = s, without(s.Data[corev1.DockerConfigJsonKey], auths), sumOf(s.Data[corev1.DockerConfigJsonKey], s.Labels, labels)
 		}
-		s := cur
-		cur = nil // after a conflict, read again
-		if err := own(s); err != nil {
-			return refresher.Permanent(err)
-		}
-		if s.Type != corev1.SecretTypeDockerConfigJson {
-			return refresher.Permanent(fmt.Errorf("secret %s has type %s, not %s, and a Secret's type cannot change: delete it and it is created anew",
-				key, s.Type, corev1.SecretTypeDockerConfigJson))
-		}
-		data, err := dockerConfigJSON(s.Data[corev1.DockerConfigJsonKey], auths)
+		data, err := base.with(auths)
 		if err != nil {
-			return fmt.Errorf("secret %s: %w", key, err)
+			return "", err
 		}
-		if bytes.Equal(data, s.Data[corev1.DockerConfigJsonKey]) && hasLabels(s, labels) {
-			w.keep(key, s)
-			result = Unchanged
-			return nil
+		if sumOf(data, labels, labels) == have {
+			if fresh {
+				keep(recordOf(cur, labels, auths, hosts))
+			}
+			return Unchanged, nil
 		}
-		if s.Labels == nil {
-			s.Labels = map[string]string{}
+		if cur.Labels == nil {
+			cur.Labels = map[string]string{}
 		}
-		maps.Copy(s.Labels, labels)
-		if s.Data == nil {
-			s.Data = map[string][]byte{}
+		maps.Copy(cur.Labels, labels)
+		if cur.Data == nil {
+			cur.Data = map[string][]byte{}
 		}
-		s.Data[corev1.DockerConfigJsonKey] = data
-		// s carries the resourceVersion last seen: a change since then is a 409.
-		u, err := secrets.Update(ctx, s, metav1.UpdateOptions{})
+		cur.Data[corev1.DockerConfigJsonKey] = data
+		// cur carries the resourceVersion last seen: a change since is a 409.
+		u, err := api.Update(ctx, cur, metav1.UpdateOptions{DryRun: dryRunOpt(dry)})
 		switch {
 		case apierrors.IsConflict(err):
-			return err // RetryOnConflict reads again
-		case apierrors.IsNotFound(err): // deleted since we wrote it
-			result, err = create()
-			return kubeapi.Wrap("create", "secrets", namespace, name, secretVerbs, err)
+			rec = nil // read again
+			continue
+		case apierrors.IsNotFound(err): // deleted since
+			keep(nil)
+			res, err := create()
+			return res, wrap("create", namespace, name, err)
 		case err != nil:
-			return kubeapi.Wrap("update", "secrets", namespace, name, secretVerbs, err)
+			return "", wrap("update", namespace, name, err)
 		}
-		w.keep(key, u)
-		result = Updated
-		return nil
-	})
-	if apierrors.IsConflict(err) {
-		var e *kubeapi.Error
-		if !errors.As(err, &e) {
-			err = kubeapi.Wrap("update", "secrets", namespace, name, secretVerbs, fmt.Errorf("changed by someone else on each of %d attempts: %w", retry.DefaultRetry.Steps, err))
-		}
+		keep(recordOf(u, labels, auths, hosts))
+		return Updated, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return result, nil
+	keep(nil)
+	return "", wrap("update", namespace, name, apierrors.NewConflict(corev1.Resource("secrets"), name,
+		fmt.Errorf("changed by someone else on each of %d attempts", conflictAttempts)))
 }
 
-func hasLabels(s *corev1.Secret, labels map[string]string) bool {
+// ErrRancherCopy is (wrapped in) the refusal of a Secret Rancher copied.
+var ErrRancherCopy = errors.New("a copy Rancher made of a project Secret")
+
+// refuse says why s is not the caller's to write, or nil.
+func refuse(s *corev1.Secret, own func(*corev1.Secret) error) error {
+	if IsRancherCopy(s) {
+		return fmt.Errorf("secret %s/%s is %w (annotation %s=true) and Rancher rewrites it from its source; it is never written here",
+			s.Namespace, s.Name, ErrRancherCopy, RancherCopyAnnotation)
+	}
+	if err := own(s); err != nil {
+		return err
+	}
+	if s.Type != corev1.SecretTypeDockerConfigJson {
+		return fmt.Errorf("secret %s/%s has type %s, not %s, and a Secret's type cannot change: delete it and it is created anew",
+			s.Namespace, s.Name, s.Type, corev1.SecretTypeDockerConfigJson)
+	}
+	return nil
+}
+
+// Holds reports whether s, as read, holds auths and carries labels already:
+// what Apply would leave unchanged.
+func Holds(s *corev1.Secret, labels map[string]string, auths map[string]Auth) bool {
+	if s.Type != corev1.SecretTypeDockerConfigJson {
+		return false
+	}
+	old := s.Data[corev1.DockerConfigJsonKey]
+	data, err := without(old, auths).with(auths)
+	if err != nil || !bytes.Equal(data, old) {
+		return false
+	}
 	for k, v := range labels {
 		if s.Labels[k] != v {
 			return false
 		}
 	}
 	return true
-}
-
-type dockerAuth struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Auth     string `json:"auth"`
-}
-
-// dockerConfigJSON is old's {"auths": …} with auths put in; the other
-// entries of old are kept. Keys are sorted (encoding/json sorts map keys), so
-// the same content is the same bytes. An old value that is not valid JSON is
-// replaced: the Secret is this daemon's.
-func dockerConfigJSON(old []byte, auths map[string]Auth) ([]byte, error) {
-	var cfg struct {
-		Auths map[string]json.RawMessage `json:"auths"`
-	}
-	if len(old) > 0 {
-		_ = json.Unmarshal(old, &cfg)
-	}
-	if cfg.Auths == nil {
-		cfg.Auths = map[string]json.RawMessage{}
-	}
-	for h, a := range auths {
-		b, err := json.Marshal(dockerAuth{Username: a.Username, Password: a.Password,
-			Auth: base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password))})
-		if err != nil {
-			return nil, fmt.Errorf("encode the entry for %s", h) // no %w: the value holds a password
-		}
-		cfg.Auths[h] = b
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encode .dockerconfigjson")
-	}
-	return b, nil
 }

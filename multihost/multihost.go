@@ -24,9 +24,12 @@ import (
 type Object struct {
 	// Key identifies it for its platform (an id, a namespace/name).
 	Key string
-	// Name is what messages call it, and what a new object for a host is
-	// looked up by.
+	// Name is what a new object for a host is looked up by (its name on the
+	// platform), and what notes call it.
 	Name string
+	// Title is what errors call it, e.g. "dockerCredential ecr-…" or
+	// "secret ns/name"; empty means Name.
+	Title string
 	// Hosts are the registry hosts it holds, as registryhost.NormalizeHost
 	// gives them (a key that is no host stays as it is: never a managed one).
 	Hosts []string
@@ -62,30 +65,32 @@ type Assignment struct {
 func Plan(in refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
 	p := planner{in: in, byKey: map[string]int{}}
 	byName := map[string]*Object{}
-	held := map[string][]*Object{}  // host → objects wholly ours that hold it
-	shared := map[string][]string{} // host → names of objects that hold it but are not ours
+	held := map[string][]*Object{} // host → objects wholly ours that hold it
 	for i := range objects {
 		o := &objects[i]
 		if !o.UpdateOnly {
 			byName[o.Name] = o
 		}
 		mine := p.whollyOurs(o) == nil
+		var hosts []string // hosts being written that o, not ours, holds
 		for _, h := range o.Hosts {
 			switch {
 			case !in.Managed(h):
 			case mine:
-				held[h] = append(held[h], o)
-			default:
-				shared[h] = append(shared[h], o.Name)
+				if !slices.Contains(held[h], o) {
+					held[h] = append(held[h], o)
+				}
+			case p.has(h) && !slices.Contains(hosts, h):
+				hosts = append(hosts, h)
 			}
+		}
+		if len(hosts) > 0 { // a note, once per object: the hosts go into objects of our own
+			in.Log.WithFields(logrus.Fields{"credential": o.Name, "registry": strings.Join(hosts, ",")}).
+				Warn("a credential holding this host is not this process's to rewrite (it holds hosts of others, or someone else made it); left untouched, so it is not refreshed: pulls that use it fail once its token expires")
 		}
 	}
 	var failures []refresher.Failure
 	for _, t := range in.Tokens {
-		if names := shared[t.Host]; len(names) > 0 {
-			in.Log.WithFields(logrus.Fields{"registry": t.Host, "objects": strings.Join(names, ",")}).
-				Info("a credential also holds hosts this process does not manage; left untouched (its other passwords cannot be read back)")
-		}
 		targets := held[t.Host]
 		if !slices.ContainsFunc(targets, func(o *Object) bool { return !o.UpdateOnly }) {
 			name := nameFor(t.Host)
@@ -117,7 +122,7 @@ func (p *planner) whollyOurs(o *Object) error {
 	case o.Refused != nil:
 		return refresher.Permanent(o.Refused)
 	case o.Unknown:
-		return refresher.Permanent(fmt.Errorf("%s exists but its content could not be read; it is not rewritten: check that this process may read it, or delete it", o.Name))
+		return refresher.Permanent(fmt.Errorf("%s exists but its content could not be read; it is not rewritten: check that this process may read it, or delete it", o.title()))
 	}
 	var foreign []string
 	for _, h := range o.Hosts {
@@ -127,9 +132,16 @@ func (p *planner) whollyOurs(o *Object) error {
 	}
 	if len(foreign) > 0 {
 		return refresher.Permanent(fmt.Errorf("%s exists and also holds hosts this process does not manage (%s); it is never rewritten (their passwords cannot be read back): remove them from it, move them to a credential of their own, or delete it",
-			o.Name, HostList(foreign)))
+			o.title(), HostList(foreign)))
 	}
 	return nil
+}
+
+func (o *Object) title() string {
+	if o.Title != "" {
+		return o.Title
+	}
+	return o.Name
 }
 
 // assign makes o (or a new object named name) hold t, and every other host o
@@ -150,7 +162,9 @@ func (p *planner) assign(o *Object, name string, t refresher.Token) {
 	a := Assignment{Object: o, Name: name, Tokens: []refresher.Token{t}}
 	if o != nil {
 		for _, h := range o.Hosts {
-			if h == t.Host {
+			// An object may hold a host under two spellings (https://h and h):
+			// it is assigned once.
+			if h == t.Host || slices.Contains(a.Kept, h) || slices.ContainsFunc(a.Tokens, func(x refresher.Token) bool { return x.Host == h }) {
 				continue
 			}
 			if tok, ok := p.token(h); ok {
@@ -163,6 +177,12 @@ func (p *planner) assign(o *Object, name string, t refresher.Token) {
 	slices.SortFunc(a.Tokens, func(x, y refresher.Token) int { return cmp.Compare(x.Host, y.Host) })
 	p.byKey[key] = len(p.out)
 	p.out = append(p.out, a)
+}
+
+// has reports whether host is one of the tokens being written.
+func (p *planner) has(host string) bool {
+	_, ok := p.token(host)
+	return ok
 }
 
 func (p *planner) token(host string) (refresher.Token, bool) {

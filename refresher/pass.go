@@ -312,7 +312,11 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 		log.Debug(w.What + " unchanged")
 		return res, nil
 	}
-	log.WithField("expires_at", earliestExpiry(w.Tokens, r.Now()).UTC().Format(time.RFC3339)).Info(w.What + " " + string(res))
+	msg := w.What + " " + string(res)
+	if w.Written != "" {
+		msg = w.Written
+	}
+	log.WithFields(logrus.Fields{"result": res, "expires_at": earliestExpiry(w.Tokens, r.Now()).UTC().Format(time.RFC3339)}).Info(msg)
 	return res, nil
 }
 

@@ -96,6 +96,10 @@ type Failure struct {
 type Write struct {
 	// What the object is, for log lines: "registry credential", "secret".
 	What string
+	// Written, when set, is the line a successful write logs (with a result
+	// field), e.g. "secret written"; else What and the result ("registry
+	// credential updated").
+	Written string
 	// Object identifies it in its scope, e.g. "team-a/ecr-credentials". The
 	// refresher remembers what it last wrote there.
 	Object string

@@ -1,44 +1,47 @@
-// Package kubetest runs a real kube-apiserver backed by a real etcd on loopback ports for tests, the
-// way sigs.k8s.io/controller-runtime/pkg/envtest does, with real authentication and RBAC:
+// Package kubetest runs a real kube-apiserver backed by a real etcd on loopback ports for tests, with
+// real authentication and RBAC, through controller-runtime's envtest
+// (https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/envtest), which starts and stops the pair,
+// provisions client-certificate users (AddUser) and takes the server's flags (Configure). On top of it
+// this package adds what the project's tests need:
 //
-//   - AdminConfig: a bearer token from the server's token file, in group system:masters;
+//   - AdminConfig: a client certificate for AdminUser, in group system:masters;
 //   - UserConfig: a client certificate for any user and groups (RBAC applies to it as to anyone);
 //   - ServiceAccountConfig: a token minted through the TokenRequest API for a ServiceAccount;
-//   - AuditEvents / Requests: the server's audit log, to count requests per user.
+//   - AuditEvents / Requests: the server's audit log, to count requests per user;
+//   - --watch-cache=false: Debian's etcd 3.4 is too old for kube-apiserver 1.34's watch cache;
+//   - the binaries killed with the test binary (envtest starts them in their own process group and
+//     never signals them when the test binary dies: a timed-out test would leave them running);
+//   - Shared: one server per test binary, fresh again on a repeated run (go test -count=N).
 //
 // The binaries come from the folder named by KUBEBUILDER_ASSETS (kube-apiserver and etcd), which
-// scripts/kube-testenv.sh builds and prints. When they are missing, Start skips the test naming that
-// script, unless REQUIRE_KUBE=1 makes that a failure (CI).
-//
-// A start takes a few seconds. Start gives each test its own server (full isolation, stopped by t.Cleanup);
-// Shared starts one per test binary on first use, for packages whose tests isolate themselves by
-// namespace and user name. See docs/testing-kubernetes.md.
+// scripts/kube-testenv.sh builds and prints; envtest's downloader is never used (it cannot reach
+// anything here). When they are missing, Start skips the test naming that script, unless REQUIRE_KUBE=1
+// makes that a failure (CI). See docs/testing-kubernetes.md.
 package kubetest
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 const (
@@ -49,7 +52,8 @@ const (
 	// Script builds the binaries and prints the folder to put in KUBEBUILDER_ASSETS.
 	Script = "scripts/kube-testenv.sh"
 
-	// StartTimeout bounds a start: etcd and kube-apiserver up and /readyz answering 200.
+	// StartTimeout bounds a start: etcd and kube-apiserver up and /readyz answering 200 (19 s measured
+	// on two cores at load 30).
 	StartTimeout = 90 * time.Second
 	// ServiceAccountIssuer is the issuer of the server's ServiceAccount tokens.
 	ServiceAccountIssuer = "https://kubernetes.default.svc"
@@ -57,7 +61,6 @@ const (
 	AdminUser = "kubetest-admin"
 
 	stopTimeout = 15 * time.Second
-	attempts    = 3 // a free port picked can be taken before the server binds it
 )
 
 // ErrNoBinaries is returned (wrapped) by Assets and New when KUBEBUILDER_ASSETS does not name a folder
@@ -66,16 +69,15 @@ var ErrNoBinaries = errors.New("kube-apiserver and etcd not found")
 
 // Server is a running kube-apiserver and its etcd.
 type Server struct {
+	users     sync.Mutex // envtest's AddUser is not safe for concurrent use (its CA's serial counter)
+	env       *envtest.Environment
+	admin     *rest.Config
+	auditFile string
+
 	// URL is the apiserver's base URL, https://127.0.0.1:<port>.
 	URL string
-	// Dir holds the server's files: keys, token and audit files, logs, etcd data.
+	// Dir holds the server's files: certificates, audit file, logs, etcd data.
 	Dir string
-
-	ca         *authority
-	adminToken string
-	auditFile  string
-	etcd       *process
-	apiserver  *process
 }
 
 // Assets returns the folder named by KUBEBUILDER_ASSETS after checking it holds both binaries.
@@ -100,7 +102,7 @@ func SkipIfMissing(t testing.TB) {
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatalf("%v (%s=1 makes this a failure)", err, EnvRequire)
 		}
-		t.Skipf("%v", err)
+		t.Skipf("SKIP (no real kube-apiserver): %v", err)
 	}
 }
 
@@ -125,6 +127,11 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// quietEnvtest gives controller-runtime's logger a sink once: without one, envtest's first log line
+// after 30 s of the test binary's life prints a stack trace to stderr. What envtest would log (a
+// failed start attempt) is in the error New returns, with the tail of the server's log.
+var quietEnvtest = sync.OnceFunc(func() { ctrllog.SetLogger(logr.Discard()) })
+
 // New starts etcd and kube-apiserver with their files in dir and returns once /readyz answers 200 or
 // ctx ends. The caller calls Stop (and removes dir).
 func New(ctx context.Context, dir string) (*Server, error) {
@@ -132,127 +139,94 @@ func New(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for i := range attempts {
-		attemptDir := filepath.Join(dir, "attempt-"+strconv.Itoa(i))
-		s, err := start(ctx, assets, attemptDir)
-		if err == nil {
-			return s, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
+	quietEnvtest()
+	s := &Server{Dir: dir, auditFile: filepath.Join(dir, "audit.log")}
+	for _, sub := range []string{"certs", "etcd", "bin"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, err
 		}
 	}
-	return nil, errors.Join(errs...)
-}
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	// Metadata of every request, written once the response is complete (and when a watch starts).
+	if err := os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+		return nil, err
+	}
+	apiLog, err := os.Create(filepath.Join(dir, "kube-apiserver.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer apiLog.Close() // the child process holds its own descriptor
+	etcdLog, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer etcdLog.Close()
+	apiPath, err := dieWithParent(dir, assets, "kube-apiserver")
+	if err != nil {
+		return nil, err
+	}
+	etcdPath, err := dieWithParent(dir, assets, "etcd")
+	if err != nil {
+		return nil, err
+	}
 
-func start(ctx context.Context, assets, dir string) (_ *Server, err error) {
-	if err := os.MkdirAll(filepath.Join(dir, "etcd"), 0o700); err != nil {
-		return nil, err
+	api := &envtest.APIServer{Path: apiPath, CertDir: filepath.Join(dir, "certs"), Out: apiLog, Err: apiLog}
+	api.Configure().
+		// Debian's etcd 3.4 is too old for the watch cache of kube-apiserver 1.34: a plain watch on a
+		// quiet resource would fail with "Too large resource version".
+		Set("watch-cache", "false").
+		Set("service-account-issuer", ServiceAccountIssuer).
+		Set("audit-policy-file", policy).
+		Set("audit-log-path", s.auditFile).
+		Set("audit-log-mode", "blocking")
+	etcd := &envtest.Etcd{Path: etcdPath, DataDir: filepath.Join(dir, "etcd"), Out: etcdLog, Err: etcdLog}
+	etcd.Configure().Set("logger", "zap").Set("log-level", "warn")
+	timeout := StartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
 	}
-	s := &Server{Dir: dir, auditFile: filepath.Join(dir, "audit.log"), adminToken: randomToken()}
-	defer func() {
-		if err != nil {
-			_ = s.Stop()
-		}
-	}()
-	if s.ca, err = newAuthority(); err != nil {
-		return nil, err
+	s.env = &envtest.Environment{
+		ControlPlane:             envtest.ControlPlane{APIServer: api, Etcd: etcd},
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: timeout,
+		ControlPlaneStopTimeout:  stopTimeout,
 	}
-	files, err := s.writeFiles()
+	if _, err := s.env.Start(); err != nil {
+		err = fmt.Errorf("%w\n%s", err, tail(apiLog.Name()))
+		return nil, errors.Join(err, s.env.Stop())
+	}
+	user, err := s.env.AddUser(envtest.User{Name: AdminUser, Groups: []string{"system:masters"}}, &rest.Config{QPS: 1000, Burst: 2000})
 	if err != nil {
+		_ = s.env.Stop()
 		return nil, err
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	s.URL = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
-
-	s.etcd, err = startProcess(filepath.Join(assets, "etcd"), filepath.Join(dir, "etcd.log"),
-		"--name=kubetest",
-		"--data-dir="+filepath.Join(dir, "etcd"),
-		"--listen-client-urls="+etcdURL,
-		"--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL,
-		"--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=kubetest="+peerURL,
-		"--logger=zap", "--log-level=warn",
-	)
-	if err != nil {
-		return nil, err
-	}
-	s.apiserver, err = startProcess(filepath.Join(assets, "kube-apiserver"), filepath.Join(dir, "kube-apiserver.log"),
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(ports[2]),
-		"--cert-dir="+filepath.Join(dir, "certs"),
-		"--tls-cert-file="+files.servingCert,
-		"--tls-private-key-file="+files.servingKey,
-		"--client-ca-file="+files.ca,
-		"--token-auth-file="+files.tokens,
-		"--authorization-mode=RBAC",
-		"--service-account-issuer="+ServiceAccountIssuer,
-		"--service-account-key-file="+files.saPub,
-		"--service-account-signing-key-file="+files.saKey,
-		"--service-cluster-ip-range=10.0.0.0/24",
-		// Debian's etcd 3.4 is too old for the watch cache of kube-apiserver 1.34: a plain watch on
-		// a quiet resource would fail with "Too large resource version".
-		"--watch-cache=false",
-		"--audit-policy-file="+files.auditPolicy,
-		"--audit-log-path="+s.auditFile,
-		"--audit-log-mode=blocking",
-	)
-	if err != nil {
-		return nil, err
-	}
+	s.admin = user.Config()
+	s.URL = strings.TrimSuffix(s.admin.Host, "/")
 	if err := s.waitReady(ctx); err != nil {
-		return nil, err
+		err = fmt.Errorf("%w\n%s", err, tail(apiLog.Name()))
+		return nil, errors.Join(err, s.env.Stop())
 	}
 	return s, nil
 }
 
-type serverFiles struct {
-	ca, servingCert, servingKey, tokens, saKey, saPub, auditPolicy string
-}
-
-func (s *Server) writeFiles() (serverFiles, error) {
-	f := serverFiles{
-		ca:          filepath.Join(s.Dir, "ca.crt"),
-		servingCert: filepath.Join(s.Dir, "serving.crt"),
-		servingKey:  filepath.Join(s.Dir, "serving.key"),
-		tokens:      filepath.Join(s.Dir, "tokens.csv"),
-		auditPolicy: filepath.Join(s.Dir, "audit-policy.yaml"),
-	}
-	certPEM, keyPEM, err := s.ca.issue(pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
-		[]net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+// dieWithParent returns the path to start name from: a wrapper that makes the kernel kill it when the
+// test binary dies (setpriv --pdeathsig, util-linux; it execs, so envtest's signals still reach the
+// server itself), or the binary itself where setpriv is missing.
+func dieWithParent(dir, assets, name string) (string, error) {
+	bin := filepath.Join(assets, name)
+	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		return f, err
+		return bin, nil
 	}
-	// Token file format: token,user,uid,"group1,group2"
-	// (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#static-token-file).
-	tokens := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", s.adminToken, AdminUser, AdminUser)
-	// Metadata of every request, written once the response is complete (and when a watch starts).
-	policy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"
-	for name, content := range map[string][]byte{
-		f.ca: s.ca.certPEM, f.servingCert: certPEM, f.servingKey: keyPEM,
-		f.tokens: []byte(tokens), f.auditPolicy: []byte(policy),
-	} {
-		if err := os.WriteFile(name, content, 0o600); err != nil {
-			return f, err
-		}
-	}
-	f.saKey, f.saPub, err = writeServiceAccountKeys(s.Dir)
-	return f, err
+	wrapper := filepath.Join(dir, "bin", name)
+	script := fmt.Sprintf("#!/bin/sh\nexec %q --pdeathsig KILL -- %q \"$@\"\n", setpriv, bin)
+	return wrapper, os.WriteFile(wrapper, []byte(script), 0o700)
 }
 
-// waitReady polls /readyz until it answers 200, a process exits, or ctx ends.
+// waitReady polls /readyz until it answers 200 or ctx ends: envtest waits for /healthz and the
+// default namespace, and RBAC's bootstrap roles may still be on their way then.
 func (s *Server) waitReady(ctx context.Context) error {
-	client, err := rest.HTTPClientFor(s.AdminConfig())
+	client, err := rest.HTTPClientFor(s.admin)
 	if err != nil {
 		return err
 	}
@@ -267,24 +241,17 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		resp, err := client.Do(req)
 		if err == nil {
-			var body bytes.Buffer
-			_, _ = body.ReadFrom(resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
-			last = fmt.Sprintf("%s: %s", resp.Status, lastLines(body.String(), 5))
+			last = resp.Status
 		} else {
 			last = err.Error()
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("kube-apiserver not ready at %s/readyz: %w (last answer: %s)\n%s",
-				s.URL, ctx.Err(), last, s.apiserver.tail())
-		case <-s.etcd.done:
-			return fmt.Errorf("etcd exited: %v\n%s", s.etcd.err, s.etcd.tail())
-		case <-s.apiserver.done:
-			return fmt.Errorf("kube-apiserver exited: %v\n%s", s.apiserver.err, s.apiserver.tail())
+			return fmt.Errorf("kube-apiserver not ready at %s/readyz: %w (last answer: %s)", s.URL, ctx.Err(), last)
 		case <-tick.C:
 		}
 	}
@@ -292,29 +259,26 @@ func (s *Server) waitReady(ctx context.Context) error {
 
 // Stop stops kube-apiserver, then etcd, each with SIGTERM and, after 15 s, SIGKILL.
 func (s *Server) Stop() error {
-	return errors.Join(s.apiserver.stop(), s.etcd.stop())
+	return s.env.Stop()
 }
 
 // AdminConfig returns a config for a member of system:masters (RBAC does not apply to it), with a
 // client-side rate limit high enough for tests that create many objects.
 func (s *Server) AdminConfig() *rest.Config {
-	cfg := s.baseConfig()
-	cfg.BearerToken = s.adminToken
-	cfg.QPS, cfg.Burst = 1000, 2000
-	return cfg
+	return rest.CopyConfig(s.admin)
 }
 
 // UserConfig returns a config authenticating as user name in the given groups, with a client
 // certificate signed by the server's client CA. Nothing is granted to it until a test binds a role.
 // The config keeps client-go's default rate limit.
 func (s *Server) UserConfig(name string, groups ...string) *rest.Config {
-	certPEM, keyPEM, err := s.ca.issue(pkix.Name{CommonName: name, Organization: groups}, x509.ExtKeyUsageClientAuth, nil, nil)
+	s.users.Lock()
+	defer s.users.Unlock()
+	user, err := s.env.AddUser(envtest.User{Name: name, Groups: groups}, &rest.Config{})
 	if err != nil {
 		panic(fmt.Sprintf("kubetest: issue a client certificate: %v", err)) // only crypto/rand could fail here
 	}
-	cfg := s.baseConfig()
-	cfg.CertData, cfg.KeyData = certPEM, keyPEM
-	return cfg
+	return user.Config()
 }
 
 // ServiceAccountConfig returns a config with a one-hour token of the existing ServiceAccount
@@ -332,20 +296,11 @@ func (s *Server) ServiceAccountConfig(ctx context.Context, namespace, name strin
 	if err != nil {
 		return nil, fmt.Errorf("token for serviceaccount %s/%s: %w", namespace, name, err)
 	}
-	cfg := s.baseConfig()
-	cfg.BearerToken = tr.Status.Token
-	return cfg, nil
-}
-
-func (s *Server) baseConfig() *rest.Config {
-	return &rest.Config{
-		Host:            s.URL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: s.ca.certPEM},
-	}
+	return &rest.Config{Host: s.URL, TLSClientConfig: rest.TLSClientConfig{CAData: s.CAData()}, BearerToken: tr.Status.Token}, nil
 }
 
 // CAData returns the PEM certificate of the CA that signed the server's serving certificate.
-func (s *Server) CAData() []byte { return s.ca.certPEM }
+func (s *Server) CAData() []byte { return s.admin.CAData }
 
 // Kubeconfig returns a kubeconfig file's content for cfg (server, CA, and its bearer token or client
 // certificate), with namespace as the context's namespace when not empty: for running a process with
@@ -377,88 +332,17 @@ func WriteKubeconfig(t testing.TB, cfg *rest.Config, namespace string) string {
 	return path
 }
 
-// process is a child process whose output goes to a log file.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logFile string
-	done    chan struct{}
-	err     error // set before done is closed
-}
-
-func startProcess(path, logFile string, args ...string) (*process, error) {
-	out, err := os.Create(logFile)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	// Killed with the test binary, so a crashed or timed-out test leaves no server behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = out.Close()
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	p := &process{name: filepath.Base(path), cmd: cmd, logFile: logFile, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = out.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *process) stop() error {
-	if p == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not stop within %s of SIGTERM; killed", p.name, stopTimeout)
-	}
-}
-
-// tail returns the last lines of the process's log, for start failures.
-func (p *process) tail() string {
-	data, err := os.ReadFile(p.logFile)
+// tail returns the last lines of a log file, for start failures.
+func tail(path string) string {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("last lines of %s:\n%s", p.logFile, lastLines(string(data), 20))
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
 	}
-	return strings.Join(lines, "\n")
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return fmt.Sprintf("last lines of %s:\n%s", path, strings.Join(lines, "\n"))
 }
 
 // Clientset is a full client for cfg (AdminConfig, UserConfig, …), failing the

@@ -1,8 +1,12 @@
 package kubetest_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 )
 
 var kube kubetest.Shared
@@ -132,4 +137,63 @@ func TestAssets_Missing(t *testing.T) {
 	if got := err.Error(); !strings.Contains(got, kubetest.Script) || !strings.Contains(got, "kube-apiserver") {
 		t.Errorf("error %q does not name the script and the missing binary", got)
 	}
+}
+
+// A test binary that dies (a timeout, a crash, SIGKILL) takes its servers with it: envtest alone
+// would leave them running in their own process group.
+func TestNew_ServerDiesWithTestBinary(t *testing.T) {
+	if dir := os.Getenv("KUBETEST_CHILD_DIR"); dir != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		srv, err := kubetest.New(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("URL", srv.URL)
+		<-ctx.Done() // killed by the parent long before
+		return
+	}
+	kubetest.SkipIfMissing(t)
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNew_ServerDiesWithTestBinary$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KUBETEST_CHILD_DIR="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "URL "); ok {
+				urls <- u
+			}
+		}
+		close(urls)
+	}()
+	u := testwait.Recv(t, urls)
+	if u == "" {
+		t.Fatal("the child test binary started no server")
+	}
+	host := strings.TrimPrefix(u, "https://")
+	if c, err := net.Dial("tcp", host); err != nil {
+		t.Fatalf("the child's server is not listening: %v", err)
+	} else {
+		c.Close()
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, "the killed test binary's kube-apiserver to stop listening", func() bool {
+		c, err := net.Dial("tcp", host)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 }

@@ -39,6 +39,10 @@ type Setting struct {
 	Secret bool
 	// FlagOnly settings have no environment variable (--demo, --version).
 	FlagOnly bool
+	// File adds the setting <Env>_FILE (flag --<flag>-file): a file holding
+	// the value, trailing newline trimmed, which wins over Env. Docker and
+	// Kubernetes hand secrets over as files.
+	File bool
 }
 
 // Section is a group of settings as --help shows it: a mode (Rancher 1.x,
@@ -49,6 +53,9 @@ type Section struct {
 	// Requires says what turns the mode on and what it needs, in a line.
 	Requires string
 	Settings []Setting
+	// Notes are lines --help prints after the settings: the forms a value
+	// takes, what the mode does unasked.
+	Notes []string
 }
 
 // Values are the settings as parsed (flags over environment over defaults),
@@ -106,6 +113,9 @@ type Part struct {
 // Kind is one kind of target, as the daemon's table registers it.
 type Kind struct {
 	Section Section
+	// More are further sections of the kind, one per mode it has beyond the
+	// first (Rancher 2.x after Rancher 1.x); --help shows each after Section.
+	More []Section
 	// On reports whether the settings turn this kind on.
 	On func(v Values) bool
 	// Build validates the kind's settings, reporting every problem through

@@ -11,13 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/registryhost"
 )
 
 const (
@@ -56,29 +56,32 @@ type Target struct {
 
 var _ refresher.Target = (*Target)(nil)
 
-// Sync writes each due token into every credential of every registry whose
-// address matches its host, creating the registry first when none does and
-// AutoCreate is on.
-func (tg *Target) Sync(ctx context.Context, due, _ []refresher.Token, rec *refresher.Recorder) error {
+// Plan reads the environment's registries (every page) and, for each token,
+// the credentials of every registry whose address matches its host. It plans
+// an update in place of every usable credential, a new credential for a
+// registry with none, and, with AutoCreate, a new registry with its
+// credential for a host that has no registry. Without AutoCreate such a host
+// fails, naming the fix. Rancher has no dry run: the writes have no Check.
+func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
 	regs, err := tg.Store.ListRegistries(ctx)
 	if err != nil {
-		return fmt.Errorf("list registries: %w", err)
+		return refresher.Plan{}, fmt.Errorf("list registries: %w", err)
 	}
 	// Only the hosts being written are indexed: a scope's thousands of other
 	// registries cost their decoding and nothing more.
-	byHost := make(map[string][]rancherapi.Registry, len(due))
-	for _, t := range due {
+	byHost := make(map[string][]rancherapi.Registry, len(in.Tokens))
+	for _, t := range in.Tokens {
 		byHost[t.Host] = nil
 	}
 	var bad unparsable
 	for i, reg := range regs {
 		if i%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			return refresher.Plan{}, ctx.Err()
 		}
 		if gone(reg.State) {
 			continue
 		}
-		h, err := refresher.NormalizeHost(reg.ServerAddress)
+		h, err := registryhost.NormalizeHost(reg.ServerAddress)
 		if err != nil {
 			bad.add(reg, err)
 			continue
@@ -87,131 +90,66 @@ func (tg *Target) Sync(ctx context.Context, due, _ []refresher.Token, rec *refre
 			byHost[h] = append(matches, reg)
 		}
 	}
-	bad.log(rec.Log())
-	for _, t := range due {
-		rec.Done(t, tg.syncHost(ctx, rec, t, byHost[t.Host]))
+	bad.log(in.Log)
+	var p refresher.Plan
+	for _, t := range in.Tokens {
+		matches := byHost[t.Host]
+		if len(matches) == 0 {
+			if !tg.AutoCreate {
+				p.Failures = append(p.Failures, refresher.Failure{Host: t.Host, Err: refresher.Permanent(fmt.Errorf(
+					"%w: add a registry with server address %s in this Rancher environment, or set AUTO_CREATE=true", ErrNoRegistry, t.Host))})
+				continue
+			}
+			p.Writes = append(p.Writes, tg.createRegistry(t))
+			continue
+		}
+		for _, reg := range matches {
+			if reg.ServerAddress != t.Host {
+				in.Log.WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "server_address": short(reg.ServerAddress, 256)}).
+					Debug("registry address is not the bare host; Rancher 1.x pulls only use registries whose address is the bare host")
+			}
+			writes, err := tg.planRegistry(ctx, t, reg)
+			if err != nil {
+				p.Failures = append(p.Failures, refresher.Failure{Host: t.Host, Err: fmt.Errorf("registry %s: %w", reg.ID, err)})
+				continue
+			}
+			p.Writes = append(p.Writes, writes...)
+		}
 	}
-	return nil
+	return p, nil
 }
 
-// syncHost writes one token into every registry that matches its host,
-// creating the registry first when none does and AutoCreate is on.
-func (tg *Target) syncHost(ctx context.Context, rec *refresher.Recorder, t refresher.Token, matches []rancherapi.Registry) error {
-	log := rec.Log().WithField("registry", t.Host)
-	if len(matches) == 0 {
-		if !tg.AutoCreate {
-			return refresher.Permanent(fmt.Errorf("%w: add a registry with server address %s in this Rancher environment, or set AUTO_CREATE=true", ErrNoRegistry, t.Host))
-		}
-		if rec.DryRun() {
-			log.Info("dry run: would create registry and its credential")
-			return nil
-		}
-		reg, existing, err := tg.createRegistry(ctx, t.Host)
-		if err != nil {
-			return err
-		}
-		if existing == nil {
-			log.WithField("registry_id", reg.ID).Info("registry created")
-			return tg.createCredential(ctx, rec, t, reg)
-		}
-		matches = existing
-	}
-	var errs []error
-	for _, reg := range matches {
-		if reg.ServerAddress != t.Host {
-			log.WithFields(logrus.Fields{"registry_id": reg.ID, "server_address": reg.ServerAddress}).
-				Debug("registry address is not the bare host; Rancher 1.x pulls only use registries whose address is the bare host")
-		}
-		if err := tg.syncRegistry(ctx, rec, t, reg); err != nil {
-			errs = append(errs, fmt.Errorf("registry %s: %w", reg.ID, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// createRegistry creates a registry for host. When Rancher answers that the
-// address is used (a registry created meanwhile, or on a page that changed under
-// us) it reads the list again and returns the registries that match instead.
-func (tg *Target) createRegistry(ctx context.Context, host string) (rancherapi.Registry, []rancherapi.Registry, error) {
-	reg, err := tg.Store.CreateRegistry(ctx, host, registryDescription)
-	if err == nil {
-		return reg, nil, nil
-	}
-	if !rancherapi.HasCode(err, "ServerAddressUsed") {
-		return rancherapi.Registry{}, nil, fmt.Errorf("create registry: %w", err)
-	}
-	regs, lerr := tg.Store.ListRegistries(ctx)
-	if lerr != nil {
-		return rancherapi.Registry{}, nil, fmt.Errorf("create registry: address in use, then list registries: %w", lerr)
-	}
-	var found []rancherapi.Registry
-	for _, reg := range regs {
-		if h, err := refresher.NormalizeHost(reg.ServerAddress); err == nil && h == host && !gone(reg.State) {
-			found = append(found, reg)
-		}
-	}
-	if len(found) == 0 {
-		return rancherapi.Registry{}, nil, fmt.Errorf("create registry: Rancher says a registry with address %s exists but none is listed (being removed?): %w", host, err)
-	}
-	return rancherapi.Registry{}, found, nil
-}
-
-// syncRegistry updates every usable credential of reg in place, or creates one
-// when it has none.
-func (tg *Target) syncRegistry(ctx context.Context, rec *refresher.Recorder, t refresher.Token, reg rancherapi.Registry) error {
+// planRegistry plans the update in place of every usable credential of reg,
+// or a new credential when it has none.
+func (tg *Target) planRegistry(ctx context.Context, t refresher.Token, reg rancherapi.Registry) ([]refresher.Write, error) {
 	creds, err := tg.Store.ListRegistryCredentials(ctx, reg.ID)
 	if err != nil {
-		return fmt.Errorf("list credentials: %w", err)
+		return nil, fmt.Errorf("list credentials: %w", err)
 	}
-	usable := slices.DeleteFunc(creds, func(cr rancherapi.RegistryCredential) bool {
-		return gone(cr.State) || cr.State == "inactive" || cr.State == "deactivating"
-	})
+	usable := slices.DeleteFunc(creds, func(cr rancherapi.RegistryCredential) bool { return !usable(cr) })
 	if len(usable) == 0 {
-		return tg.createCredential(ctx, rec, t, reg)
+		return []refresher.Write{tg.createCredential(t, reg)}, nil
 	}
-	content := refresher.Hash(t.Username, t.Password)
-	var errs []error
+	var out []refresher.Write
 	for _, cr := range usable {
-		log := rec.Log().WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "credential_id": cr.ID})
-		if cr.PublicValue == t.Username && rec.Unchanged(cr.ID, content, t) {
-			log.Debug("registry credential unchanged")
-			continue
-		}
-		if rec.DryRun() {
-			log.Info("dry run: would update registry credential")
-			continue
-		}
-		if _, err := tg.Store.UpdateRegistryCredential(ctx, cr.ID, tg.input(t, "")); err != nil {
-			errs = append(errs, fmt.Errorf("update credential %s: %w", cr.ID, err))
-			continue
-		}
-		rec.Written(cr.ID, content, "updated", t)
-		log.WithField("expires_at", t.ExpiresAt.UTC().Format(time.RFC3339)).Info("registry credential updated")
+		out = append(out, tg.updateCredential(t, reg.ID, cr))
 	}
-	return errors.Join(errs...)
+	return out, nil
 }
 
-func (tg *Target) createCredential(ctx context.Context, rec *refresher.Recorder, t refresher.Token, reg rancherapi.Registry) error {
-	log := rec.Log().WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID})
-	if rec.DryRun() {
-		log.Info("dry run: would create registry credential")
-		return nil
-	}
-	cr, err := tg.Store.CreateRegistryCredential(ctx, tg.input(t, reg.ID))
-	if err != nil {
-		return fmt.Errorf("create credential: %w", err)
-	}
-	rec.Written(cr.ID, refresher.Hash(t.Username, t.Password), "created", t)
-	log.WithFields(logrus.Fields{"credential_id": cr.ID, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).Info("registry credential created")
-	return nil
+// usable reports whether a credential is one Rancher uses for pulls: not
+// being removed, not deactivated.
+func usable(cr rancherapi.RegistryCredential) bool {
+	return !gone(cr.State) && cr.State != "inactive" && cr.State != "deactivating"
 }
 
-func (tg *Target) input(t refresher.Token, registryID string) rancherapi.CredentialInput {
-	email := tg.Email
-	if email == "" {
-		email = DefaultEmail
+// gone reports whether a Cattle state means the resource is being removed.
+func gone(state string) bool {
+	switch state {
+	case "removing", "removed", "purging", "purged":
+		return true
 	}
-	return rancherapi.CredentialInput{RegistryID: registryID, PublicValue: t.Username, SecretValue: t.Password, Email: email}
+	return false
 }
 
 // unparsable gathers the registries whose address is no host, for one
@@ -249,13 +187,4 @@ func short(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// gone reports whether a Cattle state means the resource is being removed.
-func gone(state string) bool {
-	switch state {
-	case "removing", "removed", "purging", "purged":
-		return true
-	}
-	return false
 }

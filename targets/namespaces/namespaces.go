@@ -1,44 +1,49 @@
-package kube
+// Package namespaces is the Kubernetes namespaces target: one
+// kubernetes.io/dockerconfigjson Secret, holding every managed registry, in
+// each selected namespace, and that Secret in the imagePullSecrets of the
+// named ServiceAccounts. A namespace informer pushes one scope per selected
+// namespace into the refresher as it comes and goes (O(1) each); the
+// refresher plans, applies and books. See docs/kubernetes.md.
+package namespaces
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
-// DefaultSecretName is the Secret written into each namespace.
-const DefaultSecretName = "ecr-credentials"
+const (
+	// DefaultSecretName is the Secret written into each namespace.
+	DefaultSecretName = "ecr-credentials"
+	// Group names the namespaces' scopes in metrics and readiness summaries.
+	Group = "namespaces"
+	// ScopePrefix is put before a namespace's name to make its scope name
+	// when another kind of target is on too, so the two never share a name.
+	ScopePrefix = "namespace/"
+	// AnnotationPrefix is the prefix of the namespace annotations this daemon
+	// reads (rancher-ecr-credentials/role-arn); the informer keeps no other.
+	AnnotationPrefix = "rancher-ecr-credentials/"
+	// DefaultSyncTimeout bounds how long Start waits for the first listing.
+	DefaultSyncTimeout = 30 * time.Second
+)
 
-// Namespaces is the Kubernetes target: one dockerconfigjson Secret, holding
-// every managed registry, in each selected namespace, and that Secret in the
-// imagePullSecrets of the named ServiceAccounts. It watches namespaces (and
-// the named ServiceAccounts) through informers, so a namespace or
-// ServiceAccount created later is served within seconds. It caches no Secret:
-// the Writer remembers what it wrote.
-type Namespaces struct {
-	client  Client
-	writer  *Writer
-	nsInf   cache.SharedIndexInformer
-	saInfs  []cache.SharedIndexInformer
-	queue   workqueue.TypedRateLimitingInterface[string] // ServiceAccounts to patch, "namespace/name"
-	started atomic.Bool
-	synced  atomic.Bool
-	lastErr atomic.Pointer[error] // the informers' last list/watch failure
-
-	// Selection is which namespaces get the Secret.
+// Options are the target's settings.
+type Options struct {
 	Selection Selection
 	// SecretName is the Secret's name in every namespace.
 	SecretName string
@@ -46,61 +51,63 @@ type Namespaces struct {
 	// namespace, whose imagePullSecrets get the Secret.
 	ServiceAccounts []string
 	// ScopePrefix is put before each namespace's name to make its scope name
-	// (empty when Kubernetes is the only target).
+	// (ScopePrefix when another kind is on, else empty).
 	ScopePrefix string
-	// SyncTimeout bounds how long Discover waits for the first listing.
+	// Adopt takes over an existing Secret of SecretName without the ownership
+	// label when every host it holds is one this process manages
+	// (KUBE_ADOPT_SECRETS). Without it such a Secret is never changed.
+	Adopt bool
+	// DryRun is --dry-run: ServiceAccounts are patched through the server's
+	// dry run only.
+	DryRun bool
+}
+
+// Target watches the namespaces and serves each selected one as a scope.
+// Build it with New, then Start it once.
+type Target struct {
+	Options
+	client  Client
+	writer  *kubesecret.Writer
+	nsInf   cache.SharedIndexInformer
+	nsReg   cache.ResourceEventHandlerRegistration
+	saInfs  []cache.SharedIndexInformer
+	r       *refresher.Refresher
+	started atomic.Bool
+	// selected counts the selected namespaces (for Empty).
+	selected atomic.Int64
+	// queue is the ServiceAccounts to patch while Lead runs, else nil.
+	queue atomic.Pointer[saQueue]
+
+	// SyncTimeout bounds how long Start waits for the first listing.
 	SyncTimeout time.Duration
-	// OnChange is called when a namespace becomes selected (created, labelled),
-	// once the first listing is done: the refresher's Wake.
-	OnChange func()
-	// Logger receives namespace events and ServiceAccount patches.
+	// Logger receives namespace events, ServiceAccount patches and list
+	// failures.
 	Logger logrus.FieldLogger
 }
 
-// New returns the target; Start must run before Discover answers.
-func New(client Client, sel Selection, secretName string, serviceAccounts []string) *Namespaces {
-	n := &Namespaces{client: client, writer: NewWriter(client.CoreV1()), Selection: sel,
-		SecretName: secretName, ServiceAccounts: serviceAccounts, SyncTimeout: 30 * time.Second, Logger: logrus.StandardLogger()}
+// New returns the target; nothing touches the network before Start.
+func New(c Client, o Options) *Target {
+	if o.SecretName == "" {
+		o.SecretName = DefaultSecretName
+	}
+	t := &Target{Options: o, client: c, SyncTimeout: DefaultSyncTimeout, Logger: logrus.StandardLogger(),
+		writer: kubesecret.NewWriter(c.Secrets)}
 	// The selector, when set, is applied by the server: only matching
 	// namespaces are listed, watched and cached.
-	n.nsInf = cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
-		if sel.Selector != nil {
-			o.LabelSelector = sel.Selector.String()
+	t.nsInf = cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
+		if t.Selection.Selector != nil {
+			o.LabelSelector = t.Selection.Selector.String()
 		}
 	}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Namespaces().List(ctx, o)
+		return c.Namespaces().List(ctx, o)
 	}, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		return client.CoreV1().Namespaces().Watch(ctx, o)
+		return c.Namespaces().Watch(ctx, o)
 	}), &corev1.Namespace{}, 0, cache.Indexers{})
-	_ = n.nsInf.SetTransform(stripManagedFields)
-	_, _ = n.nsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { n.namespaceChanged(nil, obj) },
-		UpdateFunc: func(old, obj any) {
-			n.namespaceChanged(old, obj)
-		},
-	})
-	if len(serviceAccounts) > 0 {
-		n.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "serviceaccounts"})
+	_ = t.nsInf.SetTransform(t.slimNamespace)
+	for _, name := range o.ServiceAccounts {
+		t.saInfs = append(t.saInfs, t.serviceAccountInformer(name))
 	}
-	for _, sa := range serviceAccounts {
-		// One informer per name, limited to it by a field selector: the
-		// cluster's other ServiceAccounts are neither listed nor cached.
-		inf := cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
-			o.FieldSelector = "metadata.name=" + sa
-		}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.CoreV1().ServiceAccounts("").List(ctx, o)
-		}, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return client.CoreV1().ServiceAccounts("").Watch(ctx, o)
-		}), &corev1.ServiceAccount{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-		_ = inf.SetTransform(stripManagedFields)
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { n.serviceAccountChanged(obj) },
-			UpdateFunc: func(_, obj any) { n.serviceAccountChanged(obj) },
-		})
-		n.saInfs = append(n.saInfs, inf)
-	}
-	return n
+	return t
 }
 
 func listWatch(mod func(*metav1.ListOptions), list func(context.Context, metav1.ListOptions) (runtime.Object, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
@@ -116,144 +123,202 @@ func listWatch(mod func(*metav1.ListOptions), list func(context.Context, metav1.
 	}
 }
 
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+// slimNamespace keeps of a namespace what decisions read: its name, its
+// labels (when a selector reads them), this daemon's annotations, and
+// whether it is being deleted. A cluster's namespaces carry much more
+// (managedFields, kubectl's last-applied-configuration) that 10,000 of them
+// would keep resident for nothing.
+func (t *Target) slimNamespace(obj any) (any, error) {
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	out := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, ResourceVersion: ns.ResourceVersion, DeletionTimestamp: ns.DeletionTimestamp},
+		Status: corev1.NamespaceStatus{Phase: ns.Status.Phase}}
+	if t.Selection.Selector != nil {
+		out.Labels = ns.Labels
+	}
+	for k, v := range ns.Annotations {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
+	}
+	return out, nil
 }
 
-// Start runs the informers until ctx is done; it returns at once. Discover
-// waits for their first listing.
-func (n *Namespaces) Start(ctx context.Context) {
-	if !n.started.CompareAndSwap(false, true) {
-		return
+// Start runs the informers until ctx is done, pushing each selected
+// namespace into r as a scope (AddScope) and taking it out when it leaves the
+// selection (RemoveScope). It returns once the first listing is done (the
+// scopes of every namespace then selected are in r), or at once with the
+// refusal when the server refuses the listing, or after SyncTimeout with the
+// last failure.
+func (t *Target) Start(ctx context.Context, r *refresher.Refresher) error {
+	if r == nil || !t.started.CompareAndSwap(false, true) {
+		return errors.New("namespaces: Start needs a refresher and runs once")
 	}
-	infs := append([]cache.SharedIndexInformer{n.nsInf}, n.saInfs...)
-	for i, inf := range infs {
+	t.r = r
+	reg, err := t.nsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { t.namespaceChanged(nil, obj) },
+		UpdateFunc: t.namespaceChanged,
+		DeleteFunc: t.namespaceDeleted,
+	})
+	if err != nil {
+		return fmt.Errorf("namespaces: %w", err)
+	}
+	t.nsReg = reg
+	waits := []cache.DoneChecker{reg.HasSyncedChecker()}
+	for _, inf := range t.saInfs {
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    t.serviceAccountChanged,
+			UpdateFunc: func(_, obj any) { t.serviceAccountChanged(obj) },
+		})
+		if err != nil {
+			return fmt.Errorf("namespaces: %w", err)
+		}
+		waits = append(waits, reg.HasSyncedChecker())
+	}
+	refused := make(chan error, 1)
+	var last atomic.Pointer[error]
+	for i, inf := range append([]cache.SharedIndexInformer{t.nsInf}, t.saInfs...) {
 		resource := "namespaces"
 		if i > 0 {
 			resource = "serviceaccounts"
 		}
 		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			err = apiError("list", resource, "", "", []string{"list", "watch"}, err)
-			n.lastErr.Store(&err)
-			n.Logger.WithError(err).Warn("kubernetes list/watch failed; retrying")
+			err = listError(resource, err)
+			last.Store(&err)
+			t.Logger.WithError(err).Warn("kubernetes list/watch failed; retrying")
+			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+				select {
+				case refused <- err:
+				default:
+				}
+			}
 		})
 		go inf.RunWithContext(ctx)
 	}
-	if n.queue != nil {
-		context.AfterFunc(ctx, n.queue.ShutDown)
-	}
-}
-
-// WaitSynced waits until the informers have listed once, or SyncTimeout or
-// ctx ends; the error then says why (the last list failure: a refusal names
-// the grant).
-func (n *Namespaces) WaitSynced(ctx context.Context) error {
-	if !n.started.Load() {
-		return errors.New("kube: the target was not started")
-	}
-	if n.synced.Load() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.SyncTimeout)
+	// cache.WaitFor is told by the informers' channels, where
+	// cache.WaitForCacheSync polls every 100 ms: the first write comes that
+	// much sooner after start.
+	wctx, cancel := context.WithTimeout(ctx, t.SyncTimeout)
 	defer cancel()
-	synced := []cache.InformerSynced{n.nsInf.HasSynced}
-	for _, inf := range n.saInfs {
-		synced = append(synced, inf.HasSynced)
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		if p := n.lastErr.Load(); p != nil {
-			return fmt.Errorf("kubernetes: first listing not done: %w", *p)
+	synced := make(chan bool, 1)
+	go func() { synced <- cache.WaitFor(wctx, "", waits...) }()
+	select {
+	case ok := <-synced:
+		if ok {
+			return nil
 		}
-		return fmt.Errorf("kubernetes: first listing not done: %w", ctx.Err())
+		if p := last.Load(); p != nil {
+			return fmt.Errorf("kubernetes: first listing not done within %s: %w", t.SyncTimeout, *p)
+		}
+		return fmt.Errorf("kubernetes: first listing not done within %s: %w", t.SyncTimeout, context.Cause(wctx))
+	case err := <-refused:
+		return fmt.Errorf("kubernetes: first listing: %w", err)
 	}
-	n.synced.Store(true)
-	return nil
 }
 
-// namespaceChanged wakes the refresher when a namespace becomes selected.
-func (n *Namespaces) namespaceChanged(old, obj any) {
-	ns, ok := obj.(*corev1.Namespace)
-	if !ok || !n.synced.Load() || !n.Selection.Selects(ns) {
+func listError(resource string, err error) error {
+	var e *kubeapi.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &kubeapi.Error{Verb: "list", Resource: resource, Verbs: []string{"list", "watch"}, Err: err}
+}
+
+func asNamespace(obj any) *corev1.Namespace {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	ns, _ := obj.(*corev1.Namespace)
+	return ns
+}
+
+// namespaceChanged adds the namespace's scope when it becomes selected
+// (created, labelled) and removes it when it stops being (relabelled,
+// terminating).
+func (t *Target) namespaceChanged(old, obj any) {
+	ns := asNamespace(obj)
+	if ns == nil {
 		return
 	}
-	if o, ok := old.(*corev1.Namespace); ok && n.Selection.Selects(o) {
-		return // was selected already
+	was := false
+	if o := asNamespace(old); o != nil {
+		was = t.Selection.Selects(o)
 	}
-	n.Logger.WithField("namespace", ns.Name).Info("namespace selected")
-	if n.OnChange != nil {
-		n.OnChange()
+	switch is := t.Selection.Selects(ns); {
+	case is && !was:
+		t.selected.Add(1)
+		t.r.AddScope(t.Scope(ns.Name))
+		t.logEvent(ns.Name, "namespace selected")
+	case was && !is:
+		t.deselect(ns.Name)
 	}
 }
 
-// Discover returns one scope per selected namespace, sorted by name, from the
-// informer's cache (no request).
-func (n *Namespaces) Discover(ctx context.Context) ([]refresher.Scope, error) {
-	if err := n.WaitSynced(ctx); err != nil {
-		return nil, err
+func (t *Target) namespaceDeleted(obj any) {
+	if ns := asNamespace(obj); ns != nil && t.Selection.Selects(ns) {
+		t.deselect(ns.Name)
 	}
-	var names []string
-	for _, obj := range n.nsInf.GetStore().List() {
-		if ns, ok := obj.(*corev1.Namespace); ok && n.Selection.Selects(ns) {
-			names = append(names, ns.Name)
-		}
-	}
-	slices.Sort(names)
-	scopes := make([]refresher.Scope, len(names))
-	for i, name := range names {
-		scopes[i] = refresher.Scope{Name: n.ScopePrefix + name, Target: &namespaceTarget{n: n, ns: name}}
-	}
-	return scopes, nil
 }
 
-// namespaceTarget is one namespace.
-type namespaceTarget struct {
-	n  *Namespaces
-	ns string
+// deselect takes the namespace out at once: its scope with whatever is
+// pending for it (a retry, a due refresh), and the writer's record. What the
+// namespace holds is left as it is.
+func (t *Target) deselect(name string) {
+	t.selected.Add(-1)
+	t.r.RemoveScope(t.ScopePrefix + name)
+	t.writer.Forget(name, t.SecretName)
+	t.logEvent(name, "namespace no longer selected; what it holds is left as it is")
 }
 
-// Sync writes the Secret with every token (a due one makes the whole Secret
-// be rewritten, as each write replaces its content) and patches the named
-// ServiceAccounts.
-func (t *namespaceTarget) Sync(ctx context.Context, due, all []refresher.Token, rec *refresher.Recorder) error {
-	n := t.n
-	log := rec.Log().WithFields(logrus.Fields{"namespace": t.ns, "secret": n.SecretName})
-	auths := Auths(all)
-	c := HashAuths(auths)
-	id := t.ns + "/" + n.SecretName
-	err := func() error {
-		if rec.Unchanged(id, c, due[0]) {
-			for _, tok := range due[1:] {
-				rec.Unchanged(id, c, tok)
-			}
-			log.Debug("secret unchanged")
-			return nil
-		}
-		if rec.DryRun() {
-			log.Info("dry run: would write secret")
-			return nil
-		}
-		res, err := n.writer.Apply(ctx, t.ns, n.SecretName, map[string]string{ManagedByLabel: ManagedBy}, auths, nil)
-		if err != nil {
-			return err
-		}
-		var others []refresher.Token
-		for _, tok := range all {
-			if tok.Host != due[0].Host {
-				others = append(others, tok)
-			}
-		}
-		rec.Written(id, c, res, due[0], others...)
-		log.WithFields(logrus.Fields{"result": res, "registries": len(all)}).Info("secret written")
-		return nil
-	}()
-	if err == nil {
-		err = n.patchServiceAccounts(ctx, t.ns, rec.DryRun(), log)
+// logEvent logs a namespace's coming or going: at info once the first
+// listing is done, at debug for the namespaces that listing found.
+func (t *Target) logEvent(name, msg string) {
+	log := t.Logger.WithField("namespace", name)
+	if t.nsReg != nil && t.nsReg.HasSynced() {
+		log.Info(msg)
+	} else {
+		log.Debug(msg)
 	}
-	for _, tok := range due {
-		rec.Done(tok, err)
+}
+
+// selectedNow reports whether the informer's cache has name selected.
+func (t *Target) selectedNow(name string) bool {
+	obj, ok, _ := t.nsInf.GetStore().GetByKey(name)
+	ns, isNS := obj.(*corev1.Namespace)
+	return ok && isNS && t.Selection.Selects(ns)
+}
+
+// Empty says why no namespace is a scope, naming the settings; "" when some
+// is.
+func (t *Target) Empty() string {
+	if t.selected.Load() > 0 {
+		return ""
 	}
-	return nil
+	return fmt.Sprintf("no namespace matches %s: create or label a namespace to match, or change the setting", t.Selection)
+}
+
+// Fields describe the target in the start line.
+func (t *Target) Fields() logrus.Fields {
+	f := logrus.Fields{"kube_namespaces": "all", "kube_secret_name": t.SecretName}
+	if len(t.Selection.Include) > 0 {
+		f["kube_namespaces"] = strings.Join(t.Selection.Include, ",")
+	}
+	if t.Selection.Selector != nil {
+		f["kube_namespace_selector"] = t.Selection.Selector.String()
+	}
+	if len(t.Selection.Exclude) > 0 {
+		f["kube_exclude_namespaces"] = strings.Join(t.Selection.Exclude, ",")
+	}
+	if len(t.ServiceAccounts) > 0 {
+		f["kube_service_accounts"] = strings.Join(t.ServiceAccounts, ",")
+	}
+	if t.Adopt {
+		f["kube_adopt_secrets"] = true
+	}
+	return f
 }

@@ -1,6 +1,7 @@
-package kube
+package namespaces
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -23,35 +24,48 @@ type Selection struct {
 }
 
 // ParseSelection reads the three settings (include and exclude as lists, the
-// label selector as one string) and names the first bad value.
+// label selector as one string); each problem names its setting.
 func ParseSelection(include []string, selector string, exclude []string) (Selection, error) {
+	var errs []error
+	s := parseSelection(include, selector, exclude, func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf(env+": "+format, args...))
+	})
+	return s, errors.Join(errs...)
+}
+
+// parseSelection reads the settings, reporting each problem with the
+// setting's variable (as setup.Values.Problem does).
+func parseSelection(include []string, selector string, exclude []string, problem func(env, format string, args ...any)) Selection {
 	var s Selection
 	for _, p := range include {
 		if strings.EqualFold(p, "all") {
 			if len(include) > 1 {
-				return s, fmt.Errorf("KUBE_NAMESPACES: \"all\" must stand alone")
+				problem(envNamespaces, "\"all\" must stand alone")
 			}
 			continue
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			return s, fmt.Errorf("KUBE_NAMESPACES: %q is not a name or glob: %v", p, err)
+			problem(envNamespaces, "%q is not a name or glob: %v", p, err)
+			continue
 		}
 		s.Include = append(s.Include, p)
 	}
 	for _, p := range exclude {
 		if _, err := path.Match(p, ""); err != nil {
-			return s, fmt.Errorf("KUBE_EXCLUDE_NAMESPACES: %q is not a name or glob: %v", p, err)
+			problem(envExclude, "%q is not a name or glob: %v", p, err)
+			continue
 		}
 		s.Exclude = append(s.Exclude, p)
 	}
 	if sel := strings.TrimSpace(selector); sel != "" {
 		ls, err := labels.Parse(sel)
 		if err != nil {
-			return s, fmt.Errorf("KUBE_NAMESPACE_SELECTOR: %q: %v", sel, err)
+			problem(envSelector, "%q is not a label selector: %v", sel, err)
+		} else {
+			s.Selector = ls
 		}
-		s.Selector = ls
 	}
-	return s, nil
+	return s
 }
 
 // Selects reports whether ns gets the Secret.
@@ -66,6 +80,26 @@ func (s Selection) Selects(ns *corev1.Namespace) bool {
 		return false
 	}
 	return s.Selector == nil || s.Selector.Matches(labels.Set(ns.Labels))
+}
+
+// String names the selection by its settings, as an operator set them:
+// `KUBE_NAMESPACE_SELECTOR "team=a" (KUBE_EXCLUDE_NAMESPACES "kube-system")`.
+func (s Selection) String() string {
+	var parts []string
+	if len(s.Include) > 0 {
+		parts = append(parts, fmt.Sprintf("%s %q", envNamespaces, strings.Join(s.Include, ",")))
+	}
+	if s.Selector != nil {
+		parts = append(parts, fmt.Sprintf("%s %q", envSelector, s.Selector.String()))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, envNamespaces+` "all"`)
+	}
+	out := strings.Join(parts, " with ")
+	if len(s.Exclude) > 0 {
+		out += fmt.Sprintf(" (%s %q)", envExclude, strings.Join(s.Exclude, ","))
+	}
+	return out
 }
 
 func matchAny(patterns []string, name string) bool {

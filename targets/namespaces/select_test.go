@@ -1,4 +1,4 @@
-package kube_test
+package namespaces_test
 
 import (
 	"strings"
@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
 )
 
 func TestSelection_Selects(t *testing.T) {
@@ -20,11 +20,11 @@ func TestSelection_Selects(t *testing.T) {
 	terminating.Status.Phase = corev1.NamespaceTerminating
 	deleting := ns("team-deleting", nil)
 	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now()}
-	all, _ := kube.ParseSelection([]string{"all"}, "", kube.DefaultExclude)
-	teams, _ := kube.ParseSelection([]string{"team-*", "web"}, "", []string{"team-skip"})
-	labelled, _ := kube.ParseSelection(nil, "ecr in (yes,true),tier!=sandbox", nil)
+	all, _ := namespaces.ParseSelection([]string{"all"}, "", namespaces.DefaultExclude)
+	teams, _ := namespaces.ParseSelection([]string{"team-*", "web"}, "", []string{"team-skip"})
+	labelled, _ := namespaces.ParseSelection(nil, "ecr in (yes,true),tier!=sandbox", nil)
 	for _, c := range []struct {
-		sel  kube.Selection
+		sel  namespaces.Selection
 		ns   *corev1.Namespace
 		want bool
 	}{
@@ -55,11 +55,30 @@ func TestParseSelection_Errors(t *testing.T) {
 		{[]string{"all", "x"}, nil, "", `KUBE_NAMESPACES: "all" must stand alone`},
 		{[]string{"team-["}, nil, "", `KUBE_NAMESPACES: "team-[" is not a name or glob`},
 		{nil, []string{"["}, "", `KUBE_EXCLUDE_NAMESPACES: "[" is not a name or glob`},
-		{nil, nil, "a in (", `KUBE_NAMESPACE_SELECTOR: "a in ("`},
+		{nil, nil, "a in (", `KUBE_NAMESPACE_SELECTOR: "a in (" is not a label selector`},
 	} {
-		_, err := kube.ParseSelection(c.include, c.selector, c.exclude)
+		_, err := namespaces.ParseSelection(c.include, c.selector, c.exclude)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("ParseSelection(%v, %q, %v) = %v, want %s…", c.include, c.selector, c.exclude, err, c.want)
+		}
+	}
+}
+
+// String names the settings, as Empty's message and the start line show them.
+func TestSelection_String(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		include, exclude []string
+		selector, want   string
+	}{
+		{[]string{"all"}, nil, "", `KUBE_NAMESPACES "all"`},
+		{[]string{"team-*", "web"}, namespaces.DefaultExclude, "", `KUBE_NAMESPACES "team-*,web" (KUBE_EXCLUDE_NAMESPACES "kube-system,kube-public,kube-node-lease")`},
+		{nil, nil, "team=a", `KUBE_NAMESPACE_SELECTOR "team=a"`},
+		{[]string{"team-*"}, []string{"team-x"}, "ecr in (yes)", `KUBE_NAMESPACES "team-*" with KUBE_NAMESPACE_SELECTOR "ecr in (yes)" (KUBE_EXCLUDE_NAMESPACES "team-x")`},
+	} {
+		s := mustSelection(t, c.include, c.selector, c.exclude)
+		if got := s.String(); got != c.want {
+			t.Errorf("String() = %s, want %s", got, c.want)
 		}
 	}
 }

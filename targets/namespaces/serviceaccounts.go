@@ -1,146 +1,180 @@
-package kube
+package namespaces
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 )
+
+// The named ServiceAccounts get the Secret appended to their imagePullSecrets
+// once, every other entry kept: when the Secret is written (in the write's
+// Apply, so only while this replica writes), and, while Lead runs, when one
+// appears later or loses it. One informer per name, limited to it by a field
+// selector, tells which lack it without a request; a patch reads the
+// ServiceAccount and updates it carrying its resourceVersion (a concurrent
+// change is a 409, read again), which needs the verbs every install grants
+// today.
 
 // saVerbs are what patching a ServiceAccount takes, for RBAC hints (list and
 // watch serve the informer).
 var saVerbs = []string{"get", "list", "watch", "update"}
 
-// ServiceAccounts are patched from the informer's cache, so a run costs no
-// read: each one that lacks the Secret in its imagePullSecrets gets it
-// appended by an update carrying the resourceVersion seen (409: read again and
-// re-check), every other entry kept. ServiceAccounts created later are queued
-// by the informer and patched by RunServiceAccounts, which main runs only
-// where writing is allowed (the leader).
+const (
+	// saRetryMin and saRetryMax bound the backoff of a failed patch.
+	saRetryMin = 5 * time.Second
+	saRetryMax = 5 * time.Minute
+	// saAttempts bounds the re-reads after 409 Conflicts in one patch.
+	saAttempts = 5
+)
 
-// serviceAccountChanged queues a named ServiceAccount that lacks the Secret, in
-// a selected namespace.
-func (n *Namespaces) serviceAccountChanged(obj any) {
-	sa, ok := obj.(*corev1.ServiceAccount)
-	if !ok || hasPullSecret(sa, n.SecretName) || !n.namespaceSelected(sa.Namespace) {
-		return
-	}
-	n.queue.Add(sa.Namespace + "/" + sa.Name)
+type saQueue = workqueue.TypedRateLimitingInterface[string]
+
+func (t *Target) serviceAccountInformer(name string) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
+		o.FieldSelector = "metadata.name=" + name
+	}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return t.client.ServiceAccounts("").List(ctx, o)
+	}, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		return t.client.ServiceAccounts("").Watch(ctx, o)
+	}), &corev1.ServiceAccount{}, 0, cache.Indexers{})
+	_ = inf.SetTransform(slimServiceAccount)
+	return inf
 }
 
-func (n *Namespaces) namespaceSelected(name string) bool {
-	obj, ok, _ := n.nsInf.GetStore().GetByKey(name)
-	ns, isNS := obj.(*corev1.Namespace)
-	return ok && isNS && n.Selection.Selects(ns)
+// slimServiceAccount keeps what tells whether the Secret is there.
+func slimServiceAccount(obj any) (any, error) {
+	sa, ok := obj.(*corev1.ServiceAccount)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa.Name, Namespace: sa.Namespace, ResourceVersion: sa.ResourceVersion},
+		ImagePullSecrets: sa.ImagePullSecrets}, nil
 }
 
 func hasPullSecret(sa *corev1.ServiceAccount, name string) bool {
 	return slices.ContainsFunc(sa.ImagePullSecrets, func(r corev1.LocalObjectReference) bool { return r.Name == name })
 }
 
-// RunServiceAccounts patches the ServiceAccounts the informers queue (created
-// later, or changed to drop the Secret) until ctx is done; failures are logged
-// and retried with backoff. Run it only while this process may write.
-func (n *Namespaces) RunServiceAccounts(ctx context.Context) {
-	if n.queue == nil {
+// serviceAccountChanged queues, while Lead runs, a named ServiceAccount that
+// lacks the Secret in a selected namespace where the Secret is written.
+func (t *Target) serviceAccountChanged(obj any) {
+	sa, ok := obj.(*corev1.ServiceAccount)
+	if !ok || hasPullSecret(sa, t.SecretName) || !t.selectedNow(sa.Namespace) || !t.writer.Known(sa.Namespace, t.SecretName) {
 		return
 	}
-	stop := context.AfterFunc(ctx, n.queue.ShutDown)
-	defer stop()
-	for {
-		key, quit := n.queue.Get()
-		if quit || ctx.Err() != nil {
-			return
-		}
-		ns, name, _ := cache.SplitMetaNamespaceKey(key)
-		log := n.Logger.WithFields(logrus.Fields{"namespace": ns, "serviceaccount": name})
-		err := n.patchServiceAccount(ctx, ns, name, false, log)
-		switch {
-		case err == nil:
-			n.queue.Forget(key)
-		case ctx.Err() != nil:
-		default:
-			log.WithError(err).Error("serviceaccount not patched; retrying")
-			n.queue.AddRateLimited(key)
-		}
-		n.queue.Done(key)
+	if q := t.queue.Load(); q != nil {
+		(*q).Add(sa.Namespace + "/" + sa.Name)
 	}
 }
 
-// patchServiceAccounts patches each named ServiceAccount of ns that exists;
-// one that does not is patched when it appears.
-func (n *Namespaces) patchServiceAccounts(ctx context.Context, ns string, dryRun bool, log logrus.FieldLogger) error {
+// Lead patches the ServiceAccounts that lack the Secret where it is written
+// (those there now, those that appear later), until ctx is done. A failure is
+// logged and retried with backoff. Run it only while this replica writes.
+func (t *Target) Lead(ctx context.Context) {
+	if len(t.saInfs) == 0 {
+		return
+	}
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](saRetryMin, saRetryMax),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "serviceaccounts"})
+	t.queue.Store(&q)
+	defer t.queue.CompareAndSwap(&q, nil)
+	stop := context.AfterFunc(ctx, q.ShutDown)
+	defer stop()
+	for _, inf := range t.saInfs {
+		for _, obj := range inf.GetStore().List() {
+			t.serviceAccountChanged(obj)
+		}
+	}
+	for {
+		key, quit := q.Get()
+		if quit {
+			return
+		}
+		ns, name, _ := cache.SplitMetaNamespaceKey(key)
+		switch err := t.patchServiceAccount(ctx, ns, name, t.DryRun); {
+		case err == nil:
+			q.Forget(key)
+		case ctx.Err() != nil:
+		default:
+			t.Logger.WithError(err).WithFields(logrus.Fields{"namespace": ns, "serviceaccount": name}).Error("serviceaccount not patched; retrying")
+			q.AddRateLimited(key)
+		}
+		q.Done(key)
+	}
+}
+
+// patchServiceAccounts adds the Secret to each named ServiceAccount of ns that
+// lacks it; one that is not there yet is patched when it appears.
+func (t *Target) patchServiceAccounts(ctx context.Context, ns string, dry bool) error {
 	var errs []error
-	for _, name := range n.ServiceAccounts {
-		errs = append(errs, n.patchServiceAccount(ctx, ns, name, dryRun, log.WithField("serviceaccount", name)))
+	for i, name := range t.ServiceAccounts {
+		obj, ok, _ := t.saInfs[i].GetStore().GetByKey(ns + "/" + name)
+		if sa, isSA := obj.(*corev1.ServiceAccount); ok && isSA && !hasPullSecret(sa, t.SecretName) {
+			errs = append(errs, t.patchServiceAccount(ctx, ns, name, dry))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// patchServiceAccount appends the Secret to ns/name's imagePullSecrets once.
-func (n *Namespaces) patchServiceAccount(ctx context.Context, ns, name string, dryRun bool, log logrus.FieldLogger) error {
-	if !n.namespaceSelected(ns) {
+// patchServiceAccount appends the Secret to ns/name's imagePullSecrets once
+// (dry: through the server's dry run).
+func (t *Target) patchServiceAccount(ctx context.Context, ns, name string, dry bool) error {
+	if !t.selectedNow(ns) {
 		return nil
 	}
-	cur := n.cachedServiceAccount(ns, name)
-	if cur == nil {
-		return nil // not there (yet): the informer queues it when it appears
+	api := t.client.ServiceAccounts(ns)
+	log := t.Logger.WithFields(logrus.Fields{"namespace": ns, "serviceaccount": name, "secret": t.SecretName})
+	opts := metav1.UpdateOptions{}
+	if dry {
+		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	if hasPullSecret(cur, n.SecretName) {
-		return nil
-	}
-	if dryRun {
-		log.Info("dry run: would add the secret to the serviceaccount's imagePullSecrets")
-		return nil
-	}
-	sas := n.client.CoreV1().ServiceAccounts(ns)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if cur == nil {
-			s, err := sas.Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			if err != nil {
-				return apiError("get", "serviceaccounts", ns, name, saVerbs, err)
-			}
-			cur = s
-		}
-		sa := cur
-		cur = nil
-		if hasPullSecret(sa, n.SecretName) {
+	for range saAttempts {
+		sa, err := api.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil // deleted meanwhile
+		case err != nil:
+			return saError("get", ns, name, err)
+		case hasPullSecret(sa, t.SecretName):
 			return nil
 		}
-		sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n.SecretName})
-		_, err := sas.Update(ctx, sa, metav1.UpdateOptions{})
-		if err == nil {
+		sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: t.SecretName})
+		_, err = api.Update(ctx, sa, opts)
+		switch {
+		case apierrors.IsConflict(err):
+			continue // changed since read: read again
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return saError("update", ns, name, err)
+		case dry:
+			log.Info("dry run: would add the secret to the serviceaccount's imagePullSecrets")
+		default:
 			log.Info("secret added to the serviceaccount's imagePullSecrets")
 		}
-		if err != nil && !apierrors.IsConflict(err) {
-			return apiError("update", "serviceaccounts", ns, name, saVerbs, err)
-		}
-		return err
-	})
-	if apierrors.IsNotFound(err) {
-		return nil // deleted meanwhile
-	}
-	return err
-}
-
-// cachedServiceAccount returns a copy of ns/name from its informer, or nil.
-func (n *Namespaces) cachedServiceAccount(ns, name string) *corev1.ServiceAccount {
-	i := slices.Index(n.ServiceAccounts, name)
-	if i < 0 {
 		return nil
 	}
-	obj, ok, _ := n.saInfs[i].GetStore().GetByKey(ns + "/" + name)
-	if sa, isSA := obj.(*corev1.ServiceAccount); ok && isSA {
-		return sa.DeepCopy()
+	return saError("update", ns, name, fmt.Errorf("changed by someone else on each of %d attempts", saAttempts))
+}
+
+func saError(verb, ns, name string, err error) error {
+	var e *kubeapi.Error
+	if errors.As(err, &e) {
+		return err
 	}
-	return nil
+	return &kubeapi.Error{Verb: verb, Resource: "serviceaccounts", Namespace: ns, Name: name, Verbs: saVerbs, Err: err}
 }

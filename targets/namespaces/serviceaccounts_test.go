@@ -1,15 +1,17 @@
-package kube_test
+package namespaces_test
 
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
 )
 
 func pullSecrets(t *testing.T, e *env, ns, name string) []string {
@@ -25,10 +27,11 @@ func pullSecrets(t *testing.T, e *env, ns, name string) []string {
 	return out
 }
 
-// The Secret is appended once to each named ServiceAccount, every other entry
-// kept; a ServiceAccount created later is patched when it appears; other
-// ServiceAccounts and unselected namespaces are left alone.
-func TestNamespaces_ServiceAccounts(t *testing.T) {
+// The Secret is appended once to each named ServiceAccount when it is
+// written, every other entry kept; a dry run patches nothing; while Lead runs
+// a ServiceAccount created later, or stripped of the entry, is patched when
+// that happens. Other ServiceAccounts and unselected namespaces are left alone.
+func TestTarget_ServiceAccounts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"sa-a": nil, "sa-b": nil, "sa-off": nil})
@@ -46,44 +49,65 @@ func TestNamespaces_ServiceAccounts(t *testing.T) {
 	mk("sa-a", "default", "dockerhub")
 	mk("sa-a", "builder")
 	mk("sa-a", "unnamed", "dockerhub")
-	mk("sa-b", "default", kube.DefaultSecretName) // already there: not added twice
+	mk("sa-b", "default", namespaces.DefaultSecretName) // already there: not added twice
 	mk("sa-off", "default")
-
-	sel, _ := kube.ParseSelection([]string{"sa-a", "sa-b"}, "", nil)
-	n := kube.New(e.admin, sel, kube.DefaultSecretName, []string{"default", "builder"})
-	r := e.refresher(n)
-	if err := r.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		ns, name string
-		want     []string
-	}{
-		{"sa-a", "default", []string{"dockerhub", kube.DefaultSecretName}},
-		{"sa-a", "builder", []string{kube.DefaultSecretName}},
-		{"sa-a", "unnamed", []string{"dockerhub"}},
-		{"sa-b", "default", []string{kube.DefaultSecretName}},
-		{"sa-off", "default", nil},
-	} {
-		if got := pullSecrets(t, e, c.ns, c.name); !slices.Equal(got, c.want) {
-			t.Errorf("%s/%s imagePullSecrets = %v, want %v", c.ns, c.name, got, c.want)
+	o := namespaces.Options{Selection: mustSelection(t, []string{"sa-a", "sa-b"}, "", nil), ServiceAccounts: []string{"default", "builder"}}
+	want := func(when string, wants map[string][]string) {
+		t.Helper()
+		for key, w := range wants {
+			ns, name, _ := strings.Cut(key, "/")
+			if got := pullSecrets(t, e, ns, name); !slices.Equal(got, w) {
+				t.Errorf("%s: %s imagePullSecrets = %v, want %v", when, key, got, w)
+			}
 		}
 	}
-	// A second run adds nothing.
+	untouched := map[string][]string{"sa-a/default": {"dockerhub"}, "sa-a/builder": nil, "sa-a/unnamed": {"dockerhub"},
+		"sa-b/default": {namespaces.DefaultSecretName}, "sa-off/default": nil}
+
+	dry := e.refresher()
+	dry.DryRun = true
+	dryOpts := o
+	dryOpts.DryRun = true
+	e.start(e.target(dryOpts), dry)
+	if err := dry.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want("after a dry run", untouched)
+	if !strings.Contains(e.logs.String(), `msg="dry run: would add the secret to the serviceaccount's imagePullSecrets" namespace=sa-a secret=ecr-credentials serviceaccount=builder`) {
+		t.Error("the dry run did not say which ServiceAccount it would patch")
+	}
+
+	tg := e.target(o)
+	r := e.refresher()
+	e.start(tg, r)
 	if err := r.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := pullSecrets(t, e, "sa-a", "default"); !slices.Equal(got, []string{"dockerhub", kube.DefaultSecretName}) {
-		t.Errorf("after a second run: %v", got)
+	patched := map[string][]string{"sa-a/default": {"dockerhub", namespaces.DefaultSecretName}, "sa-a/builder": {namespaces.DefaultSecretName},
+		"sa-a/unnamed": {"dockerhub"}, "sa-b/default": {namespaces.DefaultSecretName}, "sa-off/default": nil}
+	want("after a run", patched)
+	if err := r.RunOnce(ctx); err != nil {
+		t.Fatal(err)
 	}
+	want("after a second run", patched)
 
-	// A ServiceAccount created later is patched by the patcher loop.
-	loopCtx, cancel := context.WithCancel(context.Background())
+	leadCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); n.RunServiceAccounts(loopCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	go func() { defer close(done); tg.Lead(leadCtx) }()
+	t.Cleanup(func() { cancel(); testwait.Recv(t, done) })
 	mk("sa-b", "builder", "quay")
 	waitFor(t, 10*time.Second, "the late serviceaccount patched", func() bool {
-		return slices.Equal(pullSecrets(t, e, "sa-b", "builder"), []string{"quay", kube.DefaultSecretName})
+		return slices.Equal(pullSecrets(t, e, "sa-b", "builder"), []string{"quay", namespaces.DefaultSecretName})
+	})
+	sa, err := e.admin.CoreV1().ServiceAccounts("sa-a").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "dockerhub"}, {Name: "gcr"}}
+	if _, err := e.admin.CoreV1().ServiceAccounts("sa-a").Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the stripped serviceaccount patched again", func() bool {
+		return slices.Equal(pullSecrets(t, e, "sa-a", "default"), []string{"dockerhub", "gcr", namespaces.DefaultSecretName})
 	})
 }

@@ -107,13 +107,15 @@ type chosen struct {
 	v3, kube refresher.Target
 }
 
-func (t *chosen) Sync(ctx context.Context, due, all []refresher.Token, rec *refresher.Recorder) error {
+// Plan plans through the way the chooser picked; a failure to pick fails the
+// scope (and is retried at its next pass).
+func (t *chosen) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
 	ch, err := t.c.Choose(ctx)
 	if err != nil {
-		return err
+		return refresher.Plan{}, err
 	}
 	if ch.Mode == ModeKubernetes {
-		return t.kube.Sync(ctx, due, all, rec)
+		return t.kube.Plan(ctx, in)
 	}
-	return t.v3.Sync(ctx, due, all, rec)
+	return t.v3.Plan(ctx, in)
 }

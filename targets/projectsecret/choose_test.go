@@ -10,6 +10,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
@@ -42,14 +43,7 @@ func TestTokenWatch(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	exp := now.Add(5 * 24 * time.Hour)
-	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: tokenSecret, Projects: []string{"*"}})
-	rs.SetToken("token-abcde", ranchertest.TokenInfo{ExpiresAt: exp})
-	hs := httptest.NewServer(rs)
-	t.Cleanup(hs.Close)
-	c, err := rancherapi.NewClient(hs.URL+"/v3", "", "token-abcde:"+tokenSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tokenClient(t, exp)
 	var logs syncBuffer
 	log := logrus.New()
 	log.SetOutput(&logs)
@@ -72,4 +66,33 @@ func TestTokenWatch(t *testing.T) {
 	if !strings.Contains(logs.String(), "has expired") || strings.Contains(logs.String(), tokenSecret) {
 		t.Errorf("logs:\n%s", logs.String())
 	}
+}
+
+// TokenWatch.Target checks the token before each plan, then plans through
+// the target it wraps, its plan and error unchanged.
+func TestTokenWatch_Target(t *testing.T) {
+	t.Parallel()
+	exp := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	c := tokenClient(t, exp)
+	var got time.Time
+	w := &projectsecret.TokenWatch{Client: c, Log: logrus.New(), Every: time.Hour, OnExpiry: func(at time.Time) { got = at }}
+	var inner v3Target
+	plan, err := w.Target(&inner).Plan(t.Context(), refresher.Input{})
+	if err != nil || len(plan.Writes) != 0 || inner.plans.Load() != 1 || !got.Equal(exp) {
+		t.Errorf("plan %+v, %v; inner plans %d; expiry read %v, want %v", plan, err, inner.plans.Load(), got, exp)
+	}
+}
+
+// tokenClient is a client of a Rancher stand-in whose API token expires at exp.
+func tokenClient(t *testing.T, exp time.Time) *rancherapi.Client {
+	t.Helper()
+	rs := ranchertest.New(ranchertest.Key{Access: "token-abcde", Secret: tokenSecret, Projects: []string{"*"}})
+	rs.SetToken("token-abcde", ranchertest.TokenInfo{ExpiresAt: exp})
+	hs := httptest.NewServer(rs)
+	t.Cleanup(hs.Close)
+	c, err := rancherapi.NewClient(hs.URL+"/v3", "", "token-abcde:"+tokenSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

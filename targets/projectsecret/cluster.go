@@ -17,12 +17,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
 )
 
 // ProjectsResource is Rancher's projects.management.cattle.io/v3, namespaced by cluster id.
@@ -31,34 +31,31 @@ var ProjectsResource = schema.GroupVersionResource{Group: "management.cattle.io"
 // Cluster is the local (management) cluster's Kubernetes API as the targets of
 // every project share it: one client, one Secret writer.
 type Cluster struct {
-	Client   kube.Client
-	Projects dynamic.NamespaceableResourceInterface
-	Writer   *kube.Writer
+	Client   *kubeapi.Client
+	Projects kubeapi.Custom
+	Writer   *kubesecret.Writer
 	// Proxy is true when the API is Rancher's proxy reached with a Rancher API
 	// token (errors then speak of the token's user and its Rancher roles), false
 	// for a ServiceAccount in the cluster itself.
 	Proxy bool
 }
 
-// NewCluster builds the clients for cfg (from kube.Config, or ProxyConfig). It
+// NewCluster builds the clients for cfg (from kubeapi.Config, or ProxyConfig). It
 // does not touch the network.
 func NewCluster(cfg *rest.Config, proxy bool) (*Cluster, error) {
-	client, err := kube.NewClient(cfg)
+	client, err := kubeapi.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return &Cluster{Client: client, Projects: dyn.Resource(ProjectsResource), Writer: kube.NewWriter(client.CoreV1()), Proxy: proxy}, nil
+	secrets := func(ns string) kubesecret.SecretsAPI { return client.Secrets(ns).Needs(secretVerbs...) }
+	return &Cluster{Client: client, Projects: client.Resource(ProjectsResource).Needs("get", "list"), Writer: kubesecret.NewWriter(secrets), Proxy: proxy}, nil
 }
 
 // ProxyConfig is the configuration of Rancher's proxy to the local cluster,
 // <rancher>/k8s/clusters/local, over the Rancher client's own transport (its
 // TLS settings, RANCHER_CA_FILE included) with its API token.
 func ProxyConfig(c *rancherapi.Client, userAgent string) *rest.Config {
-	return kube.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, userAgent)
+	return kubeapi.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, kubeapi.Options{UserAgent: userAgent})
 }
 
 // SplitProject splits "<cluster id>:<project id>".
@@ -86,7 +83,7 @@ func (c *Cluster) BackingNamespace(ctx context.Context, id string) (string, erro
 		return "", refresher.Permanent(fmt.Errorf("project %s does not exist: there is no projects.management.cattle.io %q in namespace %q of the local cluster (check the id in RANCHER_PROJECTS or CATTLE_URL: Rancher shows it as <cluster id>:<project id>)",
 			id, project, cluster))
 	case err != nil:
-		return "", c.explain(id, &kube.Error{Verb: "get", Resource: "projects.management.cattle.io", Namespace: cluster, Name: project, Verbs: []string{"get"}, Err: err})
+		return "", c.explain(id, &kubeapi.Error{Verb: "get", Resource: "projects.management.cattle.io", Namespace: cluster, Name: project, Verbs: []string{"get"}, Err: err})
 	}
 	ns, _, _ := unstructured.NestedString(obj.Object, "status", "backingNamespace")
 	if ns == "" {
@@ -103,7 +100,7 @@ func (c *Cluster) ListProjects(ctx context.Context) ([]string, error) {
 	for {
 		list, err := c.Projects.List(ctx, opts)
 		if err != nil {
-			return nil, c.explain("", &kube.Error{Verb: "list", Resource: "projects.management.cattle.io", Verbs: []string{"list"}, Err: err})
+			return nil, c.explain("", &kubeapi.Error{Verb: "list", Resource: "projects.management.cattle.io", Verbs: []string{"list"}, Err: err})
 		}
 		for _, p := range list.Items {
 			if p.GetLabels()[rancherapi.SystemProjectLabel] == "true" {
@@ -120,7 +117,7 @@ func (c *Cluster) ListProjects(ctx context.Context) ([]string, error) {
 // explain says what to do about a failed call: which Rancher role grants it, or
 // that the token is not accepted by the local cluster's proxy. A refusal or a
 // missing object is permanent (retried only after RETRY_MAX_INTERVAL).
-func (c *Cluster) explain(project string, e *kube.Error) error {
+func (c *Cluster) explain(project string, e *kubeapi.Error) error {
 	var err error = e
 	switch {
 	case apierrors.IsUnauthorized(e.Err) && c.Proxy:
@@ -137,7 +134,7 @@ func (c *Cluster) explain(project string, e *kube.Error) error {
 }
 
 // grantHint names what grants a refused call, in Rancher's terms.
-func grantHint(project string, e *kube.Error, proxy bool) string {
+func grantHint(project string, e *kubeapi.Error, proxy bool) string {
 	who := "the API token's user"
 	if !proxy {
 		who = "the ServiceAccount"
@@ -163,6 +160,6 @@ func grantHint(project string, e *kube.Error, proxy bool) string {
 
 // isForbidden reports whether err is a refusal by RBAC.
 func isForbidden(err error) bool {
-	var e *kube.Error
+	var e *kubeapi.Error
 	return errors.As(err, &e) && apierrors.IsForbidden(e.Err)
 }

@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
-
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/sirupsen/logrus"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,13 +25,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/plantest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
 
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 const (
 	host        = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
-	secretName  = "ecr-111122223333-us-east-1" // norman.CredentialName of host
+	secretName  = "ecr-111122223333-us-east-1" // registryhost.CredentialName of host
 	tokenSecret = "rancher-token-secret-DO-NOT-LEAK"
 )
 
@@ -55,8 +54,8 @@ type syncBuffer = logbuf.Buffer
 // env is one test's Rancher 2.12+ world: a real kube-apiserver holding the
 // projects CRD and one project (its own cluster namespace, backing namespace
 // and user), a Rancher stand-in proxying /k8s/clusters/local to it as that
-// user, a fake ECR whose every answer is a new password, and the logs, which
-// at the end may hold no password and no token.
+// user, tokens with a new password at every pass, and the logs, which at the
+// end may hold no password and no token.
 type env struct {
 	t       *testing.T
 	srv     *kubetest.Server
@@ -73,6 +72,9 @@ type env struct {
 
 	logs   *syncBuffer
 	log    *logrus.Logger
+	mem    plantest.Memory
+	last   plantest.Outcome
+	v3     v3Target
 	mu     sync.Mutex
 	issued []string
 }
@@ -204,6 +206,27 @@ func (e *env) grantTo(ns string, subject rbacv1.Subject, rule rbacv1.PolicyRule)
 		Subjects: []rbacv1.Subject{subject}}, metav1.CreateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
+	user := subject.Name
+	if subject.Kind == "ServiceAccount" {
+		user = "system:serviceaccount:" + subject.Namespace + ":" + subject.Name
+	}
+	e.waitAuthorized(user, ns, rule, true)
+}
+
+// waitAuthorized waits until the API server's authorizer, whose RBAC cache
+// follows Role changes a moment later, answers want for user and rule's
+// first verb in ns.
+func (e *env) waitAuthorized(user, ns string, rule rbacv1.PolicyRule, want bool) {
+	e.t.Helper()
+	attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0]}
+	if len(rule.ResourceNames) > 0 {
+		attrs.Name = rule.ResourceNames[0]
+	}
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: attrs}}
+	waitFor(e.t, 30*time.Second, fmt.Sprintf("%s to be allowed=%v to %s %s in %s", user, want, rule.Verbs[0], rule.Resources[0], ns), func() bool {
+		got, err := e.admin.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+		return err == nil && got.Status.Allowed == want
+	})
 }
 
 // revoke removes the user's grant on resource in ns.
@@ -212,9 +235,14 @@ func (e *env) revoke(ns, resource string) {
 	if err := e.admin.RbacV1().RoleBindings(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
+	role, err := e.admin.RbacV1().Roles(ns).Get(context.Background(), e.user+"-"+resource, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	if err := e.admin.RbacV1().Roles(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
+	e.waitAuthorized(e.user, ns, role.Rules[0], false)
 }
 
 // client is the daemon's Rancher client: the bearer token, /v3 URL of the project.
@@ -237,29 +265,41 @@ func (e *env) proxied() *projectsecret.Cluster {
 	return c
 }
 
-// ecr answers a new password for each of hosts on every call.
-func (e *env) ecr(hosts ...string) *ecrtest.Fake {
+// tokens are one token per host (host when none), each with a new password.
+func (e *env) tokens(hosts ...string) []refresher.Token {
 	if len(hosts) == 0 {
 		hosts = []string{host}
 	}
-	return &ecrtest.Fake{GetAuthorizationTokenFunc: func(context.Context, *ecr.GetAuthorizationTokenInput) (*ecr.GetAuthorizationTokenOutput, error) {
-		var logins []ecrtest.Login
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, h := range hosts {
-			pw := fmt.Sprintf("ecr-password-%d-%d", time.Now().UnixNano(), seq.Add(1))
-			e.issued = append(e.issued, pw)
-			logins = append(logins, ecrtest.Login{Host: h, Password: pw})
-		}
-		return ecrtest.Output(time.Now().Add(12*time.Hour), logins...), nil
-	}}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var toks []refresher.Token
+	for _, h := range hosts {
+		pw := fmt.Sprintf("ecr-password-%d-%d", time.Now().UnixNano(), seq.Add(1))
+		e.issued = append(e.issued, pw)
+		toks = append(toks, plantest.Token(h, pw))
+	}
+	return toks
 }
 
-// run runs one refresh of target into the env's project and returns its error.
+// run is one pass of target into the env's project (plan, then apply every
+// write, as the refresher does), with new tokens for hosts; its error is the
+// plan's or else every failure's. The outcome is kept in e.last.
 func (e *env) run(target refresher.Target, hosts ...string) error {
-	r := refresher.New([]refresher.Source{{Region: "us-east-1", Client: e.ecr(hosts...)}}, []refresher.Scope{{Name: e.id, Target: target}})
-	r.Logger = e.log
-	return r.RunOnce(e.t.Context())
+	o, err := e.mem.Run(e.t.Context(), target, plantest.Input(e.log, e.tokens(hosts...)))
+	e.last = o
+	if err == nil {
+		err = o.Err()
+	}
+	if err != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, s := range append([]string{tokenSecret}, e.issued...) {
+			if strings.Contains(err.Error(), s) {
+				e.t.Errorf("a secret (%.12s…) is in the error: %v", s, err)
+			}
+		}
+	}
+	return err
 }
 
 func (e *env) secret(name string) *corev1.Secret {
@@ -321,7 +361,7 @@ func (e *env) serviceAccount(ns string) *projectsecret.Cluster {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c, err := projectsecret.NewCluster(kube.Prepare(cfg, "test"), false)
+	c, err := projectsecret.NewCluster(kubeapi.Prepare(cfg, kubeapi.Options{UserAgent: "test"}), false)
 	if err != nil {
 		e.t.Fatal(err)
 	}

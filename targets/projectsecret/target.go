@@ -2,21 +2,20 @@ package projectsecret
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/multihost"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/kube"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/registryhost"
 )
 
 const (
@@ -25,50 +24,75 @@ const (
 	// project id (p-xxxxx).
 	ProjectScopedLabel = "management.cattle.io/project-scoped-secret"
 	// CreatorLabel = CreatorNorman marks a Secret made through /v3, e.g. a
-	// dockerCredential this process wrote before the upgrade to 2.12.
+	// dockerCredential this process wrote before the upgrade to 2.12. Rancher
+	// 2.12 removes it at the first namespace event of the project and at every
+	// start (when it adds ProjectScopedLabel).
 	CreatorLabel  = "cattle.io/creator"
 	CreatorNorman = "norman"
+	// CreatorIDAnnotation and ProjectIDAnnotation (<cluster>:<project>) are set
+	// on every Secret made through /v3 and stay after Rancher's relabel: what
+	// is left of its origin (docs/rancher-2.12.md).
+	CreatorIDAnnotation = "field.cattle.io/creatorId"
+	ProjectIDAnnotation = "field.cattle.io/projectId"
 )
 
 // Target is one Rancher 2.x project, written through Kubernetes.
 type Target struct {
+	mu        sync.Mutex
+	namespace string // the backing namespace, once found (it never changes)
+
+	// Cluster is the local cluster the project's Secrets live in.
 	Cluster *Cluster
 	// Project is <cluster id>:<project id>.
 	Project string
-
-	mu        sync.Mutex
-	namespace string // the backing namespace, once found (it never changes)
 }
 
 var _ refresher.Target = (*Target)(nil)
 
-// Writing into a project: the Secret is named as on /v3 (ecr-<account>-<region>,
-// see norman.CredentialName), so imagePullSecrets that name it keep working
-// when Rancher is upgraded. The /v3 no-loss rule holds: a Secret is updated in
-// place only when every host in it is one this process manages and it is this
-// process's own (label app.kubernetes.io/managed-by) or was made through /v3
-// (label cattle.io/creator=norman, which gains the project-scoped label and
-// the ownership label). A Secret holding any other host is never rewritten.
+// Writing into a project: the Secret is named as on /v3
+// (registryhost.CredentialName), so imagePullSecrets that name it keep working
+// when Rancher is upgraded. The /v3 no-loss rule holds (multihost decides): a
+// Secret is updated in place only when every host in it is one this process
+// manages and it is this process's own (label app.kubernetes.io/managed-by)
+// or was made through /v3 (see MadeThroughV3), which then gains the
+// project-scoped label and the ownership label. A Secret holding any other
+// host, made by anyone else, or copied by Rancher is never rewritten.
 
-// Sync writes the due tokens into the project's backing namespace.
-func (t *Target) Sync(ctx context.Context, due, all []refresher.Token, rec *refresher.Recorder) error {
+// secretVerbs are what the project's Secrets take.
+var secretVerbs = []string{"get", "list", "create", "update"}
+
+// Plan reads the backing namespace's dockerconfigjson Secrets and plans the
+// write of every one that is this process's and holds a host of in.Tokens,
+// and a new Secret for each host that none holds.
+func (t *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
 	ns, err := t.backingNamespace(ctx)
 	if err != nil {
-		return err
+		return refresher.Plan{}, err
 	}
 	_, project, _ := SplitProject(t.Project)
-	w := &secretRun{t: t, rec: rec, ns: ns, project: project, tokens: map[string]refresher.Token{},
-		ours: map[string][]*corev1.Secret{}, shared: map[string][]string{}, byName: map[string]*corev1.Secret{}, done: map[string]error{}}
-	for _, tok := range all {
-		w.tokens[tok.Host] = tok
+	secrets, err := t.list(ctx, ns)
+	if err != nil {
+		return refresher.Plan{}, err
 	}
-	if err := w.list(ctx); err != nil {
-		return err
+	objects := make([]multihost.Object, 0, len(secrets))
+	byName := make(map[string]*corev1.Secret, len(secrets))
+	for i := range secrets {
+		s := &secrets[i]
+		hosts, err := kubesecret.Hosts(s)
+		objects = append(objects, multihost.Object{Key: s.Name, Name: s.Name, Title: "secret " + ns + "/" + s.Name,
+			Hosts: hosts, Unknown: err != nil, Refused: refusal(s, project)})
+		byName[s.Name] = s
 	}
-	for _, tok := range due {
-		rec.Done(tok, w.syncHost(ctx, tok))
+	assigned, failures := multihost.Plan(in, objects, registryhost.CredentialName)
+	p := refresher.Plan{Failures: failures}
+	for _, a := range assigned {
+		var s *corev1.Secret
+		if a.Object != nil {
+			s = byName[a.Name]
+		}
+		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, in.Managed))
 	}
-	return nil
+	return p, nil
 }
 
 func (t *Target) backingNamespace(ctx context.Context) (string, error) {
@@ -85,176 +109,106 @@ func (t *Target) backingNamespace(ctx context.Context) (string, error) {
 	return ns, nil
 }
 
-// secretRun is one project's Secrets during one run.
-type secretRun struct {
-	t           *Target
-	rec         *refresher.Recorder
-	ns, project string
-	tokens      map[string]refresher.Token  // every token fetched this run, by host
-	ours        map[string][]*corev1.Secret // host → Secrets this process may rewrite that hold it
-	shared      map[string][]string         // host → names of Secrets that also hold foreign hosts
-	byName      map[string]*corev1.Secret
-	done        map[string]error // Secret name → result, one write per Secret per run
-}
-
-// list reads the backing namespace's Secrets this process may own: its own and
-// those made through /v3. Other Secrets are never read.
-func (w *secretRun) list(ctx context.Context) error {
-	for _, sel := range []string{kube.ManagedByLabel + "=" + kube.ManagedBy, CreatorLabel + "=" + CreatorNorman} {
-		opts := metav1.ListOptions{LabelSelector: sel, Limit: 500}
-		for {
-			list, err := w.t.Cluster.Client.CoreV1().Secrets(w.ns).List(ctx, opts)
-			if err != nil {
-				return w.t.Cluster.explain(w.t.Project, &kube.Error{Verb: "list", Resource: "secrets", Namespace: w.ns, Verbs: secretVerbs, Err: err})
-			}
-			for i := range list.Items {
-				s := &list.Items[i]
-				if s.Type != corev1.SecretTypeDockerConfigJson || w.byName[s.Name] != nil {
-					continue
-				}
-				w.byName[s.Name] = s
-				w.classify(s)
-			}
-			if opts.Continue = list.Continue; opts.Continue == "" {
-				break
-			}
-		}
-	}
-	return nil
-}
-
-// secretVerbs are what the project's Secrets take.
-var secretVerbs = []string{"get", "list", "create", "update"}
-
-// classify files a Secret under each managed host it holds: in ours when it is
-// this process's to rewrite, else in shared (reported, never rewritten).
-func (w *secretRun) classify(s *corev1.Secret) {
-	hosts := Hosts(s)
-	mine := w.own(s) == nil
-	for _, h := range hosts {
-		switch {
-		case !w.rec.Managed(h):
-		case mine:
-			w.ours[h] = append(w.ours[h], s)
-		default:
-			w.shared[h] = append(w.shared[h], s.Name)
-		}
-	}
-}
-
-// own accepts a Secret this process may rewrite, and names any other with
-// what to do about it. The writer asks it again after every re-read.
-func (w *secretRun) own(s *corev1.Secret) error {
-	name := w.ns + "/" + s.Name
-	if s.Labels[kube.ManagedByLabel] != kube.ManagedBy && s.Labels[CreatorLabel] != CreatorNorman {
-		return fmt.Errorf("secret %s exists and was made neither by this process (label %s=%s) nor through /v3 (label %s=%s); it is never changed: delete or rename it, or label it %s=%s to hand it over",
-			name, kube.ManagedByLabel, kube.ManagedBy, CreatorLabel, CreatorNorman, kube.ManagedByLabel, kube.ManagedBy)
-	}
-	if p := s.Labels[ProjectScopedLabel]; p != "" && p != w.project {
-		return fmt.Errorf("secret %s is labelled %s=%s, another project; it is never changed", name, ProjectScopedLabel, p)
-	}
-	if foreign := slices.DeleteFunc(Hosts(s), w.rec.Managed); len(foreign) > 0 {
-		return fmt.Errorf("secret %s also holds hosts this process does not manage (%s); it is never rewritten: move them to a Secret of their own, or delete it",
-			name, strings.Join(foreign, ","))
-	}
-	return nil
-}
-
-// syncHost writes one token into every Secret of the project that is ours and
-// holds its host, or into one named as on /v3.
-func (w *secretRun) syncHost(ctx context.Context, t refresher.Token) error {
-	log := w.rec.Log().WithFields(logrus.Fields{"registry": t.Host, "namespace": w.ns})
-	if names := w.shared[t.Host]; len(names) > 0 {
-		log.WithField("secrets", strings.Join(names, ",")).
-			Warn("secret also holds hosts this process does not manage; left untouched")
-	}
-	targets := w.ours[t.Host]
-	if len(targets) == 0 {
-		name := norman.CredentialName(t)
-		if s := w.byName[name]; s != nil {
-			if err := w.own(s); err != nil {
-				return refresher.Permanent(err)
-			}
-		}
-		targets = []*corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Name: name}}}
-	}
-	var errs []error
-	for _, s := range targets {
-		err, seen := w.done[s.Name]
-		if !seen {
-			err = w.write(ctx, s, t)
-			w.done[s.Name] = err
-		}
+// list returns the backing namespace's dockerconfigjson Secrets, all pages.
+// A field selector on type, not a label selector: a Secret made through /v3
+// loses its label when Rancher relabels it. Listing Secrets in that namespace
+// is what a Project Member may do.
+func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
+	opts := metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeDockerConfigJson), Limit: 500}
+	var out []corev1.Secret
+	for {
+		list, err := t.Cluster.Client.Secrets(ns).Needs(secretVerbs...).List(ctx, opts)
 		if err != nil {
-			errs = append(errs, err)
+			return nil, t.Cluster.explain(t.Project, &kubeapi.Error{Verb: "list", Resource: "secrets", Namespace: ns, Verbs: secretVerbs, Err: err})
+		}
+		for _, s := range list.Items {
+			if s.Type == corev1.SecretTypeDockerConfigJson {
+				out = append(out, s)
+			}
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			return out, nil
 		}
 	}
-	return errors.Join(errs...)
 }
 
-// write makes Secret s hold t and fresh tokens for every other host in it.
-func (w *secretRun) write(ctx context.Context, s *corev1.Secret, t refresher.Token) error {
-	log := w.rec.Log().WithFields(logrus.Fields{"registry": t.Host, "secret": w.ns + "/" + s.Name})
-	auths := map[string]kube.Auth{t.Host: {Username: t.Username, Password: t.Password}}
-	var others []refresher.Token
-	for _, h := range Hosts(s) {
-		if h == t.Host {
-			continue
-		}
-		tok, ok := w.tokens[h]
-		if !ok { // kept as it is by the writer; refreshed when its token is fetched
-			log.WithField("other", h).Warn("secret also holds a managed host whose token could not be fetched this run; that entry is kept as it is")
-			continue
-		}
-		auths[h] = kube.Auth{Username: tok.Username, Password: tok.Password}
-		others = append(others, tok)
+// write makes Secret ns/name (s as listed; nil when it is new) hold toks.
+// Entries of hosts whose token is not in hand are kept as they are by the
+// writer, which reads the Secret again and asks own before changing it.
+func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refresher.Token, managed func(string) bool) refresher.Write {
+	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
+	auths := kubesecret.Auths(toks)
+	id := ns + "/" + name
+	w := refresher.Write{
+		What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: toks, Detail: "project=" + project,
+		Action: refresher.ResultCreated, Stale: s == nil || !kubesecret.Holds(s, labels, auths),
+		Fields: logrus.Fields{"secret": id},
 	}
-	id := w.ns + "/" + s.Name
-	c := kube.HashAuths(auths)
-	if w.rec.Unchanged(id, c, t) {
-		log.Debug("secret unchanged")
+	if s != nil {
+		w.Action = refresher.ResultUpdated
+		if s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
+			w.Fields["adopted"] = "made through /v3; now labelled " + ProjectScopedLabel
+		}
+	}
+	own := func(s *corev1.Secret) error {
+		if err := refusal(s, project); err != nil {
+			return err
+		}
+		hosts, err := kubesecret.Hosts(s)
+		if err != nil {
+			return fmt.Errorf("secret %s: %v; it is not rewritten: check it, or delete it", id, err)
+		}
+		if foreign := slices.DeleteFunc(hosts, managed); len(foreign) > 0 {
+			return fmt.Errorf("secret %s also holds hosts this process does not manage (%s); it is never rewritten: move them to a Secret of their own, or delete it",
+				id, multihost.HostList(foreign))
+		}
 		return nil
 	}
-	if w.rec.DryRun() {
-		log.Info("dry run: would write project-scoped secret")
-		return nil
-	}
-	adopt := s.Labels[kube.ManagedByLabel] != kube.ManagedBy && s.UID != ""
-	labels := map[string]string{kube.ManagedByLabel: kube.ManagedBy, ProjectScopedLabel: w.project}
-	res, err := w.t.Cluster.Writer.Apply(ctx, w.ns, s.Name, labels, auths, w.own)
-	if err != nil {
-		if isForbidden(err) {
-			err = fmt.Errorf("%w; %s", err, grantHint(w.t.Project, &kube.Error{Resource: "secrets", Namespace: w.ns, Verbs: secretVerbs}, w.t.Cluster.Proxy))
+	apply := func(ctx context.Context, write func(context.Context, string, string, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
+		res, err := write(ctx, ns, name, labels, auths, own)
+		if err != nil {
+			if isForbidden(err) {
+				err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
+			}
+			return refresher.ResultFailed, err
 		}
-		return err
+		return res, nil
 	}
-	w.rec.Written(id, c, res, t, others...)
-	log = log.WithFields(logrus.Fields{"result": res, "expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)})
-	if adopt {
-		log = log.WithField("adopted", "made through /v3; now labelled "+ProjectScopedLabel)
-	}
-	log.Info("project-scoped secret written")
-	return nil
+	// A dry run meets the same refusals through the API server's own dry run.
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Apply) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Check) }
+	return w
 }
 
-// Hosts returns the registry hosts a dockerconfigjson Secret holds, as
-// NormalizeHost gives them (a key that is no host stays as it is, and so is
-// never a managed host). Nothing else of the content is kept.
-func Hosts(s *corev1.Secret) []string {
-	var cfg struct {
-		Auths map[string]json.RawMessage `json:"auths"`
+// MadeThroughV3 reports whether s was made through Rancher's /v3 API (a
+// dockerCredential): the label cattle.io/creator=norman, or — after Rancher
+// 2.12 removed that label — either annotation /v3 sets.
+func MadeThroughV3(s *corev1.Secret) bool {
+	_, creator := s.Annotations[CreatorIDAnnotation]
+	_, projectID := s.Annotations[ProjectIDAnnotation]
+	return s.Labels[CreatorLabel] == CreatorNorman || creator || projectID
+}
+
+// refusal says why s is not this process's to change, naming it and the fix;
+// nil when it is: its own, or made through /v3, for this project. Rancher's
+// copies are Rancher's whatever they carry.
+func refusal(s *corev1.Secret, project string) error {
+	name := s.Namespace + "/" + s.Name
+	pid := s.Annotations[ProjectIDAnnotation] // <cluster>:<project>
+	if _, p, ok := strings.Cut(pid, ":"); ok {
+		pid = p
 	}
-	if json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg) != nil {
-		return []string{"(unreadable " + corev1.DockerConfigJsonKey + ")"}
+	switch {
+	case kubesecret.IsRancherCopy(s):
+		return fmt.Errorf("secret %s is a copy Rancher made of a project Secret (annotation %s); it is Rancher's and never changed by this process",
+			name, kubesecret.RancherCopyAnnotation)
+	case s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy && !MadeThroughV3(s):
+		return fmt.Errorf("secret %s exists and was made neither by this process (label %s=%s) nor through /v3 (label %s=%s or annotation %s); it is never changed: delete or rename it, or label it %s=%s to hand it over",
+			name, kubesecret.ManagedByLabel, kubesecret.ManagedBy, CreatorLabel, CreatorNorman, CreatorIDAnnotation, kubesecret.ManagedByLabel, kubesecret.ManagedBy)
+	case s.Labels[ProjectScopedLabel] != "" && s.Labels[ProjectScopedLabel] != project:
+		return fmt.Errorf("secret %s is labelled %s=%s, another project; it is never changed", name, ProjectScopedLabel, s.Labels[ProjectScopedLabel])
+	case pid != "" && pid != project:
+		return fmt.Errorf("secret %s is annotated %s=%s, another project; it is never changed", name, ProjectIDAnnotation, s.Annotations[ProjectIDAnnotation])
 	}
-	out := make([]string, 0, len(cfg.Auths))
-	for raw := range cfg.Auths {
-		h, err := refresher.NormalizeHost(raw)
-		if err != nil {
-			h = raw
-		}
-		out = append(out, h)
-	}
-	slices.Sort(out)
-	return out
+	return nil
 }

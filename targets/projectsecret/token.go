@@ -79,7 +79,7 @@ func (w *TokenWatch) now() time.Time {
 	return time.Now()
 }
 
-// Target returns t, checking the token (at most every Every) before each Sync.
+// Target returns t, checking the token (at most every Every) before each plan.
 func (w *TokenWatch) Target(t refresher.Target) refresher.Target { return &watched{w: w, t: t} }
 
 type watched struct {
@@ -87,7 +87,8 @@ type watched struct {
 	t refresher.Target
 }
 
-func (t *watched) Sync(ctx context.Context, due, all []refresher.Token, rec *refresher.Recorder) error {
+// Plan checks the token (at most every Every), then plans through the target.
+func (t *watched) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
 	t.w.Check(ctx)
-	return t.t.Sync(ctx, due, all, rec)
+	return t.t.Plan(ctx, in)
 }

@@ -42,19 +42,60 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default .Release.Namespace .Values.leaderElection.namespace -}}
 {{- end -}}
 
+{{- /* No image is published: without one, say how to build and push it rather than render a Pod that
+never pulls. */ -}}
 {{- define "recc.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if not .Values.image.repository -}}
+{{- fail (printf `image.repository: set the image to run. None is published: build it and push it to a registry your nodes can pull from (not only the ECR registry it refreshes, which nothing can pull from before its first run):
+  scripts/image.sh %[1]s
+  podman manifest push --all rancher-ecr-credentials:%[1]s docker://<registry>/rancher-ecr-credentials:%[1]s
+then install with --set image.repository=<registry>/rancher-ecr-credentials --set image.tag=%[1]s (README, "The image").` $tag) -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
 {{ .Values.image.repository }}@{{ .Values.image.digest }}
 {{- else -}}
-{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{ .Values.image.repository }}:{{ $tag }}
 {{- end -}}
 {{- end -}}
 
 {{- define "recc.checkMode" -}}
+{{- /* helm --set splits on unescaped commas: "kube.namespaceSelector=a=1,b=2" sets the selector to
+"a=1" and a stray top-level "b". Catch that (and typos) instead of running with half a selector.
+Every top-level key of values.yaml, and Rancher's "global" (a key missing here fails the default render). */ -}}
+{{- $known := list "mode" "image" "imagePullSecrets" "aws" "kube" "rancher" "refreshSchedule" "logLevel" "logFormat"
+  "shutdownTimeout" "retryMinInterval" "retryMaxInterval" "dryRun" "port" "extraEnv" "replicaCount" "createNamespace"
+  "leaderElection" "serviceAccount" "rbac" "podAnnotations" "podLabels" "podSecurityContext" "securityContext"
+  "resources" "priorityClassName" "nodeSelector" "tolerations" "podAntiAffinity" "affinity" "topologySpreadConstraints"
+  "service" "serviceMonitor" "podDisruptionBudget" "global" -}}
+{{- range $key, $_ := .Values -}}
+{{- if not (has $key $known) -}}
+{{- fail (printf `values: %q is not a value of this chart. With helm --set, a comma separates two values: escape a comma inside one as \, (--set 'kube.namespaceSelector=env=prod\,team=a'), or use --set-json or a values file` $key) -}}
+{{- end -}}
+{{- end -}}
 {{- if not (has .Values.mode (list "namespaces" "rancherProjectSecrets")) -}}
 {{- fail (printf "mode: %q is not a mode; use namespaces or rancherProjectSecrets" .Values.mode) -}}
 {{- end -}}
 {{- if and (eq .Values.mode "rancherProjectSecrets") (not .Values.rancher.projects) -}}
 {{- fail "rancher.projects: name the projects to write into (<clusterId>:<projectId>, or all) with mode rancherProjectSecrets" -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* aws.existingSecret must exist before the Pod starts, or it waits in CreateContainerConfigError.
+lookup answers only against a cluster (helm install, upgrade, --dry-run=server); helm template skips it. */ -}}
+{{- define "recc.checkAWSSecret" -}}
+{{- with .Values.aws.existingSecret -}}
+{{- if lookup "v1" "Namespace" "" "kube-system" -}}
+{{- $secret := lookup "v1" "Secret" $.Release.Namespace . -}}
+{{- $create := printf "kubectl create namespace %[1]s; kubectl -n %[1]s create secret generic %[2]s --from-literal=%[3]s=... --from-literal=%[4]s=... (the namespace and the Secret before helm install: --create-namespace makes the namespace only after this check)" $.Release.Namespace . $.Values.aws.accessKeyIdKey $.Values.aws.secretAccessKeyKey -}}
+{{- if not $secret -}}
+{{- fail (printf "aws.existingSecret: no Secret %s in namespace %s. Create it first: %s" . $.Release.Namespace $create) -}}
+{{- end -}}
+{{- range list $.Values.aws.accessKeyIdKey $.Values.aws.secretAccessKeyKey -}}
+{{- if not (hasKey (default dict $secret.data) .) -}}
+{{- fail (printf "aws.existingSecret: Secret %s/%s has no key %s (it has %s); add it, or name the key in aws.accessKeyIdKey / aws.secretAccessKeyKey" $.Release.Namespace $.Values.aws.existingSecret . (keys (default dict $secret.data) | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}

@@ -1,0 +1,265 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/settings"
+)
+
+// minimal is the old image's required environment.
+func minimal() map[string]string {
+	return map[string]string{
+		"CATTLE_URL":        "http://rancher.example.com:8080/v1",
+		"CATTLE_ACCESS_KEY": "access",
+		"CATTLE_SECRET_KEY": "secret",
+		"AWS_REGION":        "us-east-1",
+	}
+}
+
+// parseSharedEnv is parseShared over args and env, with every problem it reported.
+func parseSharedEnv(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	v, err := settings.Parse(shared(), args, apptest.EnvOf(env), nil)
+	if err != nil {
+		return Config{}, err
+	}
+	c := parseShared(v, apptest.EnvOf(env))
+	return c, v.Err()
+}
+
+// wantProblems checks the settings as the daemon does and wants exactly one
+// problem line holding each of want, none of them printing a secret.
+func wantProblems(t *testing.T, args []string, env map[string]string, want ...string) {
+	t.Helper()
+	_, err := Check(args, apptest.EnvOf(env))
+	apptest.WantLines(t, err, want...)
+	if err != nil && env["CATTLE_SECRET_KEY"] == "secret" && strings.Contains(err.Error(), "secret") {
+		t.Errorf("error prints the secret key:\n%s", err)
+	}
+}
+
+func TestParseShared_Defaults(t *testing.T) {
+	t.Parallel()
+	got, err := parseSharedEnv(t, nil, minimal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Region: "us-east-1", RoleSessionName: DefaultRoleSessionName,
+		ListenPort: DefaultListenPort, LogLevel: logrus.InfoLevel, LogFormat: "text", RefreshSchedule: "@every 6h",
+		ShutdownTimeout: 10 * time.Second, RetryMinInterval: 30 * time.Second, RetryMaxInterval: 15 * time.Minute,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("config (-want +got):\n%s", d)
+	}
+}
+
+// The old image's environment, all of it, is accepted unchanged.
+func TestCheck_OldImageEnvironment(t *testing.T) {
+	t.Parallel()
+	env := minimal()
+	env["AWS_ECR_REGISTRY_IDS"] = "111122223333, 444455556666:eu-west-1"
+	env["AWS_ROLE_ARN"] = "arn:aws:iam::111122223333:role/ecr-read"
+	env["AUTO_CREATE"] = "true"
+	env["LISTEN_PORT"] = "9090"
+	env["LOG_LEVEL"] = "debug"
+	got, err := Check(nil, apptest.EnvOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]Registry{{"111122223333", "us-east-1"}, {"444455556666", "eu-west-1"}}, got.Registries); d != "" {
+		t.Errorf("registries (-want +got):\n%s", d)
+	}
+	if got.ListenPort != 9090 || got.LogLevel != logrus.DebugLevel || got.RoleARN != env["AWS_ROLE_ARN"] {
+		t.Errorf("config = %+v", got)
+	}
+}
+
+func TestParseShared_FlagsWin(t *testing.T) {
+	t.Parallel()
+	env := with(with(minimal(), "LISTEN_PORT", "9090"), "RUN_ONCE", "true")
+	got, err := parseSharedEnv(t, []string{"--listen-port", "7070", "--once=false", "--dry-run", "--metrics-per-scope"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ListenPort != 7070 || got.Once || !got.DryRun || !got.MetricsPerScope {
+		t.Errorf("config = %+v, want the flags' values", got)
+	}
+}
+
+func TestParseShared_Region(t *testing.T) {
+	t.Parallel()
+	env := with(minimal(), "AWS_DEFAULT_REGION", "eu-central-1")
+	delete(env, "AWS_REGION")
+	if got, err := parseSharedEnv(t, nil, env); err != nil || got.Region != "eu-central-1" {
+		t.Errorf("AWS_DEFAULT_REGION: region = %q, %v", got.Region, err)
+	}
+	// Not needed when every registry id names its region; the first one's
+	// serves the SDK's own calls (STS).
+	env = with(minimal(), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1, 444455556666:ap-south-1")
+	delete(env, "AWS_REGION")
+	got, err := parseSharedEnv(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]Registry{{"111122223333", "eu-west-1"}, {"444455556666", "ap-south-1"}}, got.Registries); d != "" || got.Region != "eu-west-1" {
+		t.Errorf("region %q, registries (-want +got):\n%s", got.Region, d)
+	}
+}
+
+// Every problem is reported at once, one line each, naming the variable (or
+// the flag or alias it came from), in the order --help lists them.
+func TestCheck_Invalid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{name: "Empty", env: map[string]string{}, want: []string{"AWS_REGION: required",
+			"nothing to write into: no target is configured; set what one of them requires. Rancher 1.x: CATTLE_URL"}},
+		{name: "Everything", env: map[string]string{
+			"CATTLE_URL": "ftp://x", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s", "AWS_REGION": "useast1",
+			"AWS_ECR_REGISTRY_IDS": "12345,111122223333:mars", "AUTO_CREATE": "yes please", "LISTEN_PORT": "99999",
+			"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "REFRESH_SCHEDULE": "every day", "SHUTDOWN_TIMEOUT": "10",
+			"RETRY_MIN_INTERVAL": "1h", "RETRY_MAX_INTERVAL": "1m", "AWS_ROLE_ARN": "role/x", "RANCHER_CA_FILE": "/nonexistent/ca.pem",
+			"METRICS_PER_SCOPE": "some", "LEADER_ELECTION_NAMESPACE": "-x",
+		}, want: []string{
+			"AWS_REGION: \"useast1\" is not an AWS region", "AWS_ECR_REGISTRY_IDS: \"12345\" is not a 12-digit",
+			"AWS_ECR_REGISTRY_IDS: \"111122223333:mars\"", "AWS_ROLE_ARN: \"role/x\" is not an ARN", "LISTEN_PORT: \"99999\"",
+			"LOG_LEVEL: \"loud\"", "LOG_FORMAT: \"xml\"", "REFRESH_SCHEDULE: invalid cron spec", "SHUTDOWN_TIMEOUT: \"10\" is not a positive Go duration",
+			"RETRY_MAX_INTERVAL: 1m0s is shorter than RETRY_MIN_INTERVAL", "METRICS_PER_SCOPE: \"some\" is not true or false",
+			"LEADER_ELECTION_NAMESPACE: \"-x\" is not a namespace name",
+			"CATTLE_URL: scheme must be http or https", "AUTO_CREATE: \"yes please\" is not true or false", "RANCHER_CA_FILE: cannot read",
+		}},
+		{name: "ProxyWithTwoRegistries", env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
+			want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
+		{name: "ProxyNotAHost", env: with(minimal(), "ECR_PROXY_HOST", "a b"), want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
+		{name: "TooManyIDs", env: with(minimal(), "AWS_ECR_REGISTRY_IDS", "111122223333,100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
+			want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
+		{name: "UnknownFlag", env: minimal(), args: []string{"--cattle-uri=x"}, want: []string{"command line: flag provided but not defined: -cattle-uri"}},
+		{name: "StrayArgument", env: minimal(), args: []string{"once"}, want: []string{"unexpected argument \"once\""}},
+		// Issue 18: a Kubernetes-only setup, valid or not, hears nothing of CATTLE_URL.
+		{name: "KubernetesOnlyBadSelector", env: map[string]string{"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "a in ("},
+			want: []string{"KUBE_NAMESPACE_SELECTOR: "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantProblems(t, tt.args, tt.env, tt.want...)
+		})
+	}
+}
+
+// Settings that would hammer ECR and the platforms or hide errors are
+// refused, each with the variable (or flag) and the fix.
+func TestCheck_Refused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"ScheduleEvery0s", with(minimal(), "REFRESH_SCHEDULE", "@every 0s"), nil, `REFRESH_SCHEDULE: "@every 0s" runs every 1s: use a schedule at least 1m0s apart`},
+		{"ScheduleEvery1ns", with(minimal(), "REFRESH_SCHEDULE", "@every 1ns"), nil, `REFRESH_SCHEDULE: "@every 1ns" runs every 1s`},
+		{"ScheduleEvery59s", with(minimal(), "REFRESH_SCHEDULE", "@every 59s"), nil, `REFRESH_SCHEDULE: "@every 59s" runs every 59s`},
+		{"ScheduleBareDuration", with(minimal(), "REFRESH_SCHEDULE", "6h"), nil, `REFRESH_SCHEDULE: invalid cron spec "6h": a bare duration needs @every, e.g. REFRESH_SCHEDULE="@every 6h"`},
+		{"ScheduleFlag", minimal(), []string{"--refresh-schedule", "@every 1s"}, `--refresh-schedule (REFRESH_SCHEDULE): "@every 1s" runs every 1s`},
+		{"RetryMinTooShort", with(minimal(), "RETRY_MIN_INTERVAL", "1s"), nil, "RETRY_MIN_INTERVAL: 1s would retry and refresh too often: use 5s or more"},
+		{"RetryMinNanosecond", with(minimal(), "RETRY_MIN_INTERVAL", "1ns"), nil, "RETRY_MIN_INTERVAL: 1ns would retry"},
+		{"RetryMaxTooShort", with(with(minimal(), "RETRY_MIN_INTERVAL", "5s"), "RETRY_MAX_INTERVAL", "10s"), nil, "RETRY_MAX_INTERVAL: 10s would retry errors that retrying cannot fix (a rejected key) too often: use 1m0s or more"},
+		{"RetryMinOverMax", with(with(minimal(), "RETRY_MIN_INTERVAL", "2h"), "RETRY_MAX_INTERVAL", "1h"), nil, "RETRY_MAX_INTERVAL: 1h0m0s is shorter than RETRY_MIN_INTERVAL 2h0m0s"},
+		{"RetryFlag", minimal(), []string{"--retry-min-interval=10ms"}, "--retry-min-interval (RETRY_MIN_INTERVAL): 10ms would retry"},
+		{"LogLevelPanic", with(minimal(), "LOG_LEVEL", "panic"), nil, `LOG_LEVEL: "panic" would hide every error: use error, or a more verbose level`},
+		{"LogLevelFatal", with(minimal(), "LOG_LEVEL", "FATAL"), nil, `LOG_LEVEL: "FATAL" would hide every error`},
+		{"ListenAddressPort", with(minimal(), "LISTEN_ADDRESS", "127.0.0.1:8080"), nil, `LISTEN_ADDRESS: "127.0.0.1:8080" holds a port: set LISTEN_ADDRESS=127.0.0.1 and LISTEN_PORT=8080`},
+		{"ListenAddressJunk", with(minimal(), "LISTEN_ADDRESS", "http://0.0.0.0"), nil, `LISTEN_ADDRESS: "http://0.0.0.0" is not an IP address or host name`},
+		{"ListenAddressFlag", minimal(), []string{"--listen-address", "a b"}, `--listen-address (LISTEN_ADDRESS): "a b" is not an IP address or host name`},
+		{"RegionFromAlias", with(with(minimal(), "AWS_REGION", ""), "AWS_DEFAULT_REGION", "mars"), nil, `AWS_DEFAULT_REGION: "mars" is not an AWS region name`},
+		{"RegionMissingForOneID", with(with(minimal(), "AWS_REGION", ""), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1,444455556666"), nil,
+			"AWS_REGION: required (or AWS_DEFAULT_REGION), e.g. us-east-1, unless every AWS_ECR_REGISTRY_IDS entry names its region as id:region"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantProblems(t, tt.args, tt.env, tt.want)
+		})
+	}
+}
+
+// The floors themselves, and the finest cron spec, are accepted.
+func TestCheck_Floors(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		with(minimal(), "REFRESH_SCHEDULE", "@every 1m"),
+		with(minimal(), "REFRESH_SCHEDULE", "* * * * *"),
+		with(minimal(), "REFRESH_SCHEDULE", "@hourly"),
+		with(with(minimal(), "RETRY_MIN_INTERVAL", "5s"), "RETRY_MAX_INTERVAL", "1m"),
+		with(minimal(), "LOG_LEVEL", "error"),
+		with(minimal(), "LOG_LEVEL", "trace"),
+	} {
+		if _, err := Check(nil, apptest.EnvOf(env)); err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+}
+
+// Issue 18: a Kubernetes-only setup needs no Rancher setting, and a
+// configuration that turns no kind on says so in one line, naming what turns
+// each on.
+func TestCheck_Kinds(t *testing.T) {
+	// A cluster to build the client for; nothing calls it.
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	if _, err := Check(nil, apptest.EnvOf(map[string]string{"KUBE_NAMESPACES": "team-*,web", "AWS_REGION": "eu-west-1"})); err != nil {
+		t.Errorf("Kubernetes only: %v", err)
+	}
+	_, err := Check(nil, apptest.EnvOf(map[string]string{"AWS_REGION": "eu-west-1", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s"}))
+	if err == nil || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("no kind on: %v, want one line", err)
+	}
+	for _, want := range []string{"nothing to write into", "Rancher 1.x: CATTLE_URL", "Rancher 2.x: CATTLE_URL https://<rancher>/v3", "RANCHER_PROJECTS alone", "KUBE_NAMESPACES"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the no-kind line lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "CATTLE_URL: required") || strings.Contains(err.Error(), "CATTLE_ACCESS_KEY:") {
+		t.Errorf("the no-kind line speaks of a Rancher setting as if Rancher were on: %v", err)
+	}
+}
+
+func with(m map[string]string, k, v string) map[string]string { return apptest.With(m, k, v) }
+
+// LEADER_ELECTION outside any cluster is a configuration error naming it.
+func TestRun_LeaderElectionWithoutCluster(t *testing.T) {
+	w := apptest.NewWorld(t)
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	w.Env["LEADER_ELECTION"] = "true"
+	_, _, err := run(t.Context(), w.Env)
+	if exitCode(err) != 2 || !strings.HasPrefix(err.Error(), "LEADER_ELECTION: ") {
+		t.Errorf("err = %v, want exit 2 naming LEADER_ELECTION", err)
+	}
+	if w.Rancher.Requests() != 0 || w.ECR.Calls() != 0 {
+		t.Error("network was used before the configuration was valid")
+	}
+}

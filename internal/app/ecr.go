@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/sirupsen/logrus"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logging"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+// awsSetup is where the AWS configuration comes from: the SDK's default
+// chain, or the demo's.
+type awsSetup struct {
+	// config returns the AWS configuration for region.
+	config func(ctx context.Context, region string) (aws.Config, error)
+	// ecrOptions are added to every ECR client's (the demo's endpoint).
+	ecrOptions []func(*ecr.Options)
+}
+
+// defaultAWS loads the configuration as the AWS SDK does by default (its
+// variables, shared files, web identity, IMDS), its own log lines through
+// log, a missing-credentials failure explained from getenv.
+func defaultAWS(log logrus.FieldLogger, getenv func(string) string) awsSetup {
+	return awsSetup{config: func(ctx context.Context, region string) (aws.Config, error) {
+		c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region), awsconfig.WithLogger(logging.SDKLogger(log)))
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("aws configuration: %w", err)
+		}
+		c.Credentials = ecrsource.ExplainCredentials(c.Credentials, getenv)
+		return c, nil
+	}}
+}
+
+// newSources builds one ECR source per region, as the daemon's own identity:
+// AWS_ROLE_ARN is assumed through STS unless web identity owns it. Nothing
+// here touches the network.
+func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLogger) ([]refresher.Source, error) {
+	awsCfg, err := a.config(ctx, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RoleARN != "" && !cfg.WebIdentity {
+		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = cfg.RoleSessionName
+			if cfg.RoleExternalID != "" {
+				o.ExternalID = aws.String(cfg.RoleExternalID)
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(p)
+	}
+	var order []string
+	ids := map[string][]string{}
+	if len(cfg.Registries) == 0 {
+		order = []string{cfg.Region}
+	}
+	for _, r := range cfg.Registries {
+		if _, ok := ids[r.Region]; !ok {
+			order = append(order, r.Region)
+		}
+		ids[r.Region] = append(ids[r.Region], r.ID)
+	}
+	sources := make([]refresher.Source, 0, len(order))
+	for _, region := range order {
+		opts := append([]func(*ecr.Options){func(o *ecr.Options) { o.Region = region }}, a.ecrOptions...)
+		sources = append(sources, &ecrsource.Source{Client: ecr.NewFromConfig(awsCfg, opts...), AWSRegion: region,
+			RegistryIDs: ids[region], ProxyHost: cfg.ProxyHost, Logger: log})
+	}
+	return sources, nil
+}
