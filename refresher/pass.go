@@ -321,13 +321,13 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 }
 
 // writeFailed logs a write that failed: one line per object, as the run's
-// summary counts them.
+// summary counts them, worded as every failure to write is.
 func writeFailed(log logrus.FieldLogger, w *Write, err error) {
 	hosts := make([]string, len(w.Tokens))
 	for i, t := range w.Tokens {
 		hosts[i] = t.Host
 	}
-	log.WithField("registry", strings.Join(hosts, ",")).WithError(err).Error(w.What + " not written")
+	log.WithFields(logrus.Fields{"registry": strings.Join(hosts, ","), "object": w.What}).WithError(err).Error("credential not written")
 }
 
 // verb is a result as a dry run says it: "create", "update", "leave".
