@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"os"
@@ -16,8 +16,8 @@ import (
 )
 
 const (
-	chartDir     = "deploy/chart/rancher-ecr-credentials"
-	manifestFile = "deploy/kubernetes/rancher-ecr-credentials.yaml"
+	chartDir     = "chart/rancher-ecr-credentials"
+	manifestFile = "kubernetes/rancher-ecr-credentials.yaml"
 	chartRelease = "rancher-ecr-credentials"
 	chartNS      = "rancher-ecr-credentials"
 	// kubeVersion is the version helm renders for: the test apiserver's. A helm built with go install
