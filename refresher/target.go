@@ -58,9 +58,9 @@ type Scope struct {
 // own package under targets/ and owns its platform's rules.
 type Target interface {
 	// Plan reads what the scope holds and returns the writes that make it hold
-	// in.Tokens, and the hosts it cannot hold there. An error means the scope
-	// could not be read at all: every host of in.Tokens fails with it.
-	Plan(ctx context.Context, in Input) (Plan, error)
+	// want.Tokens, and the hosts it cannot hold there. An error means the scope
+	// could not be read at all: every host of want.Tokens fails with it.
+	Plan(ctx context.Context, want Input) (Plan, error)
 }
 
 // Input is what a Target plans with.

@@ -62,9 +62,9 @@ var _ refresher.Target = (*Target)(nil)
 var secretVerbs = []string{"get", "list", "create", "update"}
 
 // Plan reads the backing namespace's dockerconfigjson Secrets and plans the
-// write of every one that is this process's and holds a host of in.Tokens,
+// write of every one that is this process's and holds a host of want.Tokens,
 // and a new Secret for each host that none holds.
-func (t *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	ns, err := t.backingNamespace(ctx)
 	if err != nil {
 		return refresher.Plan{}, err
@@ -83,14 +83,14 @@ func (t *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, 
 			Hosts: hosts, Unknown: err != nil, Refused: refusal(s, project)})
 		byName[s.Name] = s
 	}
-	assigned, failures := multihost.Plan(in, objects, registryhost.CredentialName)
+	assigned, failures := multihost.Plan(want, objects, registryhost.CredentialName)
 	p := refresher.Plan{Failures: failures}
 	for _, a := range assigned {
 		var s *corev1.Secret
 		if a.Object != nil {
 			s = byName[a.Name]
 		}
-		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, in.Managed))
+		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, want.Managed))
 	}
 	return p, nil
 }
