@@ -133,8 +133,9 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 }
 
 // write makes Secret ns/name (s as listed; nil when it is new) hold toks.
-// Entries of hosts whose token is not in hand are kept as they are by the
-// writer, which reads the Secret again and asks own before changing it.
+// The writer starts from s (a refresh is one update after the list, no
+// create ending in 409 and no second read), asks own before changing it, and
+// keeps the entries of hosts whose token is not in hand as they are.
 func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refresher.Token, managed func(string) bool) refresher.Write {
 	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
 	auths := kubesecret.Auths(toks)
@@ -164,8 +165,8 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		}
 		return nil
 	}
-	apply := func(ctx context.Context, write func(context.Context, string, string, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
-		res, err := write(ctx, ns, name, labels, auths, own)
+	apply := func(ctx context.Context, write func(context.Context, string, string, *corev1.Secret, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
+		res, err := write(ctx, ns, name, s, labels, auths, own)
 		if err != nil {
 			if isForbidden(err) {
 				err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
@@ -175,8 +176,8 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		return res, nil
 	}
 	// A dry run meets the same refusals through the API server's own dry run.
-	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Apply) }
-	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Check) }
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.ApplyFrom) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.CheckFrom) }
 	return w
 }
 
