@@ -133,7 +133,24 @@ func (w *Writer) keep(key string, r *record) {
 // kept (dropping them is not this call's to decide), and so are its other
 // labels, annotations, data keys and fields.
 func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, nil, false)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{})
+	return res, redactAuths(err, auths)
+}
+
+// ApplyFrom is Apply for a Secret the caller has just read (listed) as read;
+// nil when it did not exist. The write starts from read, as from a record:
+// after ownership is checked on it, one update carrying its resourceVersion,
+// with no create attempt (409) and no second read, so a new process refreshes
+// a Secret it listed with one request. A change made since read is a 409 and
+// read again, never overwritten, as with a record.
+func (w *Writer) ApplyFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{read: read})
+	return res, redactAuths(err, auths)
+}
+
+// CheckFrom is Check starting from read, as ApplyFrom does.
+func (w *Writer) CheckFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{dry: true, read: read})
 	return res, redactAuths(err, auths)
 }
 
@@ -145,13 +162,13 @@ func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[s
 // is left as it is without an error: there is nothing of its own to take
 // back.
 func (w *Writer) Replace(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, drop, false)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{drop: drop})
 	return res, redactAuths(err, auths)
 }
 
 // CheckReplace answers what Replace would do, as Check answers for Apply.
 func (w *Writer) CheckReplace(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, drop, true)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{drop: drop, dry: true})
 	return res, redactAuths(err, auths)
 }
 
@@ -159,7 +176,7 @@ func (w *Writer) CheckReplace(ctx context.Context, namespace, name string, label
 // (dryRun=All): the same reads, the same refusals (RBAC, ownership, Rancher
 // copies, admission), nothing stored and nothing remembered.
 func (w *Writer) Check(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, nil, true)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{dry: true})
 	return res, redactAuths(err, auths)
 }
 
@@ -170,10 +187,22 @@ func dryRunOpt(dry bool) []string {
 	return nil
 }
 
-func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
+// how is what a write does besides setting auths.
+type how struct {
+	// drop, when set, names the hosts whose entries the Secret keeps only
+	// in auths (Replace).
+	drop func(host string) bool
+	// dry goes through the server's dry run (Check).
+	dry bool
+	// read is the Secret the caller just read (ApplyFrom), nil when none.
+	read *corev1.Secret
+}
+
+func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, h how) (refresher.Result, error) {
 	if own == nil {
 		own = Owned
 	}
+	drop, dry, read := h.drop, h.dry, h.read
 	// takeBack: only entries to remove, nothing to create.
 	takeBack := drop != nil && len(auths) == 0
 	key := namespace + "/" + name
@@ -204,6 +233,16 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 		return Created, nil
 	}
 	rec := w.recall(key)
+	if read != nil { // newer than any record: it was read after this writer's last write
+		if err := refuse(read, own); err != nil {
+			keep(nil)
+			return "", refresher.Permanent(err)
+		}
+		if r := recordOf(read, labels, auths, hosts); r != nil {
+			rec = r
+			keep(rec)
+		}
+	}
 	if rec == nil && !takeBack {
 		res, err := create()
 		if !apierrors.IsAlreadyExists(err) {

@@ -72,13 +72,13 @@ type namespace struct {
 // at all, never the daemon's own), the write takes out of an existing Secret
 // of this daemon's every entry of a host this daemon manages, and creates
 // nothing.
-func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
+func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
 	t := n.t
 	if !t.selectedNow(n.name) {
 		return refresher.Plan{}, nil
 	}
-	auths := kubesecret.Auths(in.Tokens)
-	own := t.owner(in)
+	auths := kubesecret.Auths(want.Tokens)
+	own := t.owner(want)
 	known := t.writer.Known(n.name, t.SecretName)
 	action := refresher.ResultUpdated
 	if !known {
@@ -88,7 +88,7 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 		What:    "secret",
 		Written: "secret written",
 		Object:  n.name + "/" + t.SecretName,
-		Tokens:  in.Tokens,
+		Tokens:  want.Tokens,
 		Detail:  detail,
 		// Not known: written even if the refresher remembers writing it (the
 		// record went with a refusal, a deletion or a deselection).
@@ -97,10 +97,10 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 		Fields: logrus.Fields{"namespace": n.name, "secret": t.SecretName},
 	}
 	var drop func(string) bool
-	if n.first.Load() || len(in.Tokens) == 0 {
-		drop = func(h string) bool { return in.Managed != nil && in.Managed(h) }
+	if n.first.Load() || len(want.Tokens) == 0 {
+		drop = func(h string) bool { return want.Managed != nil && want.Managed(h) }
 	}
-	if len(in.Tokens) == 0 {
+	if len(want.Tokens) == 0 {
 		w.Written, w.Detail, w.Action = "secret emptied of this daemon's registries: the namespace gets no credential", detail+";none", refresher.ResultUpdated
 	}
 	w.Apply = func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, drop, false) }
@@ -145,7 +145,7 @@ func (n *namespace) write(ctx context.Context, auths map[string]kubesecret.Auth,
 // host is managed (a Secret another tool, e.g. nabsul/k8s-ecr-login-renew,
 // kept: nothing in it is lost). The writer refuses Rancher's copies before
 // asking.
-func (t *Target) owner(in refresher.Input) func(*corev1.Secret) error {
+func (t *Target) owner(want refresher.Input) func(*corev1.Secret) error {
 	return func(s *corev1.Secret) error {
 		err := kubesecret.Owned(s)
 		if err == nil {
@@ -160,15 +160,15 @@ func (t *Target) owner(in refresher.Input) func(*corev1.Secret) error {
 		}
 		var foreign []string
 		for _, h := range hosts {
-			if in.Managed == nil || !in.Managed(h) {
+			if want.Managed == nil || !want.Managed(h) {
 				foreign = append(foreign, h)
 			}
 		}
 		if len(foreign) > 0 {
 			return fmt.Errorf("%w; %s does not adopt it: it holds registries this daemon does not manage (%s)", err, envAdopt, strings.Join(foreign, ", "))
 		}
-		if in.Log != nil {
-			in.Log.WithFields(logrus.Fields{"namespace": s.Namespace, "secret": s.Name}).Info("adopting the unlabelled secret: it holds only registries this daemon manages (" + envAdopt + ")")
+		if want.Log != nil {
+			want.Log.WithFields(logrus.Fields{"namespace": s.Namespace, "secret": s.Name}).Info("adopting the unlabelled secret: it holds only registries this daemon manages (" + envAdopt + ")")
 		}
 		return nil
 	}
