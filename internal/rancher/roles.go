@@ -16,7 +16,7 @@ import (
 // tokens of that role, never the daemon's own (README.md, "Security model").
 // The annotation is read when the scopes are found: with RANCHER_PROJECTS=all
 // from the listing, for named projects one read each, at every discovery
-// (every full run, and when a watch wakes the daemon).
+// (at start and at every scheduled run).
 
 // annotations reads one project's annotations.
 type annotations func(ctx context.Context, id string) (map[string]string, error)

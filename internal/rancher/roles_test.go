@@ -99,9 +99,8 @@ func TestBuild_ProjectRoles(t *testing.T) {
 		}
 		return []refresher.Source{fixed{"222222222222.dkr.ecr.us-east-1.amazonaws.com", identity}}, nil
 	}
-	// A second run writes what the first found of a new identity (its tokens
-	// are fetched at the run after the discovery that names it).
-	_ = r.RunOnce(t.Context())
+	// One run: the discovery that finds a project's role comes before the
+	// fetch, so that role's tokens are fetched and written in the same run.
 	err = r.RunOnce(t.Context())
 	for _, part := range []string{
 		"scope c-a:p-out: annotation " + tenantrole.Annotation + " names role " + otherRole + ", which AWS_ALLOWED_ROLE_ARNS",
