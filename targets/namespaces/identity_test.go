@@ -91,10 +91,11 @@ func (e *env) hosts(ns string) []string {
 func TestTarget_RoleAnnotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespaces(map[string]map[string]string{"role-own": nil, "role-a": nil, "role-refused": nil, "role-garbage": nil})
+	e.namespaces(map[string]map[string]string{"role-own": nil, "role-a": nil, "role-refused": nil, "role-garbage": nil, "role-huge": nil})
 	e.annotate("role-a", roleA)
 	e.annotate("role-refused", roleOther)
 	e.annotate("role-garbage", "team-a please")
+	e.annotate("role-huge", strings.Repeat("x", 200_000)) // kept, logged and shown bounded
 	r := e.refresher()
 	e.tenants(r, "arn:aws:iam::222222222222:role/team-*")
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"role-*"}, "", nil)})
@@ -108,7 +109,12 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 	if got := e.hosts("role-a"); !slices.Equal(got, []string{hostA}) {
 		t.Errorf("team-a's namespace holds %v, want its role's registry only", got)
 	}
-	for _, ns := range []string{"role-refused", "role-garbage"} {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.HasPrefix(line, "scope role-huge: ") && (len(line) > 1000 || !strings.Contains(line, "which is not an IAM role ARN")) {
+			t.Errorf("the huge annotation's refusal is %d bytes: %.200s", len(line), line)
+		}
+	}
+	for _, ns := range []string{"role-refused", "role-garbage", "role-huge"} {
 		if got := e.hosts(ns); got != nil {
 			t.Errorf("%s holds a Secret with %v, want none at all", ns, got)
 		}

@@ -125,10 +125,11 @@ func listWatch(mod func(*metav1.ListOptions), list func(context.Context, metav1.
 }
 
 // slimNamespace keeps of a namespace what decisions read: its name, its
-// labels (when a selector reads them), this daemon's annotations, and
-// whether it is being deleted. A cluster's namespaces carry much more
-// (managedFields, kubectl's last-applied-configuration) that 10,000 of them
-// would keep resident for nothing.
+// labels (when a selector reads them), this daemon's annotations (each cut
+// past the longest role ARN), and whether it is being deleted. A cluster's
+// namespaces carry much more (managedFields, kubectl's
+// last-applied-configuration) that 10,000 of them would keep resident for
+// nothing.
 func (t *Target) slimNamespace(obj any) (any, error) {
 	ns, ok := obj.(*corev1.Namespace)
 	if !ok {
@@ -143,6 +144,9 @@ func (t *Target) slimNamespace(obj any) (any, error) {
 		if strings.HasPrefix(k, AnnotationPrefix) {
 			if out.Annotations == nil {
 				out.Annotations = map[string]string{}
+			}
+			if len(v) > tenantrole.MaxIdentity+1 { // a role ARN is shorter: what is cut is refused all the same
+				v = v[:tenantrole.MaxIdentity+1]
 			}
 			out.Annotations[k] = v
 		}
