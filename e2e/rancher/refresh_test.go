@@ -33,9 +33,11 @@ func grantWithCode(r kubetest.AuditEvent) string {
 	return fmt.Sprintf("%s → %d", rancherreal.Grant(r), r.ResponseStatus.Code)
 }
 
-// A fresh process refreshing a project's existing Secret asks the local cluster for the project,
-// one list of the backing namespace's Secrets and one update of the Secret: it writes from the
-// Secret the list returned (with its resourceVersion), no create that ends in 409, no second read.
+// A fresh process refreshing a project's existing Secret asks the local cluster for the project
+// (twice: through /v3 for its annotation rancher-ecr-credentials/role-arn, which decides whose
+// tokens it gets, and for its backing namespace), one list of the backing namespace's Secrets and
+// one update of the Secret: it writes from the Secret the list returned (with its
+// resourceVersion), no create that ends in 409, no second read of the Secret.
 // Counted in the real apiserver's audit log, as the Project Member the token belongs to.
 func TestRancher_RefreshIsOneUpdate(t *testing.T) {
 	t.Parallel()
@@ -63,8 +65,9 @@ func TestRancher_RefreshIsOneUpdate(t *testing.T) {
 	t.Logf("a fresh process refreshing %s/%s asked the local cluster for (%d requests):\n  %s",
 		p.BackingNamespace, ourName, len(got), strings.Join(got, "\n  "))
 	in := " in namespace " + p.BackingNamespace
+	project := "get projects.management.cattle.io " + p.Name + " in namespace " + rancherreal.LocalCluster + " → 200"
 	want := []string{
-		"get projects.management.cattle.io " + p.Name + " in namespace " + rancherreal.LocalCluster + " → 200",
+		project, project,
 		"get settings.management.cattle.io server-version in cluster → 200",
 		"list secrets" + in + " → 200",
 		"update secrets " + ourName + in + " → 200",
