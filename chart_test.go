@@ -47,7 +47,8 @@ const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm
 // TestChart_Lint runs helm lint on the chart, for each mode.
 func TestChart_Lint(t *testing.T) {
 	t.Parallel()
-	for _, set := range [][]string{nil, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}"}} {
+	for _, set := range [][]string{nil, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}"},
+		{"mode=consumers", "consumers={all}", "consumerNamespaces={argocd,cattle-system}"}, {"consumers={labelled}"}} {
 		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir, "--set", "image.repository=" + testImage}
 		for _, s := range set {
 			args = append(args, "--set", s)
