@@ -91,6 +91,27 @@ func TestRun_Consumers(t *testing.T) {
 	port := testbin.FreePort(t)
 	env := map[string]string{"KUBE_CONSUMERS": "all", "AWS_REGION": "us-east-1", "AWS_ECR_REGISTRY_IDS": apptest.Account,
 		"LOG_LEVEL": "debug", "LISTEN_PORT": port, "LISTEN_ADDRESS": "127.0.0.1"}
+	// --dry-run plans every consumer through the server's dry run and changes nothing.
+	before := map[string]string{}
+	for _, s := range [][2]string{{"builds", "kaniko"}, {"argocd", "ecr-charts"}, {"cattle-system", "ecr-helm"}} {
+		sec, err := admin.CoreV1().Secrets(s[0]).Get(ctx, s[1], metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[s[0]+"/"+s[1]] = sec.ResourceVersion
+	}
+	_, dryLogs, err := run(ctx, with(env, "LISTEN_PORT", "0"), "--dry-run")
+	if err != nil || strings.Count(dryLogs, `msg="dry run: would update secret"`) != 3 {
+		t.Fatalf("--dry-run: %v\n%s", err, dryLogs)
+	}
+	for key, rv := range before {
+		ns, name, _ := strings.Cut(key, "/")
+		if sec, err := admin.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err != nil || sec.ResourceVersion != rv {
+			t.Errorf("--dry-run changed %s", key)
+		}
+	}
+	apptest.NoSecrets(t, dryLogs, w.ECR.Password(apptest.Account))
+
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var logs string
