@@ -10,13 +10,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/argocd"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/labelled"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/rancherapps"
 )
 
 // clusterRepoCRD is Rancher's ClusterRepo CRD as the real Rancher v2.12.3 installs it.
@@ -155,16 +153,7 @@ func TestChart_ConsumersRBAC(t *testing.T) {
 		Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "x", "password": "x"}})
 	create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ecr-charts", Namespace: "cattle-system"}, Type: corev1.SecretTypeBasicAuth,
 		StringData: map[string]string{"username": "AWS", "password": "pending"}})
-	dyn, err := dynamic.NewForConfig(srv.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dyn.Resource(rancherapps.ClusterRepos).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "catalog.cattle.io/v1", "kind": "ClusterRepo", "metadata": map[string]any{"name": "ecr-charts"},
-		"spec": map[string]any{"url": "oci://" + host + "/charts", "clientSecret": map[string]any{"name": "ecr-charts", "namespace": "cattle-system"}},
-	}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	consumertest.ClusterRepo(t, srv.AdminConfig(), "ecr-charts", "oci://"+host+"/charts", "cattle-system", "ecr-charts")
 	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, cfg, chartNS))
 	w.env = map[string]string{"KUBE_CONSUMERS": "all", "KUBE_CONSUMER_NAMESPACES": "argocd,cattle-system", "AWS_REGION": "us-east-1",
 		"AWS_ECR_REGISTRY_IDS": e2eAccount, "LISTEN_PORT": "0", "LOG_LEVEL": "debug"}

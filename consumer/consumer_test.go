@@ -82,7 +82,9 @@ func TestHostOf(t *testing.T) {
 // nothing is a Target that plans nothing.
 type nothing struct{}
 
-func (nothing) Plan(context.Context, refresher.Input) (refresher.Plan, error) { return refresher.Plan{}, nil }
+func (nothing) Plan(context.Context, refresher.Input) (refresher.Plan, error) {
+	return refresher.Plan{}, nil
+}
 
 // A scope of a registry not managed is a scope only until a plan tells:
 // then it is parked (out of the refresher, one line), never added again

@@ -12,10 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
@@ -77,16 +76,7 @@ func TestRun_Consumers(t *testing.T) {
 		StringData: map[string]string{"url": "oci://" + host + "/charts", "type": "helm", "enableOCI": "true", "name": "ecr"}})
 	create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ecr-helm", Namespace: "cattle-system"}, Type: corev1.SecretTypeBasicAuth,
 		StringData: map[string]string{"username": "AWS", "password": "pending"}})
-	dyn, err := dynamic.NewForConfig(srv.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dyn.Resource(rancherapps.ClusterRepos).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "catalog.cattle.io/v1", "kind": "ClusterRepo", "metadata": map[string]any{"name": "ecr-charts"},
-		"spec": map[string]any{"url": "oci://" + host + "/charts", "clientSecret": map[string]any{"name": "ecr-helm", "namespace": "cattle-system"}},
-	}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	consumertest.ClusterRepo(t, srv.AdminConfig(), "ecr-charts", "oci://"+host+"/charts", "cattle-system", "ecr-helm")
 	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, srv.AdminConfig(), "default"))
 	port := testbin.FreePort(t)
 	env := map[string]string{"KUBE_CONSUMERS": "all", "AWS_REGION": "us-east-1", "AWS_ECR_REGISTRY_IDS": apptest.Account,

@@ -19,6 +19,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -248,4 +251,25 @@ func Grant(e *Env, ns, user string, verbs ...string) {
 		Subjects: []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{}); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// ClusterRepo creates Rancher's ClusterRepo name (its CRD installed) as Rancher's UI does for an OCI
+// repository: spec.url, and spec.clientSecret {name, namespace} unless secretName is "".
+func ClusterRepo(t testing.TB, cfg *rest.Config, name, url, secretNS, secretName string) *unstructured.Unstructured {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := map[string]any{"url": url}
+	if secretName != "" {
+		spec["clientSecret"] = map[string]any{"name": secretName, "namespace": secretNS}
+	}
+	out, err := dyn.Resource(schema.GroupVersionResource{Group: "catalog.cattle.io", Version: "v1", Resource: "clusterrepos"}).Create(t.Context(),
+		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "catalog.cattle.io/v1", "kind": "ClusterRepo", "metadata": map[string]any{"name": name}, "spec": spec}},
+		metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create ClusterRepo %s: %v", name, err)
+	}
+	return out
 }

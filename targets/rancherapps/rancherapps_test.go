@@ -54,20 +54,15 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// clusterRepo creates a ClusterRepo as Rancher's UI does for an OCI
-// repository: spec.url, and spec.clientSecret when secret is not nil.
+// clusterRepo creates a ClusterRepo with spec.url and, when secret is not
+// nil, spec.clientSecret; it is deleted when the test ends.
 func (e *env) clusterRepo(name, url string, secret map[string]any) *unstructured.Unstructured {
 	e.T.Helper()
-	spec := map[string]any{"url": url}
+	var ns, n string
 	if secret != nil {
-		spec["clientSecret"] = secret
+		ns, n = secret["namespace"].(string), secret["name"].(string)
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "catalog.cattle.io/v1", "kind": "ClusterRepo",
-		"metadata": map[string]any{"name": name}, "spec": spec}}
-	out, err := e.repos.Create(e.T.Context(), u, metav1.CreateOptions{})
-	if err != nil {
-		e.T.Fatalf("create ClusterRepo %s: %v", name, err)
-	}
+	out := consumertest.ClusterRepo(e.T, e.Srv.AdminConfig(), name, url, ns, n)
 	e.T.Cleanup(func() { _ = e.repos.Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	return out
 }
