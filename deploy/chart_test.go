@@ -47,7 +47,8 @@ const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm
 // TestChart_Lint runs helm lint on the chart, for each mode (Rancher: through its API, and in the cluster).
 func TestChart_Lint(t *testing.T) {
 	t.Parallel()
-	for _, set := range [][]string{nil, rancherProxySet, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}", "rancher.inCluster=true", "rancher.backingNamespaces={local-p-abcde}"}} {
+	for _, set := range [][]string{nil, rancherProxySet, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}", "rancher.inCluster=true", "rancher.backingNamespaces={local-p-abcde}"},
+		{"mode=consumers", "consumers={all}", "consumerNamespaces={argocd,cattle-system}"}, {"consumers={labelled}"}} {
 		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir, "--set", "image.repository=" + testImage}
 		for _, s := range set {
 			args = append(args, "--set", s)

@@ -355,3 +355,11 @@ func Clientset(t testing.TB, cfg *rest.Config) kubernetes.Interface {
 	}
 	return c
 }
+
+// InstallCRDs installs the CustomResourceDefinitions in the YAML files at paths and waits until the
+// server serves them (envtest's InstallCRDs): custom resources of other projects, such as Rancher's
+// ClusterRepos, as those projects install them.
+func (s *Server) InstallCRDs(paths ...string) error {
+	_, err := envtest.InstallCRDs(s.AdminConfig(), envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true, MaxTime: StartTimeout})
+	return err
+}
