@@ -102,7 +102,7 @@ type fakeTarget struct {
 
 func (f *fakeTarget) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	if f.PlanFunc != nil {
-		return f.PlanFunc(ctx, in)
+		return f.PlanFunc(ctx, want)
 	}
 	return refresher.Plan{Writes: []refresher.Write{f.write("obj", want.Tokens)}}, nil
 }

@@ -201,7 +201,7 @@ func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			return inner.Plan(ctx, in)
+			return inner.Plan(ctx, want)
 		}}
 	}
 	// The own scope keeps failing, so it is planned often.

@@ -114,7 +114,7 @@ func TestRefresher_AddScope_AgainWhileWriting(t *testing.T) {
 		mu.Lock()
 		plans++
 		mu.Unlock()
-		return tg.Plan(ctx, in)
+		return tg.Plan(ctx, want)
 	}}
 	sc := refresher.Scope{Name: "ns", Group: "namespaces", Target: counting}
 	e := newEnv(t, []refresher.Source{src})
