@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,9 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/httpapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 )
 
 // publicWorld is a real kube-apiserver with namespaces, an ECR stand-in for
@@ -154,4 +157,66 @@ func TestRun_ECRPublicDown(t *testing.T) {
 			apptest.NoSecrets(t, logs, kept, w.ecr.Password(apptest.Account), "Signature=")
 		})
 	}
+}
+
+// Rancher 1.x, daemon as wired: with ECR Public refusing, the ECR host is
+// written and ready while /readyz says 503 naming ECR Public and the fix,
+// and ecr_errors_total counts its code in us-east-1; once ECR Public
+// answers, public.ecr.aws is written into the environment like any ECR host
+// (AUTO_CREATE makes its registry) and the daemon is ready.
+func TestDaemon_ECRPublicReadiness(t *testing.T) {
+	w := apptest.NewWorld(t)
+	t.Setenv("AWS_ENDPOINT_URL_ECR_PUBLIC", w.ECRURL)
+	w.Env["AWS_ECR_PUBLIC"], w.Env["AUTO_CREATE"] = "true", "true"
+	w.Rancher.AddCredential(apptest.Project, w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), ""), "AWS", "old", "")
+	w.ECR.SetIntercept(func(rw http.ResponseWriter, r *http.Request) bool {
+		if !ecrtest.IsPublic(r) {
+			return false
+		}
+		ecrtest.WriteError(rw, 400, "AccessDeniedException", "User: arn:aws:iam::111122223333:user/ci is not authorized to perform: ecr-public:GetAuthorizationToken")
+		return true
+	})
+	var logs logbuf.Buffer
+	d := newDaemon(t, w.Env, &logs)
+	h := httpapi.Handler(d.r, nil, d.reg)
+	if err := d.r.RunOnce(t.Context()); err == nil {
+		t.Error("a run with ECR Public refusing succeeded")
+	}
+	secrets := func() []string {
+		var out []string
+		for _, c := range w.Rancher.Credentials(apptest.Project) {
+			out = append(out, c.SecretValue)
+		}
+		return out
+	}
+	if got := secrets(); len(got) != 1 || got[0] != w.ECR.Password(apptest.Account) {
+		t.Errorf("Rancher holds %d credentials (the ECR host's refreshed: %v), want the ECR host's only", len(got), slices.Contains(got, w.ECR.Password(apptest.Account)))
+	}
+	code, body := get(t, h, "/readyz")
+	if code != 503 || !strings.Contains(body, "ECR Public public.ecr.aws in us-east-1") || !strings.Contains(body, "sts:GetServiceBearerToken") ||
+		!strings.Contains(body, `"host": "`+w.ECR.Host(apptest.Account)+`"`) {
+		t.Errorf("/readyz with ECR Public refusing = %d %s", code, body)
+	}
+	_, metrics := get(t, h, "/metrics")
+	if !strings.Contains(metrics, `rancher_ecr_credentials_ecr_errors_total{code="AccessDeniedException",region="us-east-1"} 1`) {
+		t.Errorf("/metrics does not count ECR Public's refusal:\n%s", metrics)
+	}
+
+	w.ECR.SetIntercept(nil)
+	if err := d.r.RunOnce(t.Context()); err != nil {
+		t.Fatalf("a run with ECR Public answering: %v\n%s", err, logs.String())
+	}
+	var hosts []string
+	for _, r := range w.Rancher.Registries(apptest.Project) {
+		hosts = append(hosts, r.ServerAddress)
+	}
+	if !slices.Contains(hosts, "public.ecr.aws") || !slices.Contains(secrets(), w.ECR.PublicPassword()) {
+		t.Errorf("registries %v: public.ecr.aws with ECR Public's password is not among them", hosts)
+	}
+	code, ready := get(t, h, "/readyz")
+	if code != 200 {
+		t.Errorf("/readyz once ECR Public answers = %d %s", code, ready)
+	}
+	_, metrics2 := get(t, h, "/metrics")
+	apptest.NoSecrets(t, body+ready+metrics+metrics2+logs.String(), w.ECR.Password(apptest.Account), w.ECR.PublicPassword())
 }
