@@ -133,7 +133,24 @@ func (w *Writer) keep(key string, r *record) {
 // kept (dropping them is not this call's to decide), and so are its other
 // labels, annotations, data keys and fields.
 func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, false)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, false, nil)
+	return res, redactAuths(err, auths)
+}
+
+// ApplyFrom is Apply for a Secret the caller has just read (listed) as read;
+// nil when it did not exist. The write starts from read, as from a record:
+// after ownership is checked on it, one update carrying its resourceVersion,
+// with no create attempt (409) and no second read, so a new process refreshes
+// a Secret it listed with one request. A change made since read is a 409 and
+// read again, never overwritten, as with a record.
+func (w *Writer) ApplyFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, false, read)
+	return res, redactAuths(err, auths)
+}
+
+// CheckFrom is Check starting from read, as ApplyFrom does.
+func (w *Writer) CheckFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, true, read)
 	return res, redactAuths(err, auths)
 }
 
@@ -141,7 +158,7 @@ func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[s
 // (dryRun=All): the same reads, the same refusals (RBAC, ownership, Rancher
 // copies, admission), nothing stored and nothing remembered.
 func (w *Writer) Check(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, true)
+	res, err := w.write(ctx, namespace, name, labels, auths, own, true, nil)
 	return res, redactAuths(err, auths)
 }
 
@@ -152,7 +169,7 @@ func dryRunOpt(dry bool) []string {
 	return nil
 }
 
-func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, dry bool) (refresher.Result, error) {
+func (w *Writer) write(ctx context.Context, namespace, name string, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error, dry bool, read *corev1.Secret) (refresher.Result, error) {
 	if own == nil {
 		own = Owned
 	}
@@ -181,6 +198,16 @@ func (w *Writer) write(ctx context.Context, namespace, name string, labels map[s
 		return Created, nil
 	}
 	rec := w.recall(key)
+	if read != nil { // newer than any record: it was read after this writer's last write
+		if err := refuse(read, own); err != nil {
+			keep(nil)
+			return "", refresher.Permanent(err)
+		}
+		if r := recordOf(read, labels, auths, hosts); r != nil {
+			rec = r
+			keep(rec)
+		}
+	}
 	if rec == nil {
 		res, err := create()
 		if !apierrors.IsAlreadyExists(err) {

@@ -62,8 +62,8 @@ type Assignment struct {
 // already, its host removed by hand) given the host back. A host whose own
 // name is taken by an object that is not wholly ours fails, naming it. Each
 // object is assigned once, with every host it holds.
-func Plan(in refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
-	p := planner{in: in, byKey: map[string]int{}}
+func Plan(want refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
+	p := planner{want: want, byKey: map[string]int{}}
 	byName := map[string]*Object{}
 	held := map[string][]*Object{} // host → objects wholly ours that hold it
 	for i := range objects {
@@ -75,7 +75,7 @@ func Plan(in refresher.Input, objects []Object, nameFor func(host string) string
 		var hosts []string // hosts being written that o, not ours, holds
 		for _, h := range o.Hosts {
 			switch {
-			case !in.Managed(h):
+			case !want.Managed(h):
 			case mine:
 				if !slices.Contains(held[h], o) {
 					held[h] = append(held[h], o)
@@ -85,12 +85,12 @@ func Plan(in refresher.Input, objects []Object, nameFor func(host string) string
 			}
 		}
 		if len(hosts) > 0 { // a note, once per object: the hosts go into objects of our own
-			in.Log.WithFields(logrus.Fields{"credential": o.Name, "registry": strings.Join(hosts, ",")}).
+			want.Log.WithFields(logrus.Fields{"credential": o.Name, "registry": strings.Join(hosts, ",")}).
 				Warn("a credential holding this host is not this process's to rewrite (it holds hosts of others, or someone else made it); left untouched, so it is not refreshed: pulls that use it fail once its token expires")
 		}
 	}
 	var failures []refresher.Failure
-	for _, t := range in.Tokens {
+	for _, t := range want.Tokens {
 		targets := held[t.Host]
 		if !slices.ContainsFunc(targets, func(o *Object) bool { return !o.UpdateOnly }) {
 			name := nameFor(t.Host)
@@ -111,7 +111,7 @@ func Plan(in refresher.Input, objects []Object, nameFor func(host string) string
 }
 
 type planner struct {
-	in    refresher.Input
+	want  refresher.Input
 	byKey map[string]int // assignment key → index in out
 	out   []Assignment
 }
@@ -126,7 +126,7 @@ func (p *planner) whollyOurs(o *Object) error {
 	}
 	var foreign []string
 	for _, h := range o.Hosts {
-		if !p.in.Managed(h) {
+		if !p.want.Managed(h) {
 			foreign = append(foreign, h)
 		}
 	}
@@ -186,11 +186,11 @@ func (p *planner) has(host string) bool {
 }
 
 func (p *planner) token(host string) (refresher.Token, bool) {
-	i := slices.IndexFunc(p.in.Tokens, func(t refresher.Token) bool { return t.Host == host })
+	i := slices.IndexFunc(p.want.Tokens, func(t refresher.Token) bool { return t.Host == host })
 	if i < 0 {
 		return refresher.Token{}, false
 	}
-	return p.in.Tokens[i], true
+	return p.want.Tokens[i], true
 }
 
 // ErrKept is the error of a write that would have to replace entries whose

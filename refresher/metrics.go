@@ -104,7 +104,7 @@ func (m *Metrics) run(end time.Time, d time.Duration, err error) {
 
 var (
 	expiryDesc = prometheus.NewDesc("rancher_ecr_credentials_token_expiry_timestamp_seconds",
-		"Unix time at which the earliest-expiring credential this process wrote for a registry host into a scope (or a group's scopes) expires.",
+		"Unix time at which the earliest-expiring credential this process wrote for a registry host into a scope (or a group's scopes) expires, while refreshes fail too, and after it has expired.",
 		[]string{"registry", "scope"}, nil)
 	freshDesc = prometheus.NewDesc("rancher_ecr_credentials_credential_fresh",
 		"1 while every (registry, scope) pair of the label holds an unexpired credential written by this process, else 0: what /readyz requires of every pair.",
@@ -113,7 +113,7 @@ var (
 		"Unix time since which every pair of the scope (or group) has been written successfully at least once: the oldest last success among its pairs (0 while one never was).",
 		[]string{"scope"}, nil)
 	scopesDesc = prometheus.NewDesc("rancher_ecr_credentials_scopes",
-		"Scopes of a target (group) by registry and state: fresh (holds an unexpired credential written by this process), failing, pending (not written yet; registry empty).",
+		"Scopes of a target (group) by registry and state: fresh (holds an unexpired credential written by this process, its last write succeeded), failing (its last write failed, or what it holds expired), pending (not written yet; registry empty).",
 		[]string{"target", "registry", "state"}, nil)
 )
 
@@ -138,6 +138,14 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Lock()
 	groups := r.groups(now, r.Metrics.label)
 	r.mu.Unlock()
+	// A group with a scope that holds nothing yet (not written, or failed as
+	// a whole) is not fresh for any registry.
+	unwritten := map[string]bool{}
+	for k, g := range groups {
+		if k.host == "" && g.Failing+g.Pending > 0 {
+			unwritten[k.group] = true
+		}
+	}
 	oldest := map[string]*GroupStatus{}
 	for k, g := range groups {
 		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -150,7 +158,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		fresh := 0.0
-		if g.Failing == 0 && g.Pending == 0 {
+		if !g.unheld && !unwritten[k.group] {
 			fresh = 1
 		}
 		gauge(freshDesc, fresh, validUTF8(k.host), validUTF8(k.group))

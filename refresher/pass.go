@@ -8,14 +8,15 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
-// RunOnce is one full run: fetch every source, find the scopes (Discover),
-// and have every scope written. A failure on one source or scope does not
+// RunOnce is one full run: find the scopes (Discover), fetch every source in
+// use, and have every scope written. A failure on one source or scope does not
 // stop the others; each is logged once, and the returned error joins them.
 func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true, true) }
 
@@ -38,8 +39,9 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 	start := r.Now()
 	r.setRunning(start)
 	defer r.setRunning(time.Time{})
-	errs := r.fetch(ctx, r.dueSources(start, full))
-	r.dropMissing(start)
+	var errs []error
+	// Scopes first: a scope found now with a tenant identity no scope used
+	// before has its tokens fetched in this run, and one gone costs no fetch.
 	if discover && r.Discover != nil {
 		scopes, err := r.Discover(ctx)
 		if err != nil {
@@ -50,6 +52,8 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 			r.setDiscovered(scopes)
 		}
 	}
+	errs = append(errs, r.fetch(ctx, r.dueSources(start, full))...)
+	r.dropMissing(start)
 	due, total := r.takeDue(r.Now(), full)
 	if total == 0 && len(errs) == 0 {
 		err := errors.New(r.noScopes())
@@ -107,7 +111,7 @@ func (r *Refresher) takeDue(now time.Time, full bool) ([]*scopeState, int) {
 	defer r.mu.Unlock()
 	var due []*scopeState
 	for _, sc := range r.scopes {
-		if !sc.busy && (full || sc.due(now)) && (sc.ident.refused != nil || sc.ident.fetched() || len(sc.ident.inHand(now)) > 0) {
+		if !sc.busy && sc.prev == nil && (full || sc.due(now)) && sc.writable(now) {
 			sc.busy = true
 			due = append(due, sc)
 		}
@@ -152,7 +156,7 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 	if rest := scopes[next:]; len(rest) > 0 {
 		r.mu.Lock()
 		for _, sc := range rest {
-			sc.busy = false
+			r.release(sc)
 		}
 		r.mu.Unlock()
 		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest), len(scopes), r.RunTimeout)
@@ -165,24 +169,31 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 }
 
 // writeScope plans one busy scope with its identity's tokens in hand, applies
-// the plan and books the outcome. A panic (a bug) fails that scope only.
-func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, err error) {
+// the plan and books the outcome. A panic (a bug) fails that scope only. A
+// scope removed since the run took it is not written at all.
+func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, error) {
 	r.mu.Lock()
+	if sc.removed {
+		r.release(sc)
+		r.mu.Unlock()
+		return counts{}, nil
+	}
 	now := r.Now()
-	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen}
+	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen, pushes: sc.pushes, scope: sc.Scope}
 	toks, refused := sc.ident.inHand(now), sc.ident.refused
 	r.mu.Unlock()
 	log := r.Logger.WithField("scope", sc.Name)
+	var stack string // of a panic
 	switch {
 	case refused != nil:
-		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, refused)
+		o.scopeErr, o.identityRefused = fmt.Errorf("scope %s: %w", sc.Name, refused), true
 	case len(toks) == 0:
 		o.scopeErr = fmt.Errorf("scope %s: no token in hand for it yet (see the ECR errors)", sc.Name)
 	default:
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					log.WithField("stack", string(debug.Stack())).Error("scope panicked")
+					stack = string(debug.Stack())
 					o.scopeErr = fmt.Errorf("scope %s: internal error (a bug; the stack is logged): %v", sc.Name, p)
 				}
 			}()
@@ -190,23 +201,29 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 		}()
 	}
 	if o.scopeErr != nil {
-		c.failed++
+		o.counts.failed++
 		for _, t := range toks {
 			o.hostErrs[t.Host] = nil
-			r.Metrics.write(t.Host, r.Metrics.label(sc.Scope), ResultFailed)
+			r.Metrics.write(t.Host, r.Metrics.label(o.scope), ResultFailed)
 		}
+		l := log.WithError(o.scopeErr)
+		if stack != "" {
+			l = l.WithField("stack", stack)
+		}
+		l.Error("scope failed")
 	}
 	r.mu.Lock()
-	err = r.book(sc, o, r.Now())
+	missing, err := r.book(sc, o, r.Now())
+	removed := sc.removed && r.scopes[sc.Name] == nil
 	r.mu.Unlock()
-	if o.scopeErr != nil {
-		log.WithError(o.scopeErr).Error("scope failed")
-		return c, err
+	if removed {
+		// Removed during the pass (and not back), whose writes booked
+		// series again.
+		r.Metrics.forgetScope(sc.Name, slices.Collect(maps.Keys(o.hostErrs)))
 	}
-	for _, h := range slices.Sorted(maps.Keys(o.hostErrs)) {
-		if herrs := o.hostErrs[h]; len(herrs) > 0 {
-			log.WithField("registry", h).WithError(fmt.Errorf("%s in scope %s: %w", h, sc.Name, errors.Join(herrs...))).Error("credential not written")
-		}
+	for _, m := range missing {
+		o.counts.failed++
+		log.WithError(m).Error("credential not refreshed")
 	}
 	return o.counts, err
 }
@@ -215,18 +232,22 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (c counts, e
 // this process already wrote exactly that, checked in a dry run, applied
 // otherwise; every outcome lands in o.
 func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *outcome, log logrus.FieldLogger) {
-	plan, err := sc.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
+	plan, err := o.scope.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
 	if err != nil {
 		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, err)
 		return
 	}
-	label := r.Metrics.label(sc.Scope)
+	label := r.Metrics.label(o.scope)
 	for _, f := range plan.Failures {
 		o.hostErrs[f.Host] = append(o.hostErrs[f.Host], f.Err)
 		o.counts.failed++
 		r.Metrics.write(f.Host, label, ResultFailed)
+		log.WithField("registry", f.Host).WithError(f.Err).Error("credential not written")
 	}
 	for i := range plan.Writes {
+		if r.gone(sc) {
+			return // it left the selection while planned: nothing more is written there
+		}
 		w := &plan.Writes[i]
 		res, err := r.applyWrite(ctx, sc, w, log.WithFields(w.Fields))
 		switch {
@@ -249,6 +270,13 @@ func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *
 	}
 }
 
+// gone reports whether the scope was removed since a pass took it.
+func (r *Refresher) gone(sc *scopeState) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return sc.removed
+}
+
 // applyWrite carries one write out: skipped when this process already wrote
 // exactly that there, asked of the platform in a dry run, applied otherwise.
 func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, log logrus.FieldLogger) (Result, error) {
@@ -265,6 +293,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 		if w.Check != nil {
 			var err error
 			if res, err = w.Check(ctx); err != nil {
+				writeFailed(log, w, err)
 				return ResultFailed, err
 			}
 		}
@@ -273,6 +302,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	}
 	res, err := w.Apply(ctx)
 	if err != nil {
+		writeFailed(log, w, err)
 		return ResultFailed, err
 	}
 	r.mu.Lock()
@@ -288,6 +318,16 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	}
 	log.WithFields(logrus.Fields{"result": res, "expires_at": earliestExpiry(w.Tokens, r.Now()).UTC().Format(time.RFC3339)}).Info(msg)
 	return res, nil
+}
+
+// writeFailed logs a write that failed: one line per object, as the run's
+// summary counts them, worded as every failure to write is.
+func writeFailed(log logrus.FieldLogger, w *Write, err error) {
+	hosts := make([]string, len(w.Tokens))
+	for i, t := range w.Tokens {
+		hosts[i] = t.Host
+	}
+	log.WithFields(logrus.Fields{"registry": strings.Join(hosts, ","), "object": w.What}).WithError(err).Error("credential not written")
 }
 
 // verb is a result as a dry run says it: "create", "update", "leave".

@@ -49,11 +49,13 @@ type Refresher struct {
 	mu         sync.Mutex
 	idents     map[string]*identity   // by name; "" is the daemon's own
 	scopes     map[string]*scopeState // by name
+	leaving    map[string]*scopeState // removed or replaced while being written, by name
 	managed    map[string]bool        // every host this process has held tokens for
 	runStarted time.Time              // zero when no run is in flight
 	loopExited bool
 	wake       chan struct{}
-	express    chan string // scopes pushed while Run runs, written at once
+	poke       chan struct{} // the loop computes when to wake again, without a run
+	express    chan string   // scopes pushed while Run runs, written at once
 	expressOn  bool
 
 	// Sources returns the sources of a tenant identity (the role a scope
@@ -103,8 +105,10 @@ func New(sources []Source, scopes []Scope) *Refresher {
 	r := &Refresher{
 		idents:           map[string]*identity{},
 		scopes:           map[string]*scopeState{},
+		leaving:          map[string]*scopeState{},
 		managed:          map[string]bool{},
 		wake:             make(chan struct{}, 1),
+		poke:             make(chan struct{}, 1),
 		express:          make(chan string, 4096),
 		Workers:          DefaultWorkers,
 		RunTimeout:       DefaultRunTimeout,
@@ -148,19 +152,13 @@ func (r *Refresher) Wake() {
 
 // AddScope adds a scope, or replaces the one of that name (a namespace whose
 // role annotation changed), and has it written at once: with the tokens in
-// hand, beside any run in flight. It costs what the one scope costs.
+// hand, beside any run in flight (the express lane). It costs what the one
+// scope costs: no run, no discovery. Before Run starts, the next run writes it.
 func (r *Refresher) AddScope(sc Scope) {
 	r.mu.Lock()
 	r.putScope(sc, pushed)
-	on := r.expressOn
+	r.requeue(sc.Name)
 	r.mu.Unlock()
-	if on {
-		select {
-		case r.express <- sc.Name:
-		default: // the lane is full: the next run writes it
-		}
-	}
-	r.Wake()
 }
 
 // RemoveScope forgets a scope at once: nothing more is written there, what it
@@ -184,14 +182,15 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 	if old := r.scopes[sc.Name]; old != nil {
 		if old.Identity == sc.Identity {
 			if o == pushed {
-				old.Scope, old.gen = sc, 0
+				old.Scope = sc
+				old.pushes++
 			}
 			old.origin = o
 			return
 		}
 		r.dropScope(old)
 	}
-	st := &scopeState{Scope: sc, origin: o}
+	st := &scopeState{Scope: sc, origin: o, prev: r.leaving[sc.Name]}
 	st.ident = r.identityFor(st)
 	st.ident.users++
 	r.scopes[sc.Name] = st
@@ -201,6 +200,9 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 func (r *Refresher) dropScope(sc *scopeState) {
 	delete(r.scopes, sc.Name)
 	sc.removed = true
+	if sc.busy {
+		r.leaving[sc.Name] = sc
+	}
 	sc.ident.users--
 	if sc.ident.name != "" && sc.ident.users == 0 {
 		delete(r.idents, sc.ident.name)

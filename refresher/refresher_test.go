@@ -1,8 +1,6 @@
 package refresher_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -103,70 +101,5 @@ func TestRefresher_RefreshesComeTogether(t *testing.T) {
 	// whatever the number of namespaces.
 	if n := src.calls.Load(); n < 5 || n > 8 {
 		t.Errorf("fetches = %d in 12 minutes of 4-minute tokens, want about 6", n)
-	}
-}
-
-func TestRefresher_DryRun_ChecksAndWritesNothing(t *testing.T) {
-	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
-	tg := &fakeTarget{}
-	e := newEnv(t, []refresher.Source{src}, scope("a", tg))
-	e.r.DryRun = true
-	if err := e.r.RunOnce(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if tg.applied() != 0 || tg.checks != 1 {
-		t.Errorf("dry run applied %d times, checked %d times; want 0 and 1", tg.applied(), tg.checks)
-	}
-	if !strings.Contains(e.log.String(), "dry run: would create secret") {
-		t.Errorf("no dry-run line:\n%s", e.log)
-	}
-}
-
-func TestRefresher_RemovedScopeIsNotRetried(t *testing.T) {
-	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
-	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
-		return "", errors.New("boom")
-	}}
-	e := newEnv(t, []refresher.Source{src})
-	e.r.AddScope(refresher.Scope{Name: "ns", Target: tg})
-	if err := e.r.RunOnce(t.Context()); err == nil {
-		t.Fatal("RunOnce = nil, want the write's failure")
-	}
-	e.r.RemoveScope("ns")
-	e.clock.Add(time.Hour)
-	_ = e.r.RunDue(t.Context())
-	if got := tg.applied(); got != 1 {
-		t.Errorf("a removed scope was written again (%d applies)", got)
-	}
-}
-
-func TestRefresher_RefusedIsRetriedWithinAMinute(t *testing.T) {
-	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
-	refuse := true
-	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
-		if refuse {
-			return "", refresher.Permanent(errors.New("secret is someone else's"))
-		}
-		return "", nil
-	}}
-	e := newEnv(t, []refresher.Source{src}, scope("a", tg))
-	_ = e.r.RunOnce(t.Context())
-	if e.r.Readiness(e.clock.Now()).Ready {
-		t.Fatal("ready while refused")
-	}
-	refuse = false
-	next := e.r.NextDue()
-	if d := next.Sub(e.clock.Now()); d > time.Minute {
-		t.Fatalf("a refused scope is tried again in %s, want within a minute", d)
-	}
-	e.clock.Add(next.Sub(e.clock.Now()))
-	if err := e.r.RunDue(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if rd := e.r.Readiness(e.clock.Now()); !rd.Ready {
-		t.Errorf("not ready after the cause went away: %s", rd.Reason)
 	}
 }

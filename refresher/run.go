@@ -64,64 +64,111 @@ func (r *Refresher) loop(ctx, runCtx context.Context, sched cron.Schedule) {
 		r.loopExited = true
 		r.mu.Unlock()
 	}()
-	full, discover := true, true
+	run, full, discover := true, true, true
 	var nextFull time.Time
 	for {
-		start := r.Now()
-		if full {
-			// robfig/cron runs schedules in UTC here, as the daemon always has.
-			nextFull = sched.Next(start.UTC())
+		if run {
+			if full {
+				// robfig/cron runs schedules in UTC here, as the daemon always has.
+				nextFull = sched.Next(r.Now().UTC())
+			}
+			r.safeRun(runCtx, full, discover)
 		}
-		r.safeRun(runCtx, full, discover)
 		wakeAt := nextFull
 		if due := r.NextDue(); !due.IsZero() && due.Before(wakeAt) {
 			wakeAt = due
 		}
 		timer, stopTimer := r.NewTimer(max(wakeAt.Sub(r.Now()), 0))
-		woken := false
+		run, discover = true, false
 		select {
 		case <-ctx.Done():
 		case <-timer:
 		case <-r.wake:
-			woken = true
+			discover = true
+		case <-r.poke:
+			run = false // something changed beside the loop: only when to wake is computed again
 		}
 		stopTimer()
 		if ctx.Err() != nil {
 			return
 		}
-		full = !r.Now().Before(nextFull)
-		discover = full || woken
+		full = run && !r.Now().Before(nextFull)
+		discover = discover || full
 	}
 }
 
 // expressLane writes each scope AddScope names as it comes, with the tokens in
-// hand, while the loop may be busy with a run. A scope the loop is writing, or
-// whose identity has no token yet, is left to the loop.
+// hand, Workers at a time, while the loop may be busy with a run; the loop
+// does not run for it. A scope a pass is writing is left to that pass (which
+// hands it back if it was pushed again meanwhile). One whose identity has no
+// token yet, and one whose write failed, make the loop compute when to wake
+// again: it fetches the first's tokens at once and retries the second on
+// time. It returns once ctx is done and its writes in flight have ended.
 func (r *Refresher) expressLane(ctx, runCtx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, max(r.Workers, 1))
 	for {
 		select {
+		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
-		case name := <-r.express:
-			r.mu.Lock()
-			sc := r.scopes[name]
-			ok := sc != nil && sc.due(r.Now()) && (sc.ident.refused != nil || len(sc.ident.inHand(r.Now())) > 0)
-			if ok {
-				sc.busy = true
-			}
-			r.mu.Unlock()
-			if ok {
-				wctx, cancel := context.WithTimeout(runCtx, r.RunTimeout)
-				_, _ = r.writeScope(wctx, sc) // writeScope logs its own failures
-				cancel()
-			}
 		}
+		var name string
+		select {
+		case name = <-r.express:
+		case <-ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		now := r.Now()
+		sc := r.scopes[name]
+		due := sc != nil && sc.due(now)
+		ok := due && sc.writable(now)
+		if ok {
+			sc.busy = true
+		}
+		r.mu.Unlock()
+		if !ok {
+			<-slots
+			if due {
+				r.pokeLoop()
+			}
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			wctx, cancel := context.WithTimeout(runCtx, r.runTimeout())
+			defer cancel()
+			if _, err := r.writeScope(wctx, sc); err != nil { // writeScope logs its own failures
+				r.pokeLoop()
+			}
+		})
 	}
 }
 
-// safeRun runs under RunTimeout and turns a panic into a logged, counted failure.
+// pokeLoop has Run's loop compute again when it must wake (something changed
+// beside it), without a run. It never blocks.
+func (r *Refresher) pokeLoop() {
+	select {
+	case r.poke <- struct{}{}:
+	default: // a poke is already pending
+	}
+}
+
+// runTimeout bounds a run, or one express write.
+func (r *Refresher) runTimeout() time.Duration {
+	if r.RunTimeout <= 0 {
+		return DefaultRunTimeout
+	}
+	return r.RunTimeout
+}
+
+// safeRun runs under RunTimeout and turns a panic into a logged, counted
+// failure. A run always gets time to write something: what it does not reach
+// is due at once (NextDue), so a run with no time at all would spin.
 func (r *Refresher) safeRun(ctx context.Context, full, discover bool) {
-	ctx, cancel := context.WithTimeout(ctx, r.RunTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.runTimeout())
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 // GetAuthorizationToken call. The ecrsource package implements it.
 type Source interface {
 	// Fetch asks for fresh tokens; it returns once ctx is done at the latest.
+	// Its errors should name the source (its Label); the refresher adds the
+	// label to those that do not.
 	Fetch(ctx context.Context) Fetched
 	// Label names the source in logs and /readyz, e.g. "registries
 	// 111122223333 in eu-west-1"; never a secret.
@@ -78,6 +81,18 @@ func (id *identity) inHand(now time.Time) []Token {
 	}
 	slices.SortFunc(out, func(a, b Token) int { return cmp.Compare(a.Host, b.Host) })
 	return out
+}
+
+// hasTokens reports whether the identity holds any unexpired token.
+func (id *identity) hasTokens(now time.Time) bool {
+	for _, s := range id.sources {
+		for _, t := range s.tokens {
+			if now.Before(t.ExpiresAt) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fetched reports whether every source of the identity has answered once.
@@ -160,16 +175,22 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 	if s.ident.name != "" {
 		log = log.WithField("identity", s.ident.name)
 	}
-	err := f.Err
+	named := func(err error) error { return s.named(err) }
+	fErr := named(f.Err)
+	problems := make([]error, len(f.Problems))
+	for i, e := range f.Problems {
+		problems[i] = named(e)
+	}
+	err := fErr
 	if err == nil {
-		err = errors.Join(f.Problems...)
+		err = errors.Join(problems...)
 	}
 	var errs []error
-	if f.Err != nil {
-		errs = append(errs, f.Err)
-		log.WithError(f.Err).Error("ecr token fetch failed")
+	if fErr != nil {
+		errs = append(errs, fErr)
+		log.WithError(fErr).Error("ecr token fetch failed")
 	}
-	for _, e := range f.Problems {
+	for _, e := range problems {
 		errs = append(errs, e)
 		log.WithError(e).Error("ecr token unusable")
 	}
@@ -193,6 +214,15 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 		s.nextAt = minTime(s.nextAt, r.guardAt(now, earliestExpiry(s.tokens, now)))
 	}
 	return errs
+}
+
+// named makes a fetch's error say which source it is about (a client's own
+// context or network error does not), unless it already does.
+func (s *source) named(err error) error {
+	if err == nil || strings.Contains(err.Error(), s.Label()) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", s.Label(), err)
 }
 
 // takeTokens makes toks the source's tokens in hand; the identity's
@@ -242,6 +272,21 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
+// heldByAny reports whether any source holds a token for host. Call with
+// r.mu held.
+func (r *Refresher) heldByAny(host string) bool {
+	for _, id := range r.idents {
+		for _, s := range id.sources {
+			for _, t := range s.tokens {
+				if t.Host == host {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // identityFor returns the identity a scope uses, creating a tenant's on first
 // use through Sources. Call with r.mu held.
 func (r *Refresher) identityFor(sc *scopeState) *identity {
@@ -266,7 +311,8 @@ func (r *Refresher) identityFor(sc *scopeState) *identity {
 }
 
 // dropMissing forgets hosts ECR has not returned for a whole token lifetime:
-// what the scopes hold is left as it is, one line per host says so.
+// what the scopes hold is left as it is, one line per host says so. A host
+// another source still returns (another identity's) stays managed.
 func (r *Refresher) dropMissing(now time.Time) {
 	var gone []string
 	r.mu.Lock()
@@ -275,10 +321,14 @@ func (r *Refresher) dropMissing(now time.Time) {
 			for h, since := range s.missing {
 				if now.Sub(since) >= TokenLifetime {
 					delete(s.missing, h)
-					delete(r.managed, h)
 					gone = append(gone, h)
 				}
 			}
+		}
+	}
+	for _, h := range gone {
+		if !r.heldByAny(h) {
+			delete(r.managed, h)
 		}
 	}
 	r.mu.Unlock()

@@ -2,38 +2,70 @@ package refresher
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
 // scopeState is what the refresher knows of a scope between runs: a few
-// hundred bytes, whatever the platform holds.
+// hundred bytes, whatever the platform holds (fields ordered to pack: there
+// is one per namespace).
 type scopeState struct {
 	Scope
-	origin origin
-	ident  *identity
+	ident *identity
+	// prev is the scope of that name that was removed or replaced while a
+	// pass wrote it: this one is not written before that pass ends, so the
+	// last word is this one's (a namespace whose role changed never keeps
+	// the former identity's token).
+	prev *scopeState
 	// gen is the identity's token generation of the last pass that wrote
 	// everything; the scope is due again when the identity's moves on.
 	gen     uint64
-	planned bool // a pass has completed at least once
 	pairs   []pairState
 	written []objectContent // what this process last wrote, per object
-	// failures counts passes in a row that failed; retryAt is when the next
-	// is due (zero while nothing fails).
-	failures int
-	retryAt  time.Time
+	// retryAt is when the next pass is due after a failure (zero while
+	// nothing fails); failures counts passes in a row that failed.
+	retryAt time.Time
 	// lastErr is a failure of the scope as a whole: a refused identity, a
 	// plan that could not read the scope.
 	lastErr string
-	busy    bool // a pass is writing it
-	removed bool // dropped while busy: its outcome is not booked
+	// pushes counts AddScope calls for the scope since it was created (its
+	// pusher saw it change); seen is that count as of the last pass. The
+	// scope is due again while they differ.
+	pushes, seen uint32
+	failures     int32
+	origin       origin
+	planned      bool // a pass has completed at least once
+	busy         bool // a pass is writing it
+	removed      bool // dropped while busy: its outcome is not booked
 }
 
-// pairState is one (registry host, scope) pair.
+// pairState is one (registry host, scope) pair: 48 bytes, of which there is
+// one per registry and namespace.
 type pairState struct {
-	host        string
-	lastSuccess time.Time
-	expiresAt   time.Time
-	lastErr     string
+	host    string
+	lastErr string
+	// lastSuccess and expiresAt are Unix nanoseconds (0: none), not
+	// time.Time's 24 bytes each.
+	lastSuccess, expiresAt stamp
+}
+
+// stamp is an instant in Unix nanoseconds; 0 is the zero time.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
 
 type objectContent struct {
@@ -74,12 +106,25 @@ func (sc *scopeState) pair(host string) *pairState {
 // its identity's tokens moved on, or its retry time has come.
 func (sc *scopeState) due(now time.Time) bool {
 	switch {
-	case sc.busy:
+	case sc.busy || sc.prev != nil:
 		return false
-	case !sc.planned || sc.gen != sc.ident.gen:
+	case sc.stale():
 		return true
 	}
 	return !sc.retryAt.IsZero() && !now.Before(sc.retryAt)
+}
+
+// stale reports whether the scope is due whatever the time: never planned,
+// its identity's tokens moved on since its last pass, or pushed again.
+func (sc *scopeState) stale() bool {
+	return !sc.planned || sc.gen != sc.ident.gen || sc.pushes != sc.seen
+}
+
+// writable reports whether a pass can do anything for the scope now: its
+// identity is refused (the pass fails it, saying why) or has answered.
+func (sc *scopeState) writable(now time.Time) bool {
+	id := sc.ident
+	return id.refused != nil || id.fetched() || id.hasTokens(now)
 }
 
 // guardAt is when a token fetched at now, expiring at exp, must be fetched
@@ -118,16 +163,24 @@ type outcome struct {
 	hostErrs map[string][]error // every host the scope holds → its failures (none: written)
 	tokens   map[string]Token   // host → the token written
 	scopeErr error              // the scope as a whole failed
-	gen      uint64             // the identity's generation planned with
-	counts   counts
+	// identityRefused: scopeErr is its identity's refusal, which nothing
+	// changes but a new AddScope (another role) or a restart.
+	identityRefused bool
+	gen             uint64 // the identity's generation planned with
+	pushes          uint32 // the scope's pushes as of the plan
+	scope           Scope  // the scope as planned (AddScope may replace it meanwhile)
+	counts          counts
 }
 
-// book records a pass's outcome in the scope's state. Call with r.mu held.
-func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
-	sc.busy = false
+// book records a pass's outcome in the scope's state and returns its
+// failures; those of pairs whose host ECR no longer returns (no write of the
+// pass named them) come apart too, for the caller to log. Call with r.mu held.
+func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []error, err error) {
+	defer r.release(sc)
 	if sc.removed {
-		return nil
+		return nil, nil
 	}
+	sc.seen = o.pushes
 	sc.planned = true
 	var errs []error
 	if o.scopeErr != nil {
@@ -144,12 +197,14 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 		}
 		if since, ok := r.missingSince(sc.ident, p.host); ok {
 			p.lastErr = "ecr no longer returns a token for this registry (since " + since.UTC().Format(time.RFC3339) + ")"
-			errs = append(errs, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
+			missing = append(missing, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
 			kept = append(kept, p)
 		}
 	}
 	sc.pairs = kept
-	for host, herrs := range o.hostErrs {
+	errs = append(errs, missing...)
+	for _, host := range slices.Sorted(maps.Keys(o.hostErrs)) {
+		herrs := o.hostErrs[host]
 		p := sc.pair(host)
 		if p == nil {
 			sc.pairs = append(sc.pairs, pairState{host: host})
@@ -161,12 +216,12 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 		case len(herrs) > 0:
 			err := errors.Join(herrs...)
 			p.lastErr = err.Error()
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s in scope %s: %w", host, sc.Name, err))
 		case r.DryRun:
 			p.lastErr = ""
 		default:
 			t := o.tokens[host]
-			p.lastSuccess, p.expiresAt, p.lastErr = now, t.ExpiresAt, ""
+			p.lastSuccess, p.expiresAt, p.lastErr = stampOf(now), stampOf(t.ExpiresAt), ""
 		}
 	}
 	// Whatever the outcome, these tokens were tried: a failure comes back at
@@ -174,12 +229,49 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) error {
 	sc.gen = o.gen
 	if len(errs) == 0 {
 		sc.failures, sc.retryAt = 0, time.Time{}
-		return nil
+		return missing, nil
 	}
-	err := errors.Join(errs...)
+	err = errors.Join(errs...)
 	sc.failures++
-	sc.retryAt = r.retryAt(now, sc.failures, err, r.refusedWait())
-	return err
+	wait := r.refusedWait()
+	if o.identityRefused {
+		wait = r.RetryMaxInterval
+	}
+	sc.retryAt = r.retryAt(now, int(sc.failures), err, wait)
+	return missing, err
+}
+
+// release ends a pass over sc: a scope pushed again while it was written, or
+// the one that replaced it meanwhile, is written next. Call with r.mu held.
+func (r *Refresher) release(sc *scopeState) {
+	sc.busy = false
+	if !sc.removed {
+		if sc.pushes != sc.seen {
+			r.requeue(sc.Name)
+		}
+		return
+	}
+	if r.leaving[sc.Name] == sc {
+		delete(r.leaving, sc.Name)
+	}
+	if next := r.scopes[sc.Name]; next != nil && next.prev == sc {
+		next.prev = nil
+		r.requeue(next.Name)
+	}
+}
+
+// requeue has a scope written soon beside any run: by the express lane while
+// Run runs (RunOnce and RunDue callers take it on their next pass). Call with
+// r.mu held.
+func (r *Refresher) requeue(name string) {
+	if !r.expressOn {
+		return
+	}
+	select {
+	case r.express <- name:
+	default: // the lane is full: the loop takes it (it is stale: due now)
+		r.pokeLoop()
+	}
 }
 
 // missingSince reports when ECR stopped returning host for the identity, if

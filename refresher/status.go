@@ -38,19 +38,24 @@ type SourceStatus struct {
 }
 
 // GroupStatus counts the scopes of a group (a target kind, or a configured
-// scope) by their state for one registry host.
+// scope) by their state for one registry host: fresh (written, its last
+// write succeeded), failing (its last write failed, or what it holds has
+// expired), pending (not written yet; registry empty).
 type GroupStatus struct {
 	Group    string `json:"target"`
 	Registry string `json:"registry,omitempty"`
 	Fresh    int    `json:"fresh"`
 	Failing  int    `json:"failing"`
 	Pending  int    `json:"pending"`
-	// OldestExpiry is the earliest expiry among the fresh ones.
+	// OldestExpiry is the earliest expiry among the credentials this process
+	// wrote there, failing scopes' and expired ones included: what the
+	// "expires soon" alert watches while refreshes fail.
 	OldestExpiry time.Time `json:"oldest_expiry,omitzero"`
 	// OldestSuccess is the oldest last success among them, zero while one
 	// never succeeded.
 	OldestSuccess time.Time `json:"-"`
 	never         bool
+	unheld        bool // a scope holds no unexpired credential of this process
 }
 
 // Readiness is the answer /readyz gives: bounded whatever the scope count.
@@ -95,7 +100,7 @@ func (r *Refresher) pairStatus(sc *scopeState, p pairState) PairStatus {
 			}
 		}
 	}
-	return PairStatus{Host: p.host, Scope: sc.Name, LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt, LastError: p.lastErr, NextAttempt: next}
+	return PairStatus{Host: p.host, Scope: sc.Name, LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time(), LastError: p.lastErr, NextAttempt: next}
 }
 
 type groupKey struct{ group, host string }
@@ -124,21 +129,22 @@ func (r *Refresher) groups(now time.Time, label func(Scope) string) map[groupKey
 		}
 		for _, p := range sc.pairs {
 			gs := get(g, p.host)
-			ps := PairStatus{LastSuccess: p.lastSuccess, ExpiresAt: p.expiresAt}
-			switch {
-			case p.lastErr != "" || !ps.ready(now):
-				gs.Failing++
-			default:
+			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
+			held := ps.ready(now)
+			if held && p.lastErr == "" {
 				gs.Fresh++
-				if gs.OldestExpiry.IsZero() || p.expiresAt.Before(gs.OldestExpiry) {
-					gs.OldestExpiry = p.expiresAt
-				}
+			} else {
+				gs.Failing++
+			}
+			gs.unheld = gs.unheld || !held
+			if !ps.LastSuccess.IsZero() && (gs.OldestExpiry.IsZero() || ps.ExpiresAt.Before(gs.OldestExpiry)) {
+				gs.OldestExpiry = ps.ExpiresAt
 			}
 			switch {
-			case p.lastSuccess.IsZero():
+			case ps.LastSuccess.IsZero():
 				gs.never = true
-			case gs.OldestSuccess.IsZero() || p.lastSuccess.Before(gs.OldestSuccess):
-				gs.OldestSuccess = p.lastSuccess
+			case gs.OldestSuccess.IsZero() || ps.LastSuccess.Before(gs.OldestSuccess):
+				gs.OldestSuccess = ps.LastSuccess
 			}
 		}
 	}
@@ -174,33 +180,34 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	if len(r.scopes) == 0 {
 		notReady(r.noScopes())
 	}
-	var bad, good []PairStatus
-	var badScopes []*scopeState
+	// One pass keeps only what is shown: the first scope (by name) with
+	// nothing written, and the first pairs by scope and host, not ready ones
+	// first. A probe at 10,000 namespaces sorts nothing of the rest.
+	bad, good := firstPairs{}, firstPairs{}
+	var badScope *scopeState
 	for _, sc := range r.scopes {
-		if !sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "") {
-			badScopes = append(badScopes, sc)
+		if (!sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "")) && (badScope == nil || sc.Name < badScope.Name) {
+			badScope = sc
 		}
-		for _, p := range sc.pairs {
+		for i := range sc.pairs {
+			p := &sc.pairs[i]
 			rd.PairsTotal++
-			ps := r.pairStatus(sc, p)
-			if ps.ready(now) {
-				good = append(good, ps)
+			if (PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}).ready(now) {
+				good.offer(sc, p)
 			} else {
-				bad = append(bad, ps)
+				bad.offer(sc, p)
 			}
 		}
 	}
-	byScope := func(a, b PairStatus) int { return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Host, b.Host)) }
-	slices.SortFunc(badScopes, func(a, b *scopeState) int { return cmp.Compare(a.Name, b.Name) })
-	for _, sc := range badScopes {
-		if sc.lastErr != "" {
-			notReady("scope " + sc.Name + ": " + sc.lastErr)
-		} else {
-			notReady("no credential written yet in scope " + sc.Name)
-		}
+	switch {
+	case badScope == nil:
+	case badScope.lastErr != "":
+		notReady("scope " + badScope.Name + ": " + badScope.lastErr)
+	default:
+		notReady("no credential written yet in scope " + badScope.Name)
 	}
-	slices.SortFunc(bad, byScope)
-	for _, p := range bad {
+	for _, e := range bad {
+		p := r.pairStatus(e.sc, *e.p)
 		switch {
 		case p.LastSuccess.IsZero() && p.LastError != "":
 			notReady("no credential written for " + p.Host + " in scope " + p.Scope + ": " + p.LastError)
@@ -209,11 +216,10 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		default:
 			notReady("the credential for " + p.Host + " in scope " + p.Scope + " has expired")
 		}
+		rd.Pairs = append(rd.Pairs, p)
 	}
-	rd.Pairs = append(rd.Pairs, bad[:min(len(bad), MaxListedPairs)]...)
-	if room := MaxListedPairs - len(rd.Pairs); room > 0 {
-		slices.SortFunc(good, byScope)
-		rd.Pairs = append(rd.Pairs, good[:min(len(good), room)]...)
+	for _, e := range good[:min(len(good), MaxListedPairs-len(rd.Pairs))] {
+		rd.Pairs = append(rd.Pairs, r.pairStatus(e.sc, *e.p))
 	}
 	for _, g := range r.groups(now, r.Metrics.label) {
 		rd.Summary = append(rd.Summary, *g)
@@ -222,6 +228,29 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Registry, b.Registry))
 	})
 	return rd
+}
+
+// firstPairs keeps the first MaxListedPairs pairs offered, by scope then
+// host, sorted. Its pointers into scopes' pairs hold while r.mu is held.
+type firstPairs []scopePair
+
+type scopePair struct {
+	sc *scopeState
+	p  *pairState
+}
+
+func (f *firstPairs) offer(sc *scopeState, p *pairState) {
+	order := func(x scopePair, _ struct{}) int {
+		return cmp.Or(cmp.Compare(x.sc.Name, sc.Name), cmp.Compare(x.p.host, p.host))
+	}
+	i, _ := slices.BinarySearchFunc(*f, struct{}{}, order)
+	if i == MaxListedPairs {
+		return
+	}
+	if len(*f) == MaxListedPairs {
+		*f = (*f)[:MaxListedPairs-1]
+	}
+	*f = slices.Insert(*f, i, scopePair{sc, p})
 }
 
 // identsSorted returns the identities, the daemon's own first. Call with r.mu held.
@@ -235,8 +264,10 @@ func (r *Refresher) identsSorted() []*identity {
 }
 
 // NextDue is when something must be done next regardless of the cron spec: the
-// earliest freshness guard or retry of a source in use, or retry of a scope.
-// Zero when nothing is pending.
+// earliest freshness guard or retry of a source in use, or retry of a scope;
+// now while a source in use was never asked (a tenant's new identity) or a
+// scope a pass could write is stale (a run cut short by its timeout did not
+// reach it). Zero when nothing is pending.
 func (r *Refresher) NextDue() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -246,16 +277,28 @@ func (r *Refresher) NextDue() time.Time {
 			next = t
 		}
 	}
+	now := r.Now()
 	for _, id := range r.idents {
 		if id.refused != nil || (id.name != "" && id.users == 0) {
 			continue
 		}
 		for _, s := range id.sources {
+			if s.nextAt.IsZero() {
+				earlier(now)
+			}
 			earlier(s.nextAt)
 		}
 	}
 	for _, sc := range r.scopes {
-		earlier(sc.retryAt)
+		// A busy scope is booked by its pass, which sets what comes next; one
+		// no pass can write waits for its identity's tokens, above.
+		switch {
+		case sc.busy || sc.prev != nil || !sc.writable(now):
+		case sc.stale():
+			earlier(now)
+		default:
+			earlier(sc.retryAt)
+		}
 	}
 	return next
 }

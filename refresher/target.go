@@ -58,9 +58,9 @@ type Scope struct {
 // own package under targets/ and owns its platform's rules.
 type Target interface {
 	// Plan reads what the scope holds and returns the writes that make it hold
-	// in.Tokens, and the hosts it cannot hold there. An error means the scope
-	// could not be read at all: every host of in.Tokens fails with it.
-	Plan(ctx context.Context, in Input) (Plan, error)
+	// want.Tokens, and the hosts it cannot hold there. An error means the scope
+	// could not be read at all: every host of want.Tokens fails with it.
+	Plan(ctx context.Context, want Input) (Plan, error)
 }
 
 // Input is what a Target plans with.
@@ -143,9 +143,17 @@ type Content [sha256.Size]byte
 // content is what w makes its object hold.
 func (w *Write) content() Content {
 	h := sha256.New()
+	// Fed through one small buffer: converting each field to []byte would
+	// copy every 2,400-character password at every write.
+	var buf [256]byte
 	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		for len(s) > 0 {
+			n := copy(buf[:], s)
+			h.Write(buf[:n])
+			s = s[n:]
+		}
+		buf[0] = 0
+		h.Write(buf[:1])
 	}
 	field(w.Detail)
 	toks := slices.SortedFunc(slices.Values(w.Tokens), func(a, b Token) int { return strings.Compare(a.Host, b.Host) })

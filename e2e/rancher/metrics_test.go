@@ -116,6 +116,24 @@ func metric(t *testing.T, body, name string) float64 {
 	return 0
 }
 
+// keyExpiry reads when u's API key expires, as u may: GET /v3/tokens/<name>, expiresAt.
+func (e *env) keyExpiry(u rancherreal.User) time.Time {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 30*time.Second)
+	defer cancel()
+	var tok struct {
+		ExpiresAt string `json:"expiresAt"`
+	}
+	if err := e.srv.V3(ctx, u.Key, http.MethodGet, "/v3/tokens/"+u.KeyName, nil, &tok); err != nil {
+		e.t.Fatalf("the user reads its own token: %v", err)
+	}
+	exp, err := time.Parse(time.RFC3339, tok.ExpiresAt)
+	if err != nil {
+		e.t.Fatalf("expiresAt %q: %v", tok.ExpiresAt, err)
+	}
+	return exp
+}
+
 // The daemon reads its own API key's expiry from the real /v3/tokens/<name> and exports it:
 // rancher_ecr_credentials_rancher_token_expiry_timestamp_seconds equals the key's expiresAt. The
 // key is a Project Member's, which may read its own token. /readyz and the ECR token expiry too.
@@ -127,18 +145,7 @@ func TestRancher_TokenExpiryMetric(t *testing.T) {
 	e.srv.BindProject(t, u, p, "project-member", atLeast212(e.srv.Version))
 	d := e.startDaemon(e.projectEnv(p, u.Key)...)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var tok struct {
-		ExpiresAt string `json:"expiresAt"`
-	}
-	if err := e.srv.V3(ctx, u.Key, http.MethodGet, "/v3/tokens/"+u.KeyName, nil, &tok); err != nil {
-		t.Fatalf("the user reads its own token: %v", err)
-	}
-	exp, err := time.Parse(time.RFC3339, tok.ExpiresAt)
-	if err != nil {
-		t.Fatalf("expiresAt %q: %v", tok.ExpiresAt, err)
-	}
+	exp := e.keyExpiry(u)
 	if left := time.Until(exp); left < keyTTL-time.Hour || left > keyTTL+time.Hour {
 		t.Errorf("the key made with ttl %s expires in %s", keyTTL, left.Round(time.Minute))
 	}
@@ -147,7 +154,7 @@ func TestRancher_TokenExpiryMetric(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	if got := metric(t, body, "rancher_ecr_credentials_rancher_token_expiry_timestamp_seconds"); int64(got) != exp.Unix() {
-		t.Errorf("rancher token expiry metric %d, want %d (%s from /v3/tokens/%s)", int64(got), exp.Unix(), tok.ExpiresAt, u.KeyName)
+		t.Errorf("rancher token expiry metric %d, want %d (%s from /v3/tokens/%s)", int64(got), exp.Unix(), exp.Format(time.RFC3339), u.KeyName)
 	}
 	ecrExp := e.ecr.ExpiryOf(e.password())
 	if got := metric(t, body, fmt.Sprintf("rancher_ecr_credentials_token_expiry_timestamp_seconds{registry=%q,scope=%q}", host, p.ID)); int64(got) != ecrExp.Unix() {

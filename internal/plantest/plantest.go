@@ -101,15 +101,15 @@ type Memory struct {
 
 // Run plans with in and applies every write, as one pass of the refresher
 // that remembers nothing. The error is the plan's.
-func Run(ctx context.Context, tg refresher.Target, in refresher.Input) (Outcome, error) {
+func Run(ctx context.Context, tg refresher.Target, want refresher.Input) (Outcome, error) {
 	var m Memory
-	return m.Run(ctx, tg, in)
+	return m.Run(ctx, tg, want)
 }
 
 // Run is one pass that skips what m remembers writing and remembers what it
 // writes.
-func (m *Memory) Run(ctx context.Context, tg refresher.Target, in refresher.Input) (Outcome, error) {
-	plan, err := tg.Plan(ctx, in)
+func (m *Memory) Run(ctx context.Context, tg refresher.Target, want refresher.Input) (Outcome, error) {
+	plan, err := tg.Plan(ctx, want)
 	o := Outcome{Plan: plan}
 	if err != nil {
 		return o, err

@@ -62,15 +62,15 @@ var _ refresher.Target = (*Target)(nil)
 // registry with none, and, with AutoCreate, a new registry with its
 // credential for a host that has no registry. Without AutoCreate such a host
 // fails, naming the fix. Rancher has no dry run: the writes have no Check.
-func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	regs, err := tg.Store.ListRegistries(ctx)
 	if err != nil {
 		return refresher.Plan{}, fmt.Errorf("list registries: %w", err)
 	}
 	// Only the hosts being written are indexed: a scope's thousands of other
 	// registries cost their decoding and nothing more.
-	byHost := make(map[string][]rancherapi.Registry, len(in.Tokens))
-	for _, t := range in.Tokens {
+	byHost := make(map[string][]rancherapi.Registry, len(want.Tokens))
+	for _, t := range want.Tokens {
 		byHost[t.Host] = nil
 	}
 	var bad unparsable
@@ -90,9 +90,9 @@ func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan,
 			byHost[h] = append(matches, reg)
 		}
 	}
-	bad.log(in.Log)
+	bad.log(want.Log)
 	var p refresher.Plan
-	for _, t := range in.Tokens {
+	for _, t := range want.Tokens {
 		matches := byHost[t.Host]
 		if len(matches) == 0 {
 			if !tg.AutoCreate {
@@ -105,7 +105,7 @@ func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan,
 		}
 		for _, reg := range matches {
 			if reg.ServerAddress != t.Host {
-				in.Log.WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "server_address": short(reg.ServerAddress, 256)}).
+				want.Log.WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "server_address": short(reg.ServerAddress, 256)}).
 					Debug("registry address is not the bare host; Rancher 1.x pulls only use registries whose address is the bare host")
 			}
 			writes, err := tg.planRegistry(ctx, t, reg)

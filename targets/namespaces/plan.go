@@ -36,13 +36,13 @@ type namespace struct {
 // meets what the cluster holds (a Secret of someone else's, a Rancher copy)
 // in Apply, or in Check through the server's dry run. A namespace that has
 // left the selection since its scope was due plans nothing.
-func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
+func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
 	t := n.t
 	if !t.selectedNow(n.name) {
 		return refresher.Plan{}, nil
 	}
-	auths := kubesecret.Auths(in.Tokens)
-	own := t.owner(in)
+	auths := kubesecret.Auths(want.Tokens)
+	own := t.owner(want)
 	known := t.writer.Known(n.name, t.SecretName)
 	action := refresher.ResultUpdated
 	if !known {
@@ -52,7 +52,7 @@ func (n *namespace) Plan(_ context.Context, in refresher.Input) (refresher.Plan,
 		What:    "secret",
 		Written: "secret written",
 		Object:  n.name + "/" + t.SecretName,
-		Tokens:  in.Tokens,
+		Tokens:  want.Tokens,
 		Detail:  detail,
 		// Not known: written even if the refresher remembers writing it (the
 		// record went with a refusal, a deletion or a deselection).
@@ -90,7 +90,7 @@ func (n *namespace) write(ctx context.Context, auths map[string]kubesecret.Auth,
 // host is managed (a Secret another tool, e.g. nabsul/k8s-ecr-login-renew,
 // kept: nothing in it is lost). The writer refuses Rancher's copies before
 // asking.
-func (t *Target) owner(in refresher.Input) func(*corev1.Secret) error {
+func (t *Target) owner(want refresher.Input) func(*corev1.Secret) error {
 	return func(s *corev1.Secret) error {
 		err := kubesecret.Owned(s)
 		if err == nil {
@@ -105,15 +105,15 @@ func (t *Target) owner(in refresher.Input) func(*corev1.Secret) error {
 		}
 		var foreign []string
 		for _, h := range hosts {
-			if in.Managed == nil || !in.Managed(h) {
+			if want.Managed == nil || !want.Managed(h) {
 				foreign = append(foreign, h)
 			}
 		}
 		if len(foreign) > 0 {
 			return fmt.Errorf("%w; %s does not adopt it: it holds registries this daemon does not manage (%s)", err, envAdopt, strings.Join(foreign, ", "))
 		}
-		if in.Log != nil {
-			in.Log.WithFields(logrus.Fields{"namespace": s.Namespace, "secret": s.Name}).Info("adopting the unlabelled secret: it holds only registries this daemon manages (" + envAdopt + ")")
+		if want.Log != nil {
+			want.Log.WithFields(logrus.Fields{"namespace": s.Namespace, "secret": s.Name}).Info("adopting the unlabelled secret: it holds only registries this daemon manages (" + envAdopt + ")")
 		}
 		return nil
 	}

@@ -49,15 +49,15 @@ var _ refresher.Target = (*Target)(nil)
 
 // Plan reads the project's dockerCredentials and namespaced ones and plans a
 // write of every credential that is wholly this process's and holds a host of
-// in.Tokens, and a new credential for each host that none holds.
-func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+// want.Tokens, and a new credential for each host that none holds.
+func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	creds, err := tg.Store.ListDockerCredentials(ctx)
 	if err != nil {
 		return refresher.Plan{}, fmt.Errorf("list dockerCredentials: %w", err)
 	}
 	nsCreds, err := tg.Store.ListNamespacedDockerCredentials(ctx)
 	if err != nil {
-		in.Log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
+		want.Log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
 	}
 	byKey := map[string]credential{}
 	var objects []multihost.Object
@@ -69,7 +69,7 @@ func (tg *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan,
 		cr := newCredential(c, true)
 		byKey[cr.object.Key], objects = cr, append(objects, cr.object)
 	}
-	assigned, failures := multihost.Plan(in, objects, registryhost.CredentialName)
+	assigned, failures := multihost.Plan(want, objects, registryhost.CredentialName)
 	p := refresher.Plan{Failures: failures}
 	for _, a := range assigned {
 		var cr *credential

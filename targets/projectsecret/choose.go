@@ -109,13 +109,13 @@ type chosen struct {
 
 // Plan plans through the way the chooser picked; a failure to pick fails the
 // scope (and is retried at its next pass).
-func (t *chosen) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (t *chosen) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	ch, err := t.c.Choose(ctx)
 	if err != nil {
 		return refresher.Plan{}, err
 	}
 	if ch.Mode == ModeKubernetes {
-		return t.kube.Plan(ctx, in)
+		return t.kube.Plan(ctx, want)
 	}
-	return t.v3.Plan(ctx, in)
+	return t.v3.Plan(ctx, want)
 }

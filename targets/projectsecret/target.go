@@ -62,9 +62,9 @@ var _ refresher.Target = (*Target)(nil)
 var secretVerbs = []string{"get", "list", "create", "update"}
 
 // Plan reads the backing namespace's dockerconfigjson Secrets and plans the
-// write of every one that is this process's and holds a host of in.Tokens,
+// write of every one that is this process's and holds a host of want.Tokens,
 // and a new Secret for each host that none holds.
-func (t *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	ns, err := t.backingNamespace(ctx)
 	if err != nil {
 		return refresher.Plan{}, err
@@ -83,14 +83,14 @@ func (t *Target) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, 
 			Hosts: hosts, Unknown: err != nil, Refused: refusal(s, project)})
 		byName[s.Name] = s
 	}
-	assigned, failures := multihost.Plan(in, objects, registryhost.CredentialName)
+	assigned, failures := multihost.Plan(want, objects, registryhost.CredentialName)
 	p := refresher.Plan{Failures: failures}
 	for _, a := range assigned {
 		var s *corev1.Secret
 		if a.Object != nil {
 			s = byName[a.Name]
 		}
-		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, in.Managed))
+		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, want.Managed))
 	}
 	return p, nil
 }
@@ -133,8 +133,9 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 }
 
 // write makes Secret ns/name (s as listed; nil when it is new) hold toks.
-// Entries of hosts whose token is not in hand are kept as they are by the
-// writer, which reads the Secret again and asks own before changing it.
+// The writer starts from s (a refresh is one update after the list, no
+// create ending in 409 and no second read), asks own before changing it, and
+// keeps the entries of hosts whose token is not in hand as they are.
 func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refresher.Token, managed func(string) bool) refresher.Write {
 	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
 	auths := kubesecret.Auths(toks)
@@ -164,8 +165,8 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		}
 		return nil
 	}
-	apply := func(ctx context.Context, write func(context.Context, string, string, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
-		res, err := write(ctx, ns, name, labels, auths, own)
+	apply := func(ctx context.Context, write func(context.Context, string, string, *corev1.Secret, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
+		res, err := write(ctx, ns, name, s, labels, auths, own)
 		if err != nil {
 			if isForbidden(err) {
 				err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
@@ -175,8 +176,8 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		return res, nil
 	}
 	// A dry run meets the same refusals through the API server's own dry run.
-	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Apply) }
-	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.Check) }
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.ApplyFrom) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.CheckFrom) }
 	return w
 }
 

@@ -88,7 +88,7 @@ type watched struct {
 }
 
 // Plan checks the token (at most every Every), then plans through the target.
-func (t *watched) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (t *watched) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	t.w.Check(ctx)
-	return t.t.Plan(ctx, in)
+	return t.t.Plan(ctx, want)
 }

@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/app"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/buildinfo"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
 
@@ -68,6 +69,6 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) run(ctx context.Context, args ...string) (stdout, stderr string, err error) {
 	var o, e bytes.Buffer
-	err = run(ctx, args, envOf(w.env), &o, &e)
+	err = app.Run(ctx, buildinfo.Stamp{}, args, envOf(w.env), &o, &e)
 	return o.String(), e.String(), err
 }

@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"context"
@@ -161,16 +161,31 @@ func TestChart_RBAC(t *testing.T) {
 		))
 	})
 
-	t.Run("rancher project secrets mode", func(t *testing.T) {
-		cfg := chartServiceAccountConfig(t, srv, "projects", "mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}")
-		checkAccess(t, cfg, true, slices.Concat(
-			accesses([]string{"get", "list"}, "management.cattle.io", "projects", "local", "p-abcde"),
-			accesses([]string{"get", "list", "create", "update"}, "", "secrets", "p-abcde", "ecr-123456789012-us-east-1"),
+	projectSecrets := accesses([]string{"get", "list", "create", "update"}, "", "secrets", "p-abcde", "ecr-123456789012-us-east-1")
+	t.Run("rancher project secrets inside the local cluster", func(t *testing.T) {
+		cfg := chartServiceAccountConfig(t, srv, "projects", "mode=rancherProjectSecrets", "rancher.inCluster=true",
+			"rancher.projects={local:p-abcde}", "rancher.backingNamespaces={p-abcde}")
+		checkAccess(t, cfg, true, slices.Concat(projectSecrets,
+			accesses([]string{"get"}, "management.cattle.io", "projects", "local", "p-abcde"),
 		))
 		checkAccess(t, cfg, false, slices.Concat(never,
 			accesses(read, "", "namespaces", "", ""),
-			accesses([]string{"update", "delete"}, "management.cattle.io", "projects", "local", "p-abcde"),
+			accesses([]string{"list", "update", "delete"}, "management.cattle.io", "projects", "local", "p-abcde"),
+			accesses([]string{"get"}, "management.cattle.io", "projects", "local", "p-other"),
+			accesses([]string{"get", "list", "create", "update"}, "", "secrets", "kube-system", "ecr-123456789012-us-east-1"),
+			accesses([]string{"list"}, "", "secrets", "", ""),
+			accesses([]string{"watch", "delete", "patch"}, "", "secrets", "p-abcde", "ecr-123456789012-us-east-1"),
 			accesses([]string{"patch"}, "", "serviceaccounts", "team-a", "default"),
+		))
+	})
+
+	t.Run("rancher project secrets through Rancher's API", func(t *testing.T) {
+		cfg := chartServiceAccountConfig(t, srv, "proxy", "mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}",
+			"rancher.url=https://rancher.example.com/v3", "rancher.token.existingSecret=rancher-api-token")
+		// Nothing: the token's Rancher roles decide, in Rancher.
+		checkAccess(t, cfg, false, slices.Concat(never, projectSecrets,
+			accesses([]string{"get", "list"}, "management.cattle.io", "projects", "local", "p-abcde"),
+			accesses([]string{"create"}, "coordination.k8s.io", "leases", chartNS, ""),
 		))
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"os"
@@ -16,8 +16,8 @@ import (
 )
 
 const (
-	chartDir     = "deploy/chart/rancher-ecr-credentials"
-	manifestFile = "deploy/kubernetes/rancher-ecr-credentials.yaml"
+	chartDir     = "chart/rancher-ecr-credentials"
+	manifestFile = "kubernetes/rancher-ecr-credentials.yaml"
 	chartRelease = "rancher-ecr-credentials"
 	chartNS      = "rancher-ecr-credentials"
 	// kubeVersion is the version helm renders for: the test apiserver's. A helm built with go install
@@ -44,10 +44,10 @@ const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm
 # and give the Pod an AWS identity (README, "Kubernetes").
 `
 
-// TestChart_Lint runs helm lint on the chart, for each mode.
+// TestChart_Lint runs helm lint on the chart, for each mode (Rancher: through its API, and in the cluster).
 func TestChart_Lint(t *testing.T) {
 	t.Parallel()
-	for _, set := range [][]string{nil, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}"}} {
+	for _, set := range [][]string{nil, rancherProxySet, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}", "rancher.inCluster=true", "rancher.backingNamespaces={local-p-abcde}"}} {
 		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir, "--set", "image.repository=" + testImage}
 		for _, s := range set {
 			args = append(args, "--set", s)
@@ -58,12 +58,11 @@ func TestChart_Lint(t *testing.T) {
 	}
 }
 
-// TestChart_Render checks what each mode renders: the hardened Pod, the probes, the least-privilege
-// rules and the daemon's variables.
+// TestChart_Render checks what mode namespaces renders: the hardened Pod, the probes, the
+// least-privilege rules and the daemon's variables. The Rancher modes: chart_rancher_test.go.
 func TestChart_Render(t *testing.T) {
 	t.Parallel()
 	secrets := []string{"/secrets:create", "/secrets:get", "/secrets:update"}
-	projectSecrets := []string{"/secrets:create", "/secrets:get", "/secrets:list", "/secrets:update"}
 	namespaces := []string{"/namespaces:get", "/namespaces:list", "/namespaces:watch"}
 	serviceAccounts := []string{"/serviceaccounts:get", "/serviceaccounts:list", "/serviceaccounts:update", "/serviceaccounts:watch"}
 	leases := []string{"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:get[rancher-ecr-credentials]", "coordination.k8s.io/leases:update[rancher-ecr-credentials]"}
@@ -102,25 +101,11 @@ func TestChart_Render(t *testing.T) {
 			clusterRol: slices.Concat(namespaces, secrets),
 			noEnv:      []string{"LEADER_ELECTION"},
 		},
-		{
-			name:       "rancher project secrets",
-			set:        []string{"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde,c-m-xyz:p-fghij}", "leaderElection.enabled=true", "leaderElection.namespace=cattle-system"},
-			clusterRol: slices.Concat([]string{"management.cattle.io/projects:get", "management.cattle.io/projects:list"}, projectSecrets),
-			leaseRole:  leases,
-			env:        map[string]string{"RANCHER_PROJECTS": "local:p-abcde,c-m-xyz:p-fghij", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": "cattle-system"},
-			noEnv:      []string{"KUBE_NAMESPACES"},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out, err := renderChart(t, chartRelease, tt.set...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := decodeManifest(t, out)
-			d := only[*appsv1.Deployment](t, r)
-			checkPodHardened(t, d)
+			r, d := renderHardened(t, tt.set...)
 
 			if got, want := sortedRules(only[*rbacv1.ClusterRole](t, r).Rules), slices.Sorted(slices.Values(tt.clusterRol)); !slices.Equal(got, want) {
 				t.Errorf("ClusterRole rules:\n got %v\nwant %v", got, want)
@@ -140,25 +125,46 @@ func TestChart_Render(t *testing.T) {
 				}
 			}
 
-			env := containerEnv(d)
-			known := knownEnv(t)
-			for name := range env {
-				if !known[name] {
-					t.Errorf("the chart sets %s, which is not a setting of the daemon (--help)", name)
-				}
-			}
-			for name, want := range tt.env {
-				if got, ok := env[name]; !ok || got != want {
-					t.Errorf("env %s = %q (set: %v), want %q", name, got, ok, want)
-				}
-			}
-			for _, name := range tt.noEnv {
-				if _, ok := env[name]; ok {
-					t.Errorf("env %s is set (%q), want unset", name, env[name])
-				}
-			}
+			checkEnv(t, d, tt.env, tt.noEnv)
 		})
 	}
+}
+
+// checkEnv checks the container's variables: each one a setting of the daemon, those of want set
+// to their values, those of unset not set.
+func checkEnv(t *testing.T, d *appsv1.Deployment, want map[string]string, unset []string) {
+	t.Helper()
+	env := containerEnv(d)
+	known := knownEnv(t)
+	for name := range env {
+		if !known[name] {
+			t.Errorf("the chart sets %s, which is not a setting of the daemon (--help)", name)
+		}
+	}
+	for name, w := range want {
+		if got, ok := env[name]; !ok || got != w {
+			t.Errorf("env %s = %q (set: %v), want %q", name, got, ok, w)
+		}
+	}
+	for _, name := range unset {
+		if _, ok := env[name]; ok {
+			t.Errorf("env %s is set (%q), want unset", name, env[name])
+		}
+	}
+}
+
+// renderHardened renders the chart with the --set values, checks its Pod is hardened, and returns
+// what it rendered and its Deployment.
+func renderHardened(t *testing.T, set ...string) (rendered, *appsv1.Deployment) {
+	t.Helper()
+	out, err := renderChart(t, chartRelease, set...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeManifest(t, out)
+	d := only[*appsv1.Deployment](t, r)
+	checkPodHardened(t, d)
+	return r, d
 }
 
 func checkPodHardened(t *testing.T, d *appsv1.Deployment) {
@@ -204,7 +210,6 @@ func TestChart_Values(t *testing.T) {
 		"image.repository=":                      "image.repository: set the image to run. None is published: build it and push it to a registry your nodes can pull from",
 		"image.tag=v2.0.0,image.repository=":     "scripts/image.sh v2.0.0\n  podman manifest push --all rancher-ecr-credentials:v2.0.0 docker://<registry>/rancher-ecr-credentials:v2.0.0",
 		"mode=rancher":                           "mode: \"rancher\" is not a mode",
-		"mode=rancherProjectSecrets":             "rancher.projects: name the projects",
 		"serviceAccount.create=false":            "serviceAccount.name: name the existing ServiceAccount",
 		"kube.namespaceSelector=env=prod,team=a": `values: "team" is not a value of this chart. With helm --set, a comma separates two values: escape a comma`,
 	} {

@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ type instruction struct{ cmd, args string }
 
 func readDockerfile(t testing.TB) []instruction {
 	t.Helper()
-	b, err := os.ReadFile("Dockerfile")
+	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func buildCommand(t testing.TB) []string {
 // to podman in the layout and under the name the Dockerfile's final stage reads.
 func TestImageScript_BuildCommand(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("scripts/image.sh")
+	b, err := os.ReadFile("../scripts/image.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ var sdkVariables = []string{"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "A
 func loadCompose(t *testing.T, name string, content []byte, env map[string]string) (*types.Project, error) {
 	t.Helper()
 	return loader.LoadWithContext(t.Context(), types.ConfigDetails{
-		WorkingDir:  ".",
+		WorkingDir:  "..",
 		ConfigFiles: []types.ConfigFile{{Filename: name, Content: content}},
 		Environment: env,
 	}, func(o *loader.Options) { o.SetProjectName("rancher-ecr-credentials", true) })
@@ -200,7 +200,7 @@ func loadCompose(t *testing.T, name string, content []byte, env map[string]strin
 // shutdown timeout.
 func TestCompose(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("docker-compose.yaml")
+	b, err := os.ReadFile("../docker-compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-const rancherCatalogDir = "deploy/rancher-catalog/templates/rancher-ecr-credentials"
+const rancherCatalogDir = "rancher-catalog/templates/rancher-ecr-credentials"
 
 // rancherCompose is the part of a Rancher 1.6 catalog rancher-compose.yml the
 // stack relies on.
@@ -245,7 +245,7 @@ func TestRancherCatalog(t *testing.T) {
 func TestRancherCatalog_ValidatorRejectsModernCompose(t *testing.T) {
 	t.Parallel()
 	var raw map[string]any
-	readYAML(t, "docker-compose.yaml", &raw)
+	readYAML(t, "../docker-compose.yaml", &raw)
 	err := libcomposeV2(t).Validate(asJSON(t, raw["services"]))
 	if err == nil || !strings.Contains(err.Error(), "healthcheck") {
 		t.Errorf("libcompose's schema accepted docker-compose.yaml (or for another reason): %v", err)
