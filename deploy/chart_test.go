@@ -79,13 +79,13 @@ func TestChart_Render(t *testing.T) {
 			name:       "defaults",
 			clusterRol: slices.Concat(namespaces, secrets),
 			env:        map[string]string{"KUBE_NAMESPACES": "all", "LOG_FORMAT": "json", "LISTEN_PORT": "8080"},
-			noEnv:      []string{"LEADER_ELECTION", "KUBE_SERVICE_ACCOUNTS", "AWS_ACCESS_KEY_ID", "RANCHER_PROJECTS", "AWS_REGION"},
+			noEnv:      []string{"LEADER_ELECTION", "KUBE_SERVICE_ACCOUNTS", "AWS_ACCESS_KEY_ID", "RANCHER_PROJECTS", "AWS_REGION", "AWS_ECR_PUBLIC"},
 		},
 		{
 			name: "namespaces, two replicas, service accounts, static keys",
 			set: []string{"replicaCount=2", "kube.serviceAccounts={default,builder}", "kube.namespaces={team-*,ci}",
 				"kube.namespaceSelector=ecr=true", "aws.region=eu-west-1", "aws.registryIds={123456789012,210987654321:us-east-1}",
-				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr"},
+				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr", "aws.ecrPublic=true"},
 			clusterRol: slices.Concat(namespaces, secrets, serviceAccounts),
 			leaseRole:  leases,
 			env: map[string]string{
@@ -93,7 +93,7 @@ func TestChart_Render(t *testing.T) {
 				"KUBE_SECRET_NAME": "ecr", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": chartNS,
 				"AWS_REGION": "eu-west-1", "AWS_ECR_REGISTRY_IDS": "123456789012,210987654321:us-east-1",
 				"AWS_ACCESS_KEY_ID": "aws-keys/AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "aws-keys/AWS_SECRET_ACCESS_KEY",
-				"REFRESH_SCHEDULE": "@every 4h",
+				"REFRESH_SCHEDULE": "@every 4h", "AWS_ECR_PUBLIC": "true",
 			},
 		},
 		{

@@ -8,6 +8,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/sirupsen/logrus"
 
@@ -39,9 +40,9 @@ func defaultAWS(log logrus.FieldLogger, getenv func(string) string) awsSetup {
 	}}
 }
 
-// newSources builds one ECR source per region, as the daemon's own identity:
-// AWS_ROLE_ARN is assumed through STS unless web identity owns it. Nothing
-// here touches the network.
+// newSources builds one ECR source per region, and with AWS_ECR_PUBLIC one
+// ECR Public source, as the daemon's own identity: AWS_ROLE_ARN is assumed
+// through STS unless web identity owns it. Nothing here touches the network.
 func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLogger) ([]refresher.Source, error) {
 	awsCfg, err := a.config(ctx, cfg.Region)
 	if err != nil {
@@ -67,11 +68,17 @@ func newSources(ctx context.Context, cfg Config, a awsSetup, log logrus.FieldLog
 		}
 		ids[r.Region] = append(ids[r.Region], r.ID)
 	}
-	sources := make([]refresher.Source, 0, len(order))
+	sources := make([]refresher.Source, 0, len(order)+1)
 	for _, region := range order {
 		opts := append([]func(*ecr.Options){func(o *ecr.Options) { o.Region = region }}, a.ecrOptions...)
 		sources = append(sources, &ecrsource.Source{Client: ecr.NewFromConfig(awsCfg, opts...), AWSRegion: region,
 			RegistryIDs: ids[region], ProxyHost: cfg.ProxyHost, Logger: log})
+	}
+	if cfg.Public {
+		// Same credentials, its own endpoint (AWS_ENDPOINT_URL_ECR_PUBLIC is
+		// the SDK's for it), always us-east-1 (docs/ecr.md#ecr-public).
+		client := ecrpublic.NewFromConfig(awsCfg, func(o *ecrpublic.Options) { o.Region = ecrsource.PublicRegion })
+		sources = append(sources, &ecrsource.PublicSource{Client: client, Logger: log})
 	}
 	return sources, nil
 }
