@@ -162,3 +162,40 @@ func TestRun_RefusalsRecoverWithinAMinute(t *testing.T) {
 		t.Errorf("daemon:\n%s", logs)
 	}
 }
+
+// Issue 18 item 2 as the command line shows it, on a real kube-apiserver:
+// --dry-run exits as --once then does (1: a foreign Secret of that name in
+// team-a), says what it would write (team-b) and writes nothing; --once then
+// writes team-b and fails team-a the same way.
+func TestRun_DryRunExitsAsOnceDoes(t *testing.T) {
+	srv := kubetest.Start(t)
+	admin := kubetest.Clientset(t, srv.AdminConfig())
+	for _, ns := range []string{"team-a", "team-b"} {
+		if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.CoreV1().Secrets("team-a").Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ecr-credentials"},
+		StringData: map[string]string{"someone": "else's"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	apptest.NewWorld(t) // the ECR stand-in
+	t.Setenv("KUBECONFIG", kubetest.WriteKubeconfig(t, srv.AdminConfig(), "default"))
+	env := map[string]string{"KUBE_NAMESPACES": "team-a,team-b", "AWS_REGION": "us-east-1", "AWS_ECR_REGISTRY_IDS": apptest.Account}
+	const refused = "secret team-a/ecr-credentials exists and is not managed by this daemon"
+
+	_, logs, err := run(t.Context(), env, "--dry-run")
+	if got := exitCode(err); got != 1 || !strings.Contains(logs, refused) || !strings.Contains(logs, `msg="dry run: would create secret" namespace=team-b`) {
+		t.Errorf("--dry-run: exit %d, want 1 naming team-a's Secret and planning team-b's:\n%s", got, logs)
+	}
+	if _, err := admin.CoreV1().Secrets("team-b").Get(t.Context(), "ecr-credentials", metav1.GetOptions{}); err == nil {
+		t.Fatal("--dry-run wrote team-b's Secret")
+	}
+	_, logs, err = run(t.Context(), env, "--once")
+	if got := exitCode(err); got != 1 || !strings.Contains(logs, refused) {
+		t.Errorf("--once: exit %d, want 1 naming team-a's Secret:\n%s", got, logs)
+	}
+	if _, err := admin.CoreV1().Secrets("team-b").Get(t.Context(), "ecr-credentials", metav1.GetOptions{}); err != nil {
+		t.Errorf("--once did not write team-b: %v", err)
+	}
+}
