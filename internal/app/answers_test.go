@@ -115,6 +115,8 @@ func TestRun_KubernetesOnlyNoRancherLines(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"BadSelector":             {"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "team in (a"},
 		"BadSelectorAndNamespace": {"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "!", "KUBE_NAMESPACES": "a,all"},
+		// Keys left in the environment (an agent's, a copied .env) turn no Rancher target on.
+		"BadSelectorRancherKeysLeft": {"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "a in (", "CATTLE_ACCESS_KEY": "x", "CATTLE_SECRET_KEY": "y"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			stdout, logs, err := run(t.Context(), env, "--once")
