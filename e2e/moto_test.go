@@ -21,6 +21,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 )
 
@@ -42,10 +43,7 @@ type motoSuite struct {
 func TestIntegration_Moto(t *testing.T) {
 	motoPath, err := exec.LookPath("moto_server")
 	if err != nil {
-		if os.Getenv("REQUIRE_MOTO") == "1" {
-			t.Fatal("moto_server is not installed but REQUIRE_MOTO=1: install it with `pip install 'moto[server]'`")
-		}
-		t.Skip("moto_server not installed: skipping the AWS integration suite (pip install 'moto[server]')")
+		testskip.Skip(t, testskip.Moto, "moto_server is not installed: skipping the AWS integration suite (pip install 'moto[server]')")
 	}
 	if testing.Short() {
 		t.Skip("integration suite skipped in -short mode")
