@@ -47,7 +47,8 @@ const manifestHeader = `# rancher-ecr-credentials for kubectl apply -f: the Helm
 // TestChart_Lint runs helm lint on the chart, for each mode (Rancher: through its API, and in the cluster).
 func TestChart_Lint(t *testing.T) {
 	t.Parallel()
-	for _, set := range [][]string{nil, rancherProxySet, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}", "rancher.inCluster=true", "rancher.backingNamespaces={local-p-abcde}"}} {
+	for _, set := range [][]string{nil, rancherProxySet, {"mode=rancherProjectSecrets", "rancher.projects={local:p-abcde}", "rancher.inCluster=true", "rancher.backingNamespaces={local-p-abcde}"},
+		{"mode=consumers", "consumers={all}", "consumerNamespaces={argocd,cattle-system}"}, {"consumers={labelled}"}} {
 		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir, "--set", "image.repository=" + testImage}
 		for _, s := range set {
 			args = append(args, "--set", s)
@@ -78,14 +79,14 @@ func TestChart_Render(t *testing.T) {
 			name:       "defaults",
 			clusterRol: slices.Concat(namespaces, secrets),
 			env:        map[string]string{"KUBE_NAMESPACES": "all", "LOG_FORMAT": "json", "LISTEN_PORT": "8080"},
-			noEnv:      []string{"LEADER_ELECTION", "KUBE_SERVICE_ACCOUNTS", "AWS_ACCESS_KEY_ID", "RANCHER_PROJECTS", "AWS_REGION"},
+			noEnv:      []string{"LEADER_ELECTION", "KUBE_SERVICE_ACCOUNTS", "AWS_ACCESS_KEY_ID", "RANCHER_PROJECTS", "AWS_REGION", "AWS_ECR_PUBLIC"},
 		},
 		{
 			name: "namespaces, two replicas, service accounts, static keys",
 			set: []string{"replicaCount=2", "kube.serviceAccounts={default,builder}", "kube.namespaces={team-*,ci}",
 				"kube.namespaceSelector=ecr=true", "aws.region=eu-west-1", "aws.registryIds={123456789012,210987654321:us-east-1}",
 				"aws.existingSecret=aws-keys", "refreshSchedule=@every 4h", "kube.secretName=ecr",
-				"aws.allowedRoleArns={arn:aws:iam::123456789012:role/team-*,arn:aws:iam::210987654321:role/ci}", "aws.roleExternalId=ext-1"},
+				"aws.allowedRoleArns={arn:aws:iam::123456789012:role/team-*,arn:aws:iam::210987654321:role/ci}", "aws.roleExternalId=ext-1", "aws.ecrPublic=true"},
 			clusterRol: slices.Concat(namespaces, secrets, serviceAccounts),
 			leaseRole:  leases,
 			env: map[string]string{
@@ -93,7 +94,7 @@ func TestChart_Render(t *testing.T) {
 				"KUBE_SECRET_NAME": "ecr", "LEADER_ELECTION": "true", "LEADER_ELECTION_NAMESPACE": chartNS,
 				"AWS_REGION": "eu-west-1", "AWS_ECR_REGISTRY_IDS": "123456789012,210987654321:us-east-1",
 				"AWS_ACCESS_KEY_ID": "aws-keys/AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "aws-keys/AWS_SECRET_ACCESS_KEY",
-				"REFRESH_SCHEDULE": "@every 4h", "AWS_ROLE_EXTERNAL_ID": "ext-1",
+				"REFRESH_SCHEDULE": "@every 4h", "AWS_ROLE_EXTERNAL_ID": "ext-1", "AWS_ECR_PUBLIC": "true",
 				"AWS_ALLOWED_ROLE_ARNS": "arn:aws:iam::123456789012:role/team-*,arn:aws:iam::210987654321:role/ci",
 			},
 		},

@@ -6,11 +6,8 @@ package ecrsource
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -31,9 +28,7 @@ var _ API = (*ecr.Client)(nil)
 // Source is one GetAuthorizationToken call: a region and the registry ids
 // asked for there (none: the caller's own registry), as one AWS identity.
 type Source struct {
-	mu       sync.Mutex
-	warned   map[string]bool // hosts already warned about an implausible expiresAt
-	credsMsg bool            // missing AWS credentials were explained in full once
+	notes
 
 	// Client makes the call, with the identity's credentials.
 	Client API
@@ -102,7 +97,7 @@ func (s *Source) Fetch(ctx context.Context) refresher.Fetched {
 	now := s.now()
 	out, err := s.Client.GetAuthorizationToken(ctx, in)
 	if err != nil {
-		return refresher.Fetched{Err: s.callError(err)}
+		return refresher.Fetched{Err: s.callError("ecr", s.Label(), err)}
 	}
 	var f refresher.Fetched
 	var sk skipped
@@ -131,20 +126,14 @@ func (s *Source) Fetch(ctx context.Context) refresher.Fetched {
 			continue
 		}
 		account, seen[host] = id, true
-		user, pw, err := decodeToken(deref(d.AuthorizationToken))
-		if err != nil {
-			f.Problems = append(f.Problems, fmt.Errorf("ecr answer for %s: %w", host, err))
-			continue
-		}
-		t := refresher.Token{Host: host, ECRHost: host, RegistryID: id, Region: s.AWSRegion,
-			Username: user, Password: pw, FetchedAt: now, Identity: s.Identity}
+		t := refresher.Token{Host: host, ECRHost: host, RegistryID: id, Region: s.AWSRegion, FetchedAt: now, Identity: s.Identity}
 		if s.ProxyHost != "" {
 			t.Host = s.ProxyHost
 		}
-		var clamped bool
-		t.ExpiresAt, clamped = clampExpiry(d.ExpiresAt, now)
-		if clamped {
-			s.warnClamped(t)
+		t, err = s.token(s.log(), t, deref(d.AuthorizationToken), d.ExpiresAt)
+		if err != nil {
+			f.Problems = append(f.Problems, fmt.Errorf("ecr answer for %s: %w", host, err))
+			continue
 		}
 		f.Tokens = append(f.Tokens, t)
 	}
@@ -165,73 +154,6 @@ func (s *Source) Fetch(ctx context.Context) refresher.Fetched {
 		s.log().WithField("skipped", sk.String()).Warn("ecr answered entries that were not asked for; they are not written")
 	}
 	return f
-}
-
-// callError is a failed call's error. Missing AWS credentials are explained
-// in full once; later failures say so in a line.
-func (s *Source) callError(err error) error {
-	var mc *MissingCredentialsError
-	if errors.As(err, &mc) {
-		s.mu.Lock()
-		again := s.credsMsg
-		s.credsMsg = true
-		s.mu.Unlock()
-		if again {
-			return fmt.Errorf("ecr get authorization token (%s): %w", s.Label(), awsError{&MissingCredentialsError{again: true}})
-		}
-	}
-	return fmt.Errorf("ecr get authorization token (%s): %w", s.Label(), awsError{err})
-}
-
-// warnClamped warns once per host when ECR's expiresAt could not be trusted.
-func (s *Source) warnClamped(t refresher.Token) {
-	s.mu.Lock()
-	first := !s.warned[t.ECRHost]
-	if s.warned == nil {
-		s.warned = map[string]bool{}
-	}
-	s.warned[t.ECRHost] = true
-	s.mu.Unlock()
-	if first {
-		s.log().WithFields(logrus.Fields{"registry": t.ECRHost, "assumed_expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}).
-			Warn("ecr expiresAt is in the past or more than 12h ahead (clock skew or an emulator); assuming a 12h token")
-	}
-}
-
-// decodeToken splits a base64 "user:password" on the first colon only (passwords
-// may hold colons). Errors never include the token.
-func decodeToken(b64 string) (user, password string, err error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil {
-		return "", "", fmt.Errorf("%w: authorization token is not base64", errMalformed)
-	}
-	user, password, ok := strings.Cut(string(raw), ":")
-	switch {
-	case !ok:
-		return "", "", fmt.Errorf("%w: authorization token has no user:password separator", errMalformed)
-	case user == "":
-		return "", "", fmt.Errorf("%w: authorization token has an empty user name", errMalformed)
-	case password == "":
-		return "", "", fmt.Errorf("%w: authorization token has an empty password", errMalformed)
-	}
-	return user, password, nil
-}
-
-// clampExpiry returns the expiry to plan with: ECR's value when plausible,
-// otherwise now + refresher.TokenLifetime (clock skew; emulators such as moto
-// always answer 2015-01-01).
-func clampExpiry(exp *time.Time, now time.Time) (time.Time, bool) {
-	if exp == nil || !exp.After(now) || exp.After(now.Add(refresher.TokenLifetime+5*time.Minute)) {
-		return now.Add(refresher.TokenLifetime), true
-	}
-	return *exp, false
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // skipped counts the authorizationData entries a call did not ask for, keeping

@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
@@ -49,6 +50,12 @@ func newEnv(t *testing.T) *env {
 
 // writer returns a Writer over cfg whose requests e counts.
 func (e *env) writer(cfg *rest.Config) *kubesecret.Writer {
+	c := e.core(cfg)
+	return kubesecret.NewWriter(func(ns string) kubesecret.SecretsAPI { return c.Secrets(ns) })
+}
+
+// core returns a core/v1 client over cfg whose requests e counts.
+func (e *env) core(cfg *rest.Config) corev1client.CoreV1Interface {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -58,8 +65,7 @@ func (e *env) writer(cfg *rest.Config) *kubesecret.Writer {
 			return rt.RoundTrip(req)
 		})
 	})
-	c := kubetest.Clientset(e.t, cfg).CoreV1()
-	return kubesecret.NewWriter(func(ns string) kubesecret.SecretsAPI { return c.Secrets(ns) })
+	return kubetest.Clientset(e.t, cfg).CoreV1()
 }
 
 // requests returns the requests made since the last call, as "METHOD path".

@@ -86,3 +86,43 @@ func TestWriter_EchoingServerLeaksNothing(t *testing.T) {
 		})
 	}
 }
+
+// A server that echoes the update it refuses — the decoded data, the Docker
+// config with the password in it — puts no password into the FieldWriter's
+// error, for either format.
+func TestFieldWriter_EchoingServerLeaksNothing(t *testing.T) {
+	t.Parallel()
+	const password = "consumer-pw-DO-NOT-LEAK"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, `{"kind":"Secret","apiVersion":"v1","metadata":{"name":"repo","namespace":"argocd","resourceVersion":"7"},"type":"Opaque","data":{"config.json":"e30="}}`)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var js struct {
+			Data map[string][]byte `json:"data"`
+		}
+		_ = json.Unmarshal(body, &js)
+		var echo []string
+		for k, v := range js.Data {
+			echo = append(echo, k+"="+string(v))
+		}
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_ = json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422,
+			"message": "you sent: " + strings.Join(echo, " ") + " raw: " + string(body)})
+	}))
+	defer api.Close()
+	c := kubetest.Clientset(t, kubeapi.Prepare(&rest.Config{Host: api.URL}, kubeapi.Options{UserAgent: "test/1"})).CoreV1()
+	w := kubesecret.NewFieldWriter(func(ns string) kubesecret.SecretsAPI { return c.Secrets(ns) })
+	a := kubesecret.Auth{Username: "AWS", Password: password}
+	for _, e := range []kubesecret.Edit{kubesecret.BasicAuth(a), kubesecret.DockerConfig("config.json", "registry.example.com", a)} {
+		_, err := w.Apply(t.Context(), "argocd", "repo", e)
+		if err == nil {
+			t.Fatal("no error from a refusing server")
+		}
+		if s := err.Error(); strings.Contains(s, password) || strings.Contains(s, "QVdTOmNvbnN1bWVy") || !strings.Contains(s, "you sent") {
+			t.Errorf("the error shows the password or is not the server's: %.300s", s)
+		}
+	}
+}

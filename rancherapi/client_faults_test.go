@@ -47,7 +47,7 @@ func TestClient_Errors(t *testing.T) {
 			wantMsg: []string{"not Rancher API JSON", "invalid JSON"}},
 		{name: "UIPage", handler: func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "<!DOCTYPE html><html>Rancher</html>")
-		}, status: 200, wantMsg: []string{"is CATTLE_URL the API URL"}},
+		}, status: 200, wantMsg: []string{"does not look like a Rancher API (it answered 200 with an HTML page)", "Rancher 2.x at https://<rancher>/v3"}},
 		{name: "NotACollection", handler: serve(200, []byte(`{"id":"1a5","type":"project"}`)), status: 200,
 			wantMsg: []string{`answer is a "project", not a collection`}},
 		{name: "HugeBody", handler: serve(200, huge), status: 200, wantMsg: []string{"larger than 1 MiB across its pages"}},

@@ -214,7 +214,7 @@ func TestClient_UpdateRegistryCredential(t *testing.T) {
 		testAuth(t, r)
 		// registryId cannot be updated and is not sent (docs/rancher-api.md#updates).
 		testJSONBody(t, r, map[string]any{"publicValue": "AWS", "secretValue": "pw-2", "email": "e@example.com"})
-		serve(http.StatusOK, []byte(`{"id":"1c12","registryId":"1sp2","publicValue":"AWS","secretValue":null,"state":"active"}`))(w, r)
+		serve(http.StatusOK, []byte(`{"id":"1c12","type":"registryCredential","registryId":"1sp2","publicValue":"AWS","secretValue":null,"state":"active"}`))(w, r)
 	})
 	got, err := c.UpdateRegistryCredential(t.Context(), "1c12", CredentialInput{RegistryID: "1sp2", PublicValue: "AWS", SecretValue: "pw-2", Email: "e@example.com"})
 	if err != nil {

@@ -27,6 +27,14 @@ type Error struct {
 	FieldName  string // the field a 422 is about
 	Message    string
 	Err        error // transport or decoding cause
+	// NotRancher, when set, says what answered instead of a Rancher API
+	// ("it answered 404 with an HTML page titled …"): CATTLE_URL points
+	// elsewhere, whatever the status suggests.
+	NotRancher string
+	// token is true when the request carried a Rancher 2.x API token (a
+	// bearer token, or a key pair whose access key is token-…), for the 401
+	// hint.
+	token bool
 }
 
 func (e *Error) Error() string {
@@ -69,8 +77,14 @@ func (e *Error) hint() string {
 	if h := networkHint(e); h != "" {
 		return h
 	}
+	if e.NotRancher != "" {
+		return notRancherHint(e.NotRancher)
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
+		if e.token {
+			return tokenRejected
+		}
 		return "the API key pair was rejected: check the access key and secret key, and that the key still exists in Rancher"
 	case http.StatusForbidden:
 		return "the API key may not act on this environment or project: on Rancher 1.x use an environment API key, " +
@@ -85,6 +99,12 @@ func (e *Error) hint() string {
 	}
 	return ""
 }
+
+// tokenRejected is the 401 hint for a Rancher 2.x API token
+// (https://ranchermanager.docs.rancher.com/reference-guides/user-settings/api-keys).
+const tokenRejected = "Rancher rejected the API token: it may have expired (API keys can be created with an expiry), " +
+	"been deleted, or belong to a user who was disabled or removed; create a new API key in Rancher " +
+	"(user menu, Account & API Keys, Create API Key, no scope) and set CATTLE_SECRET_KEY to its bearer token, token-xxxxx:yyyy"
 
 // networkHint names CATTLE_URL and the likely fix when Rancher could not be
 // reached, or answered in the other protocol.
@@ -116,10 +136,11 @@ func networkHint(e *Error) string {
 	return ""
 }
 
-// Unwrap exposes the cause, and ErrNotFound for a 404.
+// Unwrap exposes the cause, and ErrNotFound for a 404 of Rancher's (a 404 of
+// something else says nothing of the object asked for).
 func (e *Error) Unwrap() []error {
 	var errs []error
-	if e.StatusCode == http.StatusNotFound {
+	if e.StatusCode == http.StatusNotFound && e.NotRancher == "" {
 		errs = append(errs, ErrNotFound)
 	}
 	if e.Err != nil {
@@ -163,8 +184,9 @@ func checkResponse(req *http.Request, resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	e := &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode}
+	e := &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, token: sentToken(req)}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+	e.NotRancher = notRancher(resp.StatusCode, resp.Header, body)
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
 		secrets := requestSecrets(req)
@@ -178,4 +200,14 @@ func checkResponse(req *http.Request, resp *http.Response) error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+// sentToken reports whether req authenticated with a Rancher 2.x API token:
+// "Bearer token-…", or Basic with the access key token-….
+func sentToken(req *http.Request) bool {
+	if _, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+		return true
+	}
+	user, _, ok := req.BasicAuth()
+	return ok && strings.HasPrefix(user, "token-")
 }

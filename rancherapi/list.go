@@ -1,6 +1,8 @@
 package rancherapi
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -104,7 +106,12 @@ func listAllURL[T any](ctx context.Context, c *Client, u *url.URL, q url.Values)
 		if err != nil {
 			return nil, err
 		}
-		next, err := decodePage(ctx, resp.Body, b, &all)
+		body := bufio.NewReader(resp.Body)
+		if nr := sniffPage(resp, body); nr != "" {
+			closeBody(resp)
+			return nil, &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, NotRancher: nr}
+		}
+		next, err := decodePage(ctx, body, b, &all)
 		closeBody(resp)
 		if err != nil {
 			return nil, listError(ctx, req, b, err)
@@ -131,6 +138,8 @@ func listError(ctx context.Context, req *http.Request, b *budget, err error) err
 		e.Message = fmt.Sprintf("more than %d entries; not read further (is CATTLE_URL a Rancher API URL?)", b.maxEntries)
 	case errors.Is(err, errValueTooBig):
 		e.Message = err.Error() + "; not read further (is CATTLE_URL a Rancher API URL?)"
+	case errors.As(err, &ne) && ne.typ == "":
+		e.NotRancher = "it answered 200 with JSON that has no \"type\", which every Rancher API answer has"
 	case errors.As(err, &ne):
 		e.Message = ne.Error()
 	case isJSONError(err):
@@ -139,6 +148,18 @@ func listError(ctx context.Context, req *http.Request, b *budget, err error) err
 		e.StatusCode, e.Err = 0, boundError(err, nil)
 	}
 	return e
+}
+
+// sniffPage names an HTML page answered for a collection (a web server, or a
+// UI, at CATTLE_URL), reading at most sniffLen of it; "" when the page may be
+// JSON, which decodePage then reads from body.
+func sniffPage(resp *http.Response, body *bufio.Reader) string {
+	head, _ := body.Peek(512)
+	if !isHTML(resp.Header, bytes.TrimSpace(head)) {
+		return ""
+	}
+	page, _ := io.ReadAll(io.LimitReader(body, sniffLen))
+	return notRancher(resp.StatusCode, resp.Header, page)
 }
 
 func isJSONError(err error) bool {
@@ -184,6 +205,11 @@ func decodePage[T any](ctx context.Context, r io.Reader, b *budget, all *[]T) (n
 			}
 		case "data":
 			if err := decodeItems(ctx, dec, m, all); err != nil {
+				if typ == "" && isJSONError(err) {
+					// Rancher names the collection before its data: items that
+					// do not fit, under no type, are another API's.
+					return "", &notCollection{typ}
+				}
 				return "", err
 			}
 		case "pagination":

@@ -52,7 +52,7 @@ func TestClient_CreateDockerCredential(t *testing.T) {
 	mux.HandleFunc("POST /v3/project/"+v3Project+"/dockercredentials", func(w http.ResponseWriter, r *http.Request) {
 		testJSONBody(t, r, map[string]any{"type": "dockerCredential", "name": "ecr-444455556666-us-east-1",
 			"registries": map[string]any{"444455556666.dkr.ecr.us-east-1.amazonaws.com": map[string]any{"username": "AWS", "password": "pw"}}})
-		serve(201, []byte(`{"id":"p-fghij:ecr-444455556666-us-east-1","name":"ecr-444455556666-us-east-1","registries":{"444455556666.dkr.ecr.us-east-1.amazonaws.com":{"username":"AWS"}}}`))(w, r)
+		serve(201, []byte(`{"id":"p-fghij:ecr-444455556666-us-east-1","type":"dockerCredential","name":"ecr-444455556666-us-east-1","registries":{"444455556666.dkr.ecr.us-east-1.amazonaws.com":{"username":"AWS"}}}`))(w, r)
 	})
 	got, err := c.CreateDockerCredential(t.Context(), "ecr-444455556666-us-east-1",
 		map[string]RegistryAuth{"444455556666.dkr.ecr.us-east-1.amazonaws.com": {Username: "AWS", Password: "pw"}})
@@ -73,7 +73,7 @@ func TestClient_UpdateDockerCredential(t *testing.T) {
 		testJSONBody(t, r, map[string]any{"registries": map[string]any{
 			"a.example.com": map[string]any{"username": "AWS", "password": "pw-a"},
 			"b.example.com": map[string]any{"username": "AWS", "password": "pw-b"}}})
-		serve(200, []byte(`{"id":"p-fghij:ecr-1","name":"ecr-1"}`))(w, r)
+		serve(200, []byte(`{"id":"p-fghij:ecr-1","type":"dockerCredential","name":"ecr-1"}`))(w, r)
 	})
 	got, err := c.UpdateDockerCredential(t.Context(), "p-fghij:ecr-1", map[string]RegistryAuth{
 		"a.example.com": {Username: "AWS", Password: "pw-a"}, "b.example.com": {Username: "AWS", Password: "pw-b"}})
@@ -155,7 +155,7 @@ func TestClient_NamespacedDockerCredentials(t *testing.T) {
 		`{"type":"collection","data":[{"id":"web:ecr","name":"ecr","namespaceId":"web","registries":{"h.example.com":{"username":"AWS"}}}]}`)))
 	mux.HandleFunc("PUT /v3/project/"+v3Project+"/namespacedDockerCredentials/web:ecr", func(w http.ResponseWriter, r *http.Request) {
 		testJSONBody(t, r, map[string]any{"registries": map[string]any{"h.example.com": map[string]any{"username": "AWS", "password": "pw"}}})
-		serve(200, []byte(`{"id":"web:ecr","name":"ecr","namespaceId":"web"}`))(w, r)
+		serve(200, []byte(`{"id":"web:ecr","type":"namespacedDockerCredential","name":"ecr","namespaceId":"web"}`))(w, r)
 	})
 	got, err := c.ListNamespacedDockerCredentials(t.Context())
 	if err != nil || len(got) != 1 || got[0].NamespaceID != "web" {

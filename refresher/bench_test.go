@@ -24,8 +24,8 @@ const ecrPasswordSize = 2400
 // every scope.
 type nopWriter struct{ done chan string }
 
-func (w *nopWriter) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
-	return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ecr-credentials", Tokens: in.Tokens,
+func (w *nopWriter) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
+	return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ecr-credentials", Tokens: want.Tokens,
 		Apply: func(context.Context) (refresher.Result, error) {
 			if w.done != nil {
 				w.done <- ""

@@ -96,15 +96,15 @@ type fakeTarget struct {
 	checks  int
 	// PlanFunc and ApplyFunc, when set, replace the defaults; an ApplyFunc
 	// that returns "" and no error lets the write happen.
-	PlanFunc  func(ctx context.Context, in refresher.Input) (refresher.Plan, error)
+	PlanFunc  func(ctx context.Context, want refresher.Input) (refresher.Plan, error)
 	ApplyFunc func(ctx context.Context, n int) (refresher.Result, error)
 }
 
-func (f *fakeTarget) Plan(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+func (f *fakeTarget) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 	if f.PlanFunc != nil {
-		return f.PlanFunc(ctx, in)
+		return f.PlanFunc(ctx, want)
 	}
-	return refresher.Plan{Writes: []refresher.Write{f.write("obj", in.Tokens)}}, nil
+	return refresher.Plan{Writes: []refresher.Write{f.write("obj", want.Tokens)}}, nil
 }
 
 // write is a Write of toks into object obj of this target.

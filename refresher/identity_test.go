@@ -193,15 +193,15 @@ func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
 	var mu sync.Mutex
 	var wrong []string
 	checking := func(inner *fakeTarget) *fakeTarget {
-		return &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-			for _, tk := range in.Tokens {
-				if !in.Managed(tk.Host) {
+		return &fakeTarget{PlanFunc: func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+			for _, tk := range want.Tokens {
+				if !want.Managed(tk.Host) {
 					mu.Lock()
 					wrong = append(wrong, tk.Host)
 					mu.Unlock()
 				}
 			}
-			return inner.Plan(ctx, in)
+			return inner.Plan(ctx, want)
 		}}
 	}
 	// The own scope keeps failing, so it is planned often.

@@ -112,9 +112,9 @@ func TestRefresher_AddScope_AgainWhileWriting_Run(t *testing.T) {
 	g := newGate()
 	tg := &fakeTarget{ApplyFunc: g.applyFunc}
 	var plans atomic.Int64
-	counting := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+	counting := &fakeTarget{PlanFunc: func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 		plans.Add(1)
-		return tg.Plan(ctx, in)
+		return tg.Plan(ctx, want)
 	}}
 	sc := refresher.Scope{Name: "ns", Group: "namespaces", Target: counting}
 	e := newEnv(t, []refresher.Source{src}, sc)

@@ -85,14 +85,14 @@ func TestRefresher_RemoveScope_BetweenWrites(t *testing.T) {
 	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
 	tg := &fakeTarget{}
 	var e *env
-	tg.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		first := tg.write("first", in.Tokens)
+	tg.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		first := tg.write("first", want.Tokens)
 		apply := first.Apply
 		first.Apply = func(ctx context.Context) (refresher.Result, error) {
 			e.r.RemoveScope("ns") // the namespace left the selection meanwhile
 			return apply(ctx)
 		}
-		return refresher.Plan{Writes: []refresher.Write{first, tg.write("second", in.Tokens)}}, nil
+		return refresher.Plan{Writes: []refresher.Write{first, tg.write("second", want.Tokens)}}, nil
 	}
 	e = newEnv(t, []refresher.Source{src}, scope("ns", tg))
 	_ = e.r.RunOnce(t.Context())
@@ -110,11 +110,11 @@ func TestRefresher_AddScope_AgainWhileWriting(t *testing.T) {
 	plans := 0
 	var mu sync.Mutex
 	tg := &fakeTarget{ApplyFunc: g.applyFunc}
-	counting := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+	counting := &fakeTarget{PlanFunc: func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 		mu.Lock()
 		plans++
 		mu.Unlock()
-		return tg.Plan(ctx, in)
+		return tg.Plan(ctx, want)
 	}}
 	sc := refresher.Scope{Name: "ns", Group: "namespaces", Target: counting}
 	e := newEnv(t, []refresher.Source{src})
@@ -145,8 +145,8 @@ type platform struct {
 }
 
 func (p *platform) target(g *gate) *fakeTarget {
-	return &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		toks := in.Tokens
+	return &fakeTarget{PlanFunc: func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		toks := want.Tokens
 		return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ns/ecr", Tokens: toks,
 			Apply: func(ctx context.Context) (refresher.Result, error) {
 				if g != nil {

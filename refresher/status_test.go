@@ -137,14 +137,14 @@ func TestRefresher_DryRun(t *testing.T) {
 	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour, pwLen: 2400}
 	ok := &fakeTarget{}
 	noCheck := &fakeTarget{}
-	noCheck.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		w := noCheck.write("obj", in.Tokens)
+	noCheck.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		w := noCheck.write("obj", want.Tokens)
 		w.Check = nil
 		return refresher.Plan{Writes: []refresher.Write{w}}, nil
 	}
 	foreign := &fakeTarget{}
-	foreign.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		w := foreign.write("obj", in.Tokens)
+	foreign.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		w := foreign.write("obj", want.Tokens)
 		w.Check = func(context.Context) (refresher.Result, error) {
 			return "", refresher.Permanent(errors.New("secret ns/ecr-credentials exists and is not managed by this process"))
 		}
@@ -186,12 +186,12 @@ func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
 	same := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) { return refresher.ResultUnchanged, nil }}
 	// Two objects, each holding both hosts; one of them fails.
 	broken := &fakeTarget{}
-	broken.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		w := broken.write("bad", in.Tokens)
+	broken.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		w := broken.write("bad", want.Tokens)
 		w.Apply = func(context.Context) (refresher.Result, error) { return "", tempErr("409 Conflict") }
-		return refresher.Plan{Writes: []refresher.Write{broken.write("good", in.Tokens), w}}, nil
+		return refresher.Plan{Writes: []refresher.Write{broken.write("good", want.Tokens), w}}, nil
 	}
-	refused := &fakeTarget{PlanFunc: func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
+	refused := &fakeTarget{PlanFunc: func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 		return refresher.Plan{Failures: []refresher.Failure{{Host: hostA, Err: refresher.Permanent(errors.New("no registry for it"))}}}, nil
 	}}
 	e := newEnv(t, []refresher.Source{src}, scope("fresh", &fakeTarget{}), scope("same", same), scope("two", broken), scope("refused", refused))
@@ -226,10 +226,10 @@ func TestRefresher_SummaryMatchesTheLines_Panic(t *testing.T) {
 	t.Parallel()
 	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
 	bad := &fakeTarget{}
-	bad.PlanFunc = func(ctx context.Context, in refresher.Input) (refresher.Plan, error) {
-		w := bad.write("obj", in.Tokens)
+	bad.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+		w := bad.write("obj", want.Tokens)
 		w.Apply = func(context.Context) (refresher.Result, error) { panic("a bug in a target") }
-		return refresher.Plan{Writes: []refresher.Write{bad.write("first", in.Tokens), w}}, nil
+		return refresher.Plan{Writes: []refresher.Write{bad.write("first", want.Tokens), w}}, nil
 	}
 	e := newEnv(t, []refresher.Source{src}, scope("a", bad))
 	_ = e.r.RunOnce(t.Context())

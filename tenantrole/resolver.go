@@ -187,7 +187,7 @@ func explain(err error) error {
 	case service == "STS" && (code == "AccessDenied" || code == "AccessDeniedException"):
 		return fmt.Errorf("%w; the role's trust policy must allow sts:AssumeRole by the daemon's own AWS identity"+
 			" (with the condition sts:ExternalId equal to AWS_ROLE_EXTERNAL_ID when that is set): see README.md, \"Security model\"", err)
-	case code == "AccessDeniedException" || code == "AccessDenied":
+	case service == "ECR" && (code == "AccessDeniedException" || code == "AccessDenied"):
 		return fmt.Errorf("%w; the role's permissions policy must allow ecr:GetAuthorizationToken (and pulls from the repositories the tenant uses)", err)
 	}
 	return err

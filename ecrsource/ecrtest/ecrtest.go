@@ -1,6 +1,7 @@
 // Package ecrtest is a local stand-in for the Amazon ECR API's
-// GetAuthorizationToken, close enough that the real aws-sdk-go-v2 client accepts
-// it (docs/ecr.md#a-local-ecr). Tests and --demo use it.
+// GetAuthorizationToken, and ECR Public's, close enough that the real
+// aws-sdk-go-v2 clients accept it (docs/ecr.md#a-local-ecr). Tests and --demo
+// use it.
 package ecrtest
 
 import (
@@ -19,13 +20,15 @@ const target = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 
 var idPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
-// Server answers GetAuthorizationToken. Each call hands out new passwords, as
-// real ECR does. Serve it with httptest.NewServer(s).
+// Server answers GetAuthorizationToken of ECR and of ECR Public (told apart by
+// X-Amz-Target, so one server can stand for both endpoints). Each call hands
+// out new passwords, as real ECR does. Serve it with httptest.NewServer(s).
 type Server struct {
-	mu     sync.Mutex
-	issued map[string]string    // registry id → last password handed out
-	expiry map[string]time.Time // password → the expiresAt it was handed out with
-	calls  atomic.Int64
+	mu          sync.Mutex
+	issued      map[string]string    // registry id (PublicHost for ECR Public) → last password handed out
+	expiry      map[string]time.Time // password → the expiresAt it was handed out with
+	calls       atomic.Int64
+	publicCalls atomic.Int64
 
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 
@@ -79,6 +82,10 @@ func (s *Server) Host(registryID string) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
 	if f := s.intercept.Load(); f != nil && (*f)(w, r) {
+		return
+	}
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == publicTarget {
+		s.servePublic(w, r)
 		return
 	}
 	if r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != target {

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/httpapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/setup"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -57,10 +58,13 @@ func ecrSection() setup.Section {
 			{Env: tenantrole.EnvAllowed, DefaultHelp: "none: every tenant role refused", Usage: "comma list of IAM role ARNs or globs (arn:aws:iam::111122223333:role/team-*) " +
 				"a namespace or Rancher project may name in its annotation " + tenantrole.Annotation + " to get that role's tokens instead of the daemon's; any other role is refused and gets no credential"},
 			{Env: "ECR_PROXY_HOST", Usage: "write credentials under this host instead of the ECR host (one registry only)"},
+			{Env: "AWS_ECR_PUBLIC", Default: "false", Bool: true, Usage: "also keep public.ecr.aws (ECR Public) written wherever the ECR hosts are, with its own token from us-east-1"},
 		},
 		Notes: []string{
 			"The AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_ECR,",
-			"AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.",
+			"AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL_STS, ...) and HTTPS_PROXY / NO_PROXY are honoured as they are.",
+			"ECR Public is asked in us-east-1 whatever AWS_REGION says (its API is there only); ECR_PROXY_HOST stands for the",
+			"ECR registry, never for public.ecr.aws.",
 		},
 	}
 }
@@ -110,6 +114,8 @@ type Config struct {
 	// web-identity chain then owns AWS_ROLE_ARN.
 	WebIdentity bool
 	ProxyHost   string
+	// Public adds ECR Public's host, public.ecr.aws, with its own token.
+	Public bool
 
 	ListenAddress    string // "" binds every interface
 	ListenPort       int
@@ -141,7 +147,7 @@ func parseShared(v setup.Values, getenv func(string) string) Config {
 		WebIdentity:     getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "",
 		RefreshSchedule: v.Get("REFRESH_SCHEDULE"), LogFormat: strings.ToLower(v.Get("LOG_FORMAT")),
 		ShutdownTimeout: v.Duration("SHUTDOWN_TIMEOUT"), RetryMinInterval: v.Duration("RETRY_MIN_INTERVAL"),
-		RetryMaxInterval: v.Duration("RETRY_MAX_INTERVAL"), Once: v.Bool("RUN_ONCE"), DryRun: v.Bool("DRY_RUN"),
+		RetryMaxInterval: v.Duration("RETRY_MAX_INTERVAL"), Once: v.Bool("RUN_ONCE"), DryRun: v.Bool("DRY_RUN"), Public: v.Bool("AWS_ECR_PUBLIC"),
 		MetricsPerScope: v.Bool("METRICS_PER_SCOPE"), LeaderElection: v.Bool("LEADER_ELECTION"),
 		LeaderElectionNamespace: v.Get("LEADER_ELECTION_NAMESPACE"),
 	}
@@ -173,6 +179,8 @@ func parseShared(v setup.Values, getenv func(string) string) Config {
 			v.Problem("ECR_PROXY_HOST", "%q is not a host: %v", p, err)
 		case len(c.Registries) > 1:
 			v.Problem("ECR_PROXY_HOST", "set, but AWS_ECR_REGISTRY_IDS names %d registries: one proxy host can only stand for one registry", len(c.Registries))
+		case c.Public && h == ecrsource.PublicHost:
+			v.Problem("ECR_PROXY_HOST", "%q is ECR Public's own host, which AWS_ECR_PUBLIC=true writes: name the host of the proxy in front of the ECR registry, or unset one of them", p)
 		}
 		c.ProxyHost = h
 	}

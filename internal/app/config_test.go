@@ -166,6 +166,9 @@ func TestCheck_Invalid(t *testing.T) {
 		{name: "ProxyWithTwoRegistries", env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
 			want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
 		{name: "ProxyNotAHost", env: with(minimal(), "ECR_PROXY_HOST", "a b"), want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
+		{name: "PublicNotABool", env: with(minimal(), "AWS_ECR_PUBLIC", "yes"), want: []string{"AWS_ECR_PUBLIC: \"yes\" is not true or false"}},
+		{name: "ProxyIsPublic", env: with(with(minimal(), "AWS_ECR_PUBLIC", "true"), "ECR_PROXY_HOST", "https://Public.ECR.aws/"),
+			want: []string{"ECR_PROXY_HOST: \"https://Public.ECR.aws/\" is ECR Public's own host, which AWS_ECR_PUBLIC=true writes"}},
 		{name: "TooManyIDs", env: with(minimal(), "AWS_ECR_REGISTRY_IDS", "111122223333,100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
 			want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
 		{name: "UnknownFlag", env: minimal(), args: []string{"--cattle-uri=x"}, want: []string{"command line: flag provided but not defined: -cattle-uri"}},
@@ -216,6 +219,28 @@ func TestCheck_Refused(t *testing.T) {
 			t.Parallel()
 			wantProblems(t, tt.args, tt.env, tt.want)
 		})
+	}
+}
+
+// AWS_ECR_PUBLIC turns ECR Public on, by variable or flag; a proxy host for
+// the one ECR registry goes with it (it never stands for public.ecr.aws).
+func TestCheck_ECRPublic(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{minimal(), nil, false},
+		{with(minimal(), "AWS_ECR_PUBLIC", "true"), nil, true},
+		{minimal(), []string{"--aws-ecr-public"}, true},
+		{with(minimal(), "AWS_ECR_PUBLIC", "true"), []string{"--aws-ecr-public=false"}, false},
+		{with(with(minimal(), "AWS_ECR_PUBLIC", "true"), "ECR_PROXY_HOST", "ecr-proxy.example.com:5000"), nil, true},
+	} {
+		got, err := Check(tt.args, apptest.EnvOf(tt.env))
+		if err != nil || got.Public != tt.want {
+			t.Errorf("%v %v: Public = %v, %v; want %v", tt.env, tt.args, got.Public, err, tt.want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -60,10 +61,10 @@ func ownConfig(ctx context.Context, cfg Config, a awsSetup) (aws.Config, error) 
 	return awsCfg, nil
 }
 
-// sourcesOf builds one ECR source per region over awsCfg, as identity ("" for
-// the daemon's own, else the tenant role awsCfg's credentials assume): the
-// registries of AWS_ECR_REGISTRY_IDS, or the caller's own. Nothing here
-// touches the network.
+// sourcesOf builds one ECR source per region over awsCfg, and with
+// AWS_ECR_PUBLIC one ECR Public source, as identity ("" for the daemon's own,
+// else the tenant role awsCfg's credentials assume): the registries of
+// AWS_ECR_REGISTRY_IDS, or the caller's own. Nothing here touches the network.
 func sourcesOf(awsCfg aws.Config, cfg Config, a awsSetup, identity string, log logrus.FieldLogger) []refresher.Source {
 	var order []string
 	ids := map[string][]string{}
@@ -76,11 +77,17 @@ func sourcesOf(awsCfg aws.Config, cfg Config, a awsSetup, identity string, log l
 		}
 		ids[r.Region] = append(ids[r.Region], r.ID)
 	}
-	sources := make([]refresher.Source, 0, len(order))
+	sources := make([]refresher.Source, 0, len(order)+1)
 	for _, region := range order {
 		opts := append([]func(*ecr.Options){func(o *ecr.Options) { o.Region = region }}, a.ecrOptions...)
 		sources = append(sources, &ecrsource.Source{Client: ecr.NewFromConfig(awsCfg, opts...), AWSRegion: region,
 			RegistryIDs: ids[region], ProxyHost: cfg.ProxyHost, Identity: identity, Logger: log})
+	}
+	if cfg.Public {
+		// Same credentials, its own endpoint (AWS_ENDPOINT_URL_ECR_PUBLIC is
+		// the SDK's for it), always us-east-1 (docs/ecr.md#ecr-public).
+		client := ecrpublic.NewFromConfig(awsCfg, func(o *ecrpublic.Options) { o.Region = ecrsource.PublicRegion })
+		sources = append(sources, &ecrsource.PublicSource{Client: client, Identity: identity, Logger: log})
 	}
 	return sources
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumers"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/settings"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/setup"
@@ -19,7 +20,7 @@ import (
 // Kinds is the one table of the kinds of target: a new kind is its package
 // and one entry here.
 func Kinds() []setup.Kind {
-	return []setup.Kind{rancher.Kind(), namespaces.Kind()}
+	return []setup.Kind{rancher.Kind(), namespaces.Kind(), consumers.Kind()}
 }
 
 // shared are the sections of the settings every mode shares.

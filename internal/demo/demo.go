@@ -95,7 +95,7 @@ func (d *StandIns) Settings() map[string]string {
 		"CATTLE_URL": d.rSrv.URL + "/v2-beta/projects/" + demoProject, "RANCHER_PROJECTS": "",
 		"CATTLE_ACCESS_KEY": demoAccess, "CATTLE_SECRET_KEY": demoSecret, "CATTLE_ACCESS_KEY_FILE": "", "CATTLE_SECRET_KEY_FILE": "",
 		"AWS_REGION": demoRegion, "AWS_ECR_REGISTRY_IDS": demoAccount + "," + demoNewAccount, "AUTO_CREATE": "true",
-		"ECR_PROXY_HOST": "", "AWS_ROLE_ARN": "", "RANCHER_CA_FILE": "", "RANCHER_INSECURE_SKIP_VERIFY": "false", "RANCHER_SECRET_API": "auto",
+		"ECR_PROXY_HOST": "", "AWS_ECR_PUBLIC": "false", "AWS_ROLE_ARN": "", "RANCHER_CA_FILE": "", "RANCHER_INSECURE_SKIP_VERIFY": "false", "RANCHER_SECRET_API": "auto",
 	}
 	if d.rancher2 {
 		s["CATTLE_URL"], s["RANCHER_PROJECTS"] = d.rSrv.URL+"/v3", "all"

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -230,9 +231,11 @@ func TestParseListenAddress(t *testing.T) {
 type fakeRole struct {
 	role, leader string
 	fresh        bool
+	err          error
 }
 
 func (f fakeRole) Role(time.Time) (string, string, bool) { return f.role, f.leader, f.fresh }
+func (f fakeRole) LastError() error                      { return f.err }
 
 func TestFollowerReadiness(t *testing.T) {
 	t.Parallel()
@@ -243,11 +246,17 @@ func TestFollowerReadiness(t *testing.T) {
 		wantReady bool
 		reason    string
 	}{
-		{fakeRole{"leader", "me", true}, notReady, false, "no credential written"},
-		{fakeRole{"leader", "me", true}, refresher.Readiness{Ready: true}, true, ""},
-		{fakeRole{"follower", "pod-a", true}, notReady, true, ""},
-		{fakeRole{"follower", "pod-a", false}, notReady, false, "has not renewed"},
-		{fakeRole{"follower", "", false}, notReady, false, "no replica holds the lease"},
+		{fakeRole{"leader", "me", true, nil}, notReady, false, "no credential written"},
+		{fakeRole{"leader", "me", true, nil}, refresher.Readiness{Ready: true}, true, ""},
+		{fakeRole{"follower", "pod-a", true, nil}, notReady, true, ""},
+		{fakeRole{"follower", "pod-a", false, nil}, notReady, false, "has not renewed"},
+		{fakeRole{"follower", "", false, nil}, notReady, false, "no replica holds the lease"},
+		// Issue 18: a refused Lease call is the reason, as the elector names it.
+		{fakeRole{"follower", "", false, errors.New("leases.coordination.k8s.io is forbidden: grant verbs [get create update]")}, notReady, false,
+			"follower: leader election cannot use its Lease: leases.coordination.k8s.io is forbidden: grant verbs [get create update]"},
+		{fakeRole{"follower", "pod-a", false, errors.New("no answer")}, notReady, false, "cannot use its Lease: no answer"},
+		// A call that failed once while a fresh leader is known is no reason.
+		{fakeRole{"follower", "pod-a", true, errors.New("no answer")}, notReady, true, ""},
 	} {
 		_, _, ready, reason := followerReadiness(c.e, time.Now(), c.rd)
 		if ready != c.wantReady || !strings.Contains(reason, c.reason) {
@@ -255,7 +264,7 @@ func TestFollowerReadiness(t *testing.T) {
 		}
 	}
 	// Through the handler: a follower of a fresh leader answers 200 with its role.
-	code, body := get(t, Handler(fakeState{healthy: true, rd: notReady}, fakeRole{"follower", "pod-a", true}, prometheus.NewRegistry()), "/readyz")
+	code, body := get(t, Handler(fakeState{healthy: true, rd: notReady}, fakeRole{"follower", "pod-a", true, nil}, prometheus.NewRegistry()), "/readyz")
 	if code != 200 || !strings.Contains(body, `"role": "follower"`) || !strings.Contains(body, `"leader": "pod-a"`) {
 		t.Errorf("/readyz of a follower = %d %s", code, body)
 	}

@@ -10,8 +10,10 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
-// MaxReasonLen caps each error text /readyz shows: a reason, not a transcript.
-const MaxReasonLen = 300
+// MaxReasonLen caps each error text /readyz shows: a reason, not a transcript,
+// yet long enough to keep the fix the daemon's own errors end with (the RBAC
+// grant of a refusal, the CATTLE_URL forms of a server that is not Rancher).
+const MaxReasonLen = 600
 
 // State is what the endpoints report on; *refresher.Refresher implements it.
 type State interface {
@@ -27,6 +29,9 @@ var _ State = (*refresher.Refresher)(nil)
 // *leader.Elector implements it.
 type Elected interface {
 	Role(now time.Time) (role, leader string, fresh bool)
+	// LastError is the last failed call on the Lease (a refusal names the
+	// verb, the resource, the namespace and the grant), nil after a success.
+	LastError() error
 }
 
 // readyz is the /readyz body: the refresher's readiness, and with leader
@@ -57,7 +62,9 @@ func serveReadyz(w http.ResponseWriter, s State, e Elected) {
 // writes nothing, so its own readiness says nothing; it is ready while some
 // replica holds a lease renewed within the lease duration (a two-replica
 // Deployment then neither flaps nor looks healthy with no leader writing).
-// The leader's write failures show on the leader alone.
+// The leader's write failures show on the leader alone. A replica that
+// cannot read or write the Lease says why (a missing grant, named), not
+// merely that nobody holds it.
 func followerReadiness(e Elected, now time.Time, rd refresher.Readiness) (role, leader string, ready bool, reason string) {
 	role, leader, fresh := e.Role(now)
 	switch {
@@ -65,6 +72,8 @@ func followerReadiness(e Elected, now time.Time, rd refresher.Readiness) (role, 
 		return role, leader, rd.Ready, rd.Reason
 	case fresh:
 		return role, leader, true, ""
+	case e.LastError() != nil:
+		return role, leader, false, "follower: leader election cannot use its Lease: " + e.LastError().Error()
 	case leader == "":
 		return role, leader, false, "follower: no replica holds the lease"
 	default:

@@ -28,11 +28,11 @@ func (s oneToken) Region() string { return s.tok.Region }
 // secretTarget writes one object per scope, or is refused.
 type secretTarget struct{ refused bool }
 
-func (t secretTarget) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
+func (t secretTarget) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
 	if t.refused {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: in.Tokens[0].Host, Err: refresher.Permanent(errors.New("the secret is someone else's"))}}}, nil
+		return refresher.Plan{Failures: []refresher.Failure{{Host: want.Tokens[0].Host, Err: refresher.Permanent(errors.New("the secret is someone else's"))}}}, nil
 	}
-	return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ns/ecr", Tokens: in.Tokens, Action: refresher.ResultCreated,
+	return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "ns/ecr", Tokens: want.Tokens, Action: refresher.ResultCreated,
 		Apply: func(context.Context) (refresher.Result, error) { return refresher.ResultCreated, nil }}}}, nil
 }
 

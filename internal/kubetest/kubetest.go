@@ -42,12 +42,14 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 const (
 	// EnvAssets names the folder holding the kube-apiserver and etcd binaries (envtest's variable).
 	EnvAssets = "KUBEBUILDER_ASSETS"
-	// EnvRequire set to 1 turns a skip for missing binaries into a failure.
+	// EnvRequire set to 1 turns a skip for missing binaries into a failure (testskip.Kube.Require).
 	EnvRequire = "REQUIRE_KUBE"
 	// Script builds the binaries and prints the folder to put in KUBEBUILDER_ASSETS.
 	Script = "scripts/kube-testenv.sh"
@@ -95,14 +97,12 @@ func Assets() (string, error) {
 	return dir, nil
 }
 
-// SkipIfMissing skips t when the binaries are missing, or fails it when REQUIRE_KUBE=1.
+// SkipIfMissing skips t when the binaries are missing, or fails it when REQUIRE_KUBE=1. The skip is
+// counted: the package's TestMain (Shared.Run, or testskip.Main) tells the terminal how many skipped.
 func SkipIfMissing(t testing.TB) {
 	t.Helper()
 	if _, err := Assets(); err != nil {
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%v (%s=1 makes this a failure)", err, EnvRequire)
-		}
-		t.Skipf("SKIP (no real kube-apiserver): %v", err)
+		testskip.Skip(t, testskip.Kube, err.Error())
 	}
 }
 
@@ -354,4 +354,12 @@ func Clientset(t testing.TB, cfg *rest.Config) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// InstallCRDs installs the CustomResourceDefinitions in the YAML files at paths and waits until the
+// server serves them (envtest's InstallCRDs): custom resources of other projects, such as Rancher's
+// ClusterRepos, as those projects install them.
+func (s *Server) InstallCRDs(paths ...string) error {
+	_, err := envtest.InstallCRDs(s.AdminConfig(), envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true, MaxTime: StartTimeout})
+	return err
 }

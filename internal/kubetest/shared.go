@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // Shared is one server for all the tests of a test binary, started by the first test that asks for it
@@ -98,9 +100,10 @@ func (sh *Shared) stop() error {
 }
 
 // Run runs the package's tests (TestMain: os.Exit(server.Run(m))) and stops
-// the shared server after them; a failed stop fails the run.
+// the shared server after them; a failed stop fails the run. Skips for want
+// of a server are told to the terminal (testskip.Main).
 func (sh *Shared) Run(m *testing.M) int {
-	code := m.Run()
+	code := testskip.Main(m)
 	if err := sh.Stop(); err != nil {
 		code = 1
 	}

@@ -10,10 +10,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // Account is the account moto answers as: the caller's own registry.
@@ -25,10 +26,7 @@ func Start(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("moto_server")
 	if err != nil {
-		if os.Getenv("REQUIRE_MOTO") == "1" {
-			t.Fatal("moto_server is not installed but REQUIRE_MOTO=1: install it with `pip install 'moto[server]'`")
-		}
-		t.Skip("SKIP (no moto_server): install it with `pip install 'moto[server]'` to run this test against a real AWS emulator")
+		testskip.Skip(t, testskip.Moto, "moto_server is not installed: install it with `pip install 'moto[server]'` to run this test against a real AWS emulator")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

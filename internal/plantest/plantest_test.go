@@ -17,8 +17,8 @@ type target struct {
 	fail    error
 }
 
-func (tg *target) Plan(_ context.Context, in refresher.Input) (refresher.Plan, error) {
-	return refresher.Plan{Writes: []refresher.Write{{Object: "obj", Tokens: in.Tokens, Stale: tg.stale,
+func (tg *target) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
+	return refresher.Plan{Writes: []refresher.Write{{Object: "obj", Tokens: want.Tokens, Stale: tg.stale,
 		Apply: func(context.Context) (refresher.Result, error) {
 			tg.applies++
 			return refresher.ResultUpdated, tg.fail

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // Shared is one Rancher server for all the tests of a test binary, started by the first test that
@@ -82,7 +84,7 @@ func (sh *Shared) Stop() error {
 
 // Run runs the package's tests and stops the shared server after them; a failed stop fails the run.
 func (sh *Shared) Run(m *testing.M) int {
-	code := m.Run()
+	code := testskip.Main(m) // skips for want of a server are told to the terminal
 	if err := sh.Stop(); err != nil {
 		code = 1
 	}

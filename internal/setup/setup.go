@@ -123,3 +123,17 @@ type Kind struct {
 	// build). It touches no network.
 	Build func(v Values, d Deps) (*Part, error)
 }
+
+// Counted passes problems on to Values and counts them, so a Build can tell
+// whether its settings held any before it builds.
+type Counted struct {
+	Values
+	// N is how many problems were reported through it.
+	N int
+}
+
+// Problem reports a problem with a setting, counting it.
+func (c *Counted) Problem(env, format string, args ...any) {
+	c.N++
+	c.Values.Problem(env, format, args...)
+}

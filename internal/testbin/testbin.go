@@ -25,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // builds are this test process's binaries; Main sets dir. (Package state, as
@@ -51,7 +53,7 @@ func Main(m *testing.M) int {
 	}
 	builds.dir = dir
 	defer os.RemoveAll(dir)
-	return m.Run()
+	return testskip.Main(m) // skips for want of a server are told to the terminal
 }
 
 // BuildArgs are the Dockerfile build args the tests stamp, and what they

@@ -51,19 +51,8 @@ func on(v setup.Values) bool {
 	return len(v.List(envNamespaces)) > 0 || v.Get(envSelector) != "" || len(v.List(envServiceAccounts)) > 0
 }
 
-// problems counts the problems reported through it.
-type problems struct {
-	setup.Values
-	n int
-}
-
-func (p *problems) Problem(env, format string, args ...any) {
-	p.n++
-	p.Values.Problem(env, format, args...)
-}
-
 func build(v setup.Values, d setup.Deps) (*setup.Part, error) {
-	p := &problems{Values: v}
+	p := &setup.Counted{Values: v}
 	include := p.List(envNamespaces)
 	if len(include) == 0 && p.Get(envSelector) == "" {
 		p.Problem(envServiceAccounts, "set, but no namespace is selected: set %s or %s too", envNamespaces, envSelector)
@@ -87,7 +76,7 @@ func build(v setup.Values, d setup.Deps) (*setup.Part, error) {
 	if p.Get(envRancherURL) != "" {
 		o.ScopePrefix = ScopePrefix // never the same name as a Rancher scope
 	}
-	if p.n > 0 {
+	if p.N > 0 {
 		return nil, nil
 	}
 	if d.Kubernetes == nil {

@@ -67,14 +67,22 @@ Every top-level key of values.yaml, and Rancher's "global" (a key missing here f
   "shutdownTimeout" "retryMinInterval" "retryMaxInterval" "dryRun" "port" "extraEnv" "replicaCount" "createNamespace"
   "leaderElection" "serviceAccount" "rbac" "podAnnotations" "podLabels" "podSecurityContext" "securityContext"
   "resources" "priorityClassName" "nodeSelector" "tolerations" "podAntiAffinity" "affinity" "topologySpreadConstraints"
-  "service" "serviceMonitor" "podDisruptionBudget" "global" -}}
+  "service" "serviceMonitor" "podDisruptionBudget" "consumers" "consumerNamespaces" "global" -}}
 {{- range $key, $_ := .Values -}}
 {{- if not (has $key $known) -}}
 {{- fail (printf `values: %q is not a value of this chart. With helm --set, a comma separates two values: escape a comma inside one as \, (--set 'kube.namespaceSelector=env=prod\,team=a'), or use --set-json or a values file` $key) -}}
 {{- end -}}
 {{- end -}}
-{{- if not (has .Values.mode (list "namespaces" "rancherProjectSecrets")) -}}
-{{- fail (printf "mode: %q is not a mode; use namespaces or rancherProjectSecrets" .Values.mode) -}}
+{{- if not (has .Values.mode (list "namespaces" "rancherProjectSecrets" "consumers")) -}}
+{{- fail (printf "mode: %q is not a mode; use namespaces, rancherProjectSecrets or consumers" .Values.mode) -}}
+{{- end -}}
+{{- if and (eq .Values.mode "consumers") (not .Values.consumers) -}}
+{{- fail "consumers: name the consumers to keep fresh (labelled, argocd, rancher-apps, or all) with mode consumers" -}}
+{{- end -}}
+{{- range .Values.consumers -}}
+{{- if not (has . (list "labelled" "argocd" "rancher-apps" "all")) -}}
+{{- fail (printf "consumers: %q is not a consumer; use labelled, argocd, rancher-apps or all" .) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq .Values.mode "rancherProjectSecrets") (not .Values.rancher.projects) -}}
 {{- fail "rancher.projects: name the projects to write into (<clusterId>:<projectId>, or all) with mode rancherProjectSecrets" -}}
@@ -98,4 +106,24 @@ lookup answers only against a cluster (helm install, upgrade, --dry-run=server);
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* "true" when the consumers that watch Secrets by label (labelled, argocd) are on. */}}
+{{- define "recc.consumerWatch" -}}
+{{- if or (has "all" .Values.consumers) (has "labelled" .Values.consumers) (has "argocd" .Values.consumers) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when rancher-apps is on. */}}
+{{- define "recc.consumerApps" -}}
+{{- if or (has "all" .Values.consumers) (has "rancher-apps" .Values.consumers) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when consumerNamespaces are all plain names (not empty, no "all", no glob): then the consumer
+Secrets are granted per namespace. */}}
+{{- define "recc.consumerByName" -}}
+{{- $plain := true -}}
+{{- range .Values.consumerNamespaces -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .) -}}{{- $plain = false -}}{{- end -}}
+{{- end -}}
+{{- if and .Values.consumerNamespaces $plain -}}true{{- end -}}
 {{- end -}}

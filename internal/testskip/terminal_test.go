@@ -1,0 +1,104 @@
+//go:build linux
+
+package testskip
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// openPTY opens a pseudo-terminal: its controller, and its terminal end for a
+// child's controlling terminal (pty(7): /dev/ptmx, TIOCSPTLCK, TIOCGPTN).
+func openPTY(t *testing.T) (controller, terminal *os.File) {
+	t.Helper()
+	c, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, c.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatal(e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, c.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	term, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, term
+}
+
+// goTestAtTerminal runs `go test ./internal/testskip/testdata/skipper` as a
+// person at a terminal does (a new session whose controlling terminal is a
+// pseudo-terminal), with env added, and returns what the terminal showed and
+// what the go command printed.
+func goTestAtTerminal(t *testing.T, goTool, root string, env ...string) (terminal, stdout string, err error) {
+	t.Helper()
+	c, term := openPTY(t)
+	cmd := exec.Command(goTool, "test", "./internal/testskip/testdata/skipper")
+	cmd.Dir = root
+	for _, kv := range os.Environ() { // no server, no REQUIRE_… (CI sets them)
+		if k, _, _ := strings.Cut(kv, "="); k != "KUBEBUILDER_ASSETS" && !strings.HasPrefix(k, "REQUIRE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	shown := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(c) // ends (EIO) once no process holds the terminal end
+		shown <- string(b)
+	}()
+	err = cmd.Run()
+	term.Close()
+	return strings.ReplaceAll(<-shown, "\r\n", "\n"), out.String(), err
+}
+
+// What a person sees: `go test` (package-list mode, no -v) prints only "ok"
+// for a package whose tests skipped, and the terminal gets one line saying
+// how many skipped for want of what and the command that provides it, again
+// at the next run (not replayed from the test cache). Under REQUIRE_KUBE=1
+// the same package fails.
+func TestMain_TellsTheTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	root, _ := moduleRoot()
+	want := "./internal/testskip/testdata/skipper: SKIPPED 2 tests for want of kube-apiserver and etcd (" + Kube.Provide + "); 1 for want of moto_server (" + Moto.Provide + ")\n"
+	for run := 1; run <= 2; run++ {
+		shown, stdout, err := goTestAtTerminal(t, goTool, root)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, stdout)
+		}
+		if shown != want {
+			t.Errorf("run %d: the terminal showed %q\nwant %q", run, shown, want)
+		}
+		if !strings.HasPrefix(stdout, "ok  \t") || strings.Contains(stdout, "(cached)") || strings.Contains(stdout, "SKIP") {
+			t.Errorf("run %d: go test printed %q, want one ok line, not cached", run, stdout)
+		}
+	}
+	shown, stdout, err := goTestAtTerminal(t, goTool, root, "REQUIRE_KUBE=1")
+	if err == nil || !strings.Contains(stdout, "no binaries here (REQUIRE_KUBE=1 makes this a failure)") || strings.Contains(shown, "kube-apiserver") {
+		t.Errorf("REQUIRE_KUBE=1: %v, printed %q, terminal %q; want a failure naming REQUIRE_KUBE", err, stdout, shown)
+	}
+	if _, err := os.Stat(filepath.Join(root, MarkerName)); err != nil {
+		t.Errorf("marker: %v", err)
+	}
+}
