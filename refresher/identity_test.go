@@ -47,8 +47,8 @@ func TestRefresher_RefusedIdentity(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "AWS_ALLOWED_ROLE_ARNS") || !strings.Contains(err.Error(), "scope team-x") {
 		t.Fatalf("err = %v, want the refusal of team-x", err)
 	}
-	if bad.applied() != 0 || bad.checked() != 0 {
-		t.Error("a refused identity's scope was written")
+	if bad.held(hostA) != "" || bad.checked() != 0 {
+		t.Error("a refused identity's scope was written a token")
 	}
 	rd := e.r.Readiness(e.clock.Now())
 	if rd.Ready || !strings.Contains(rd.Reason, "AWS_ALLOWED_ROLE_ARNS") {
@@ -61,8 +61,8 @@ func TestRefresher_RefusedIdentity(t *testing.T) {
 	if n := e.count("level=error", "scope=team-x"); n > 5 {
 		t.Errorf("%d failure lines of the refused scope in an hour (%d runs), want at most one per RETRY_MAX_INTERVAL", n, runs)
 	}
-	if bad.applied() != 0 || own.calls.Load() != 2 {
-		t.Errorf("after retries: %d applies of the refused scope, %d fetches; want 0 and 2 (RunOnce, Run's first run)", bad.applied(), own.calls.Load())
+	if bad.held(hostA) != "" || bad.applied() != 1 || own.calls.Load() != 2 {
+		t.Errorf("after retries: %d applies of the refused scope (holding %q), %d fetches; want 1 (taking back, no token) and 2 (RunOnce, Run's first run)", bad.applied(), bad.held(hostA), own.calls.Load())
 	}
 	// The role annotation fixed: written at once, with the role's tokens.
 	srcs := tenants(e, []string{hostA}, roleA)

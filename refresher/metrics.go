@@ -112,6 +112,9 @@ var (
 	scopeSuccessDesc = prometheus.NewDesc("rancher_ecr_credentials_scope_last_success_timestamp_seconds",
 		"Unix time since which every pair of the scope (or group) has been written successfully at least once: the oldest last success among its pairs (0 while one never was).",
 		[]string{"scope"}, nil)
+	identityScopesDesc = prometheus.NewDesc("rancher_ecr_credentials_identity_scopes",
+		"Scopes by the AWS identity whose tokens they hold (\"\" the daemon's own, a tenant role's ARN, or \"refused\" for every role AWS_ALLOWED_ROLE_ARNS does not allow) and state: fresh, failing, pending.",
+		[]string{"identity", "state"}, nil)
 	scopesDesc = prometheus.NewDesc("rancher_ecr_credentials_scopes",
 		"Scopes of a target (group) by registry and state: fresh (holds an unexpired credential written by this process, its last write succeeded), failing (its last write failed, or what it holds expired), pending (not written yet; registry empty).",
 		[]string{"target", "registry", "state"}, nil)
@@ -130,6 +133,7 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- freshDesc
 	ch <- scopeSuccessDesc
 	ch <- scopesDesc
+	ch <- identityScopesDesc
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -137,7 +141,13 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	now := r.Now()
 	r.mu.Lock()
 	groups := r.groups(now, r.Metrics.label)
+	perIdentity := r.identityStates(now)
 	r.mu.Unlock()
+	for id, n := range perIdentity {
+		for i, state := range []string{"fresh", "failing", "pending"} {
+			ch <- prometheus.MustNewConstMetric(identityScopesDesc, prometheus.GaugeValue, float64(n[i]), validUTF8(id), state)
+		}
+	}
 	// A group with a scope that holds nothing yet (not written, or failed as
 	// a whole) is not fresh for any registry.
 	unwritten := map[string]bool{}
@@ -182,4 +192,34 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(scopeSuccessDesc, prometheus.GaugeValue, v, validUTF8(group))
 	}
+}
+
+// identityStates counts the scopes of each identity (a refused one as
+// "refused") as fresh, failing and pending. Call with r.mu held.
+func (r *Refresher) identityStates(now time.Time) map[string]*[3]int {
+	out := map[string]*[3]int{}
+	for _, sc := range r.scopes {
+		id := sc.ident.name
+		if sc.ident.refused != nil {
+			id = "refused"
+		}
+		if out[id] == nil {
+			out[id] = &[3]int{}
+		}
+		state := 0
+		switch {
+		case !sc.planned:
+			state = 2
+		case sc.lastErr != "" || len(sc.pairs) == 0:
+			state = 1
+		}
+		for _, p := range sc.pairs {
+			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
+			if state == 0 && (p.lastErr != "" || !ps.ready(now)) {
+				state = 1
+			}
+		}
+		out[id][state]++
+	}
+	return out
 }

@@ -184,10 +184,13 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 	r.mu.Unlock()
 	log := r.Logger.WithField("scope", sc.Name)
 	var stack string // of a panic
+	if refused != nil {
+		// It gets no credential at all: planned with no token, its target
+		// takes back what the scope held (written once: remembered after).
+		toks = nil
+	}
 	switch {
-	case refused != nil:
-		o.scopeErr, o.identityRefused = fmt.Errorf("scope %s: %w", sc.Name, refused), true
-	case len(toks) == 0:
+	case refused == nil && len(toks) == 0:
 		o.scopeErr = fmt.Errorf("scope %s: no token in hand for it yet (see the ECR errors)", sc.Name)
 	default:
 		func() {
@@ -199,6 +202,9 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 			}()
 			r.apply(ctx, sc, toks, o, log)
 		}()
+		if refused != nil {
+			o.scopeErr, o.identityRefused = errors.Join(fmt.Errorf("scope %s: %w", sc.Name, refused), o.scopeErr), true
+		}
 	}
 	if o.scopeErr != nil {
 		o.counts.failed++

@@ -132,6 +132,7 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 		{"role-a", "", []string{host}},       // removed: the role's entry goes
 		{"role-refused", roleA, []string{hostA}},
 		{"role-own", "arn:aws:iam::222222222222:role/team-b", []string{hostA}}, // changed to another allowed role
+		{"role-a", roleOther, []string{}},                                      // refused: the daemon's own entry taken back
 	} {
 		before := ""
 		if s, ok := e.secret(step.ns, namespaces.DefaultSecretName); ok {

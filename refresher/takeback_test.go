@@ -1,0 +1,59 @@
+package refresher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
+)
+
+// A scope whose identity is refused gets no credential at all, never the
+// daemon's own: it is planned with no token, so its target can take back
+// what it held before (a namespace that held the daemon's own credential and
+// now names a role AWS_ALLOWED_ROLE_ARNS does not allow), and it fails with
+// the refusal. The take-back is written once, not at every retry.
+func TestRefresher_RefusedIdentityPlannedWithNoToken(t *testing.T) {
+	t.Parallel()
+	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	e := newEnv(t, []refresher.Source{own})
+	tenants(e, []string{hostA}) // none allowed
+	tg := &fakeTarget{}
+	var emptied int
+	tg.PlanFunc = func(_ context.Context, in refresher.Input) (refresher.Plan, error) {
+		if len(in.Tokens) > 0 {
+			return refresher.Plan{Writes: []refresher.Write{tg.write("obj", in.Tokens)}}, nil
+		}
+		return refresher.Plan{Writes: []refresher.Write{{What: "secret", Object: "obj", Detail: "none", Action: refresher.ResultUpdated,
+			Apply: func(context.Context) (refresher.Result, error) {
+				tg.mu.Lock()
+				defer tg.mu.Unlock()
+				emptied++
+				tg.holds = nil
+				return refresher.ResultUpdated, nil
+			}}}}, nil
+	}
+	e.r.AddScope(refresher.Scope{Name: "team-x", Group: "namespaces", Target: tg})
+	if err := e.r.RunOnce(t.Context()); err != nil || tg.held(hostA) == "" {
+		t.Fatalf("RunOnce = %v; the scope holds %q", err, tg.held(hostA))
+	}
+	e.r.AddScope(refresher.Scope{Name: "team-x", Group: "namespaces", Identity: "arn:aws:iam::999999999999:role/x", Target: tg})
+	err := e.r.RunDue(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "AWS_ALLOWED_ROLE_ARNS") {
+		t.Fatalf("RunDue = %v, want the refusal", err)
+	}
+	if got := tg.held(hostA); got != "" || emptied != 1 {
+		t.Errorf("after the refusal the scope holds %q (taken back %d times), want nothing, taken back once", got, emptied)
+	}
+	for range 3 {
+		e.clock.Set(e.r.NextDue())
+		_ = e.r.RunDue(t.Context())
+	}
+	if emptied != 1 {
+		t.Errorf("taken back %d times over the retries, want once (the write is remembered)", emptied)
+	}
+	if rd := e.r.Readiness(e.clock.Now()); rd.Ready || !strings.Contains(rd.Reason, "AWS_ALLOWED_ROLE_ARNS") {
+		t.Errorf("readiness %v: %s", rd.Ready, rd.Reason)
+	}
+}
