@@ -1,9 +1,9 @@
 // Package consumer is what the consumer targets (targets/labelled,
 // targets/argocd, targets/rancherapps) share: the namespaces whose Secrets
 // are considered (KUBE_CONSUMER_NAMESPACES), label-selected Secret watches
-// that keep only the few fields a target reads, running watches until their
-// first listing, and the bookkeeping that keeps a target's scopes in the
-// refresher in step with what its watch sees. See docs/consumers.md.
+// that keep only the few fields a target reads (run by kubewatch), and the
+// bookkeeping that keeps a target's scopes in the refresher in step with what
+// its watch sees. See docs/consumers.md.
 package consumer
 
 import (

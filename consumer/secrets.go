@@ -13,6 +13,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubewatch"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -58,18 +59,14 @@ func NewSecretWatch(c *kubeapi.Client, ns Namespaces, selector string, keep Keep
 
 // Start runs the watch until ctx is done, once, the target's scopes going
 // into r: changed gets each Secret added or updated (old is nil for a new
-// one), deleted each one deleted. It returns as Run does.
+// one), deleted each one deleted. It returns as kubewatch.Run does.
 func (w *SecretWatch) Start(ctx context.Context, r *refresher.Refresher, log logrus.FieldLogger, timeout time.Duration,
 	changed func(old, s *corev1.Secret), deleted func(s *corev1.Secret)) error {
 	if r == nil || !w.started.CompareAndSwap(false, true) {
 		return errors.New("start needs a refresher and runs once")
 	}
 	w.Scopes = NewScopes(r, log)
-	infs := make([]cache.SharedIndexInformer, 0, len(w.infs))
-	for _, inf := range w.infs {
-		infs = append(infs, inf)
-	}
-	return Run(ctx, log, timeout, "secrets", cache.ResourceEventHandlerFuncs{
+	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s := AsSecret(obj); s != nil {
 				changed(nil, s)
@@ -85,7 +82,12 @@ func (w *SecretWatch) Start(ctx context.Context, r *refresher.Refresher, log log
 				deleted(s)
 			}
 		},
-	}, infs...)
+	}
+	infs := make([]*kubewatch.Informer, 0, len(w.infs))
+	for _, inf := range w.infs {
+		infs = append(infs, &kubewatch.Informer{SharedIndexInformer: inf, Handler: handler, Resource: "secrets"})
+	}
+	return kubewatch.Run(ctx, log, timeout, infs...)
 }
 
 // Get returns the Secret namespace/name as the watch holds it.

@@ -1,19 +1,11 @@
 package consumer
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 )
 
 const (
@@ -87,63 +79,4 @@ func AsSecret(obj any) *corev1.Secret {
 	}
 	s, _ := obj.(*corev1.Secret)
 	return s
-}
-
-// Run runs the informers with handler until ctx is done. It returns once
-// each has done its first listing (every object then there has been handed to
-// handler), or at once with the refusal when the server refuses a listing or
-// does not have the resource, or
-// after timeout with the last failure. resource names what is listed in
-// errors that kubeapi did not name.
-func Run(ctx context.Context, log logrus.FieldLogger, timeout time.Duration, resource string, handler cache.ResourceEventHandler, infs ...cache.SharedIndexInformer) error {
-	var waits []cache.DoneChecker
-	for _, inf := range infs {
-		reg, err := inf.AddEventHandler(handler)
-		if err != nil {
-			return err
-		}
-		waits = append(waits, reg.HasSyncedChecker())
-	}
-	refused := make(chan error, 1)
-	var last atomic.Pointer[error]
-	for _, inf := range infs {
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			err = listError(resource, err)
-			last.Store(&err)
-			log.WithError(err).Warn("kubernetes list/watch failed; retrying")
-			// A refusal, or a resource the cluster does not have (no Rancher,
-			// so no ClusterRepos), will not go away by retrying soon.
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
-				select {
-				case refused <- err:
-				default:
-				}
-			}
-		})
-		go inf.RunWithContext(ctx)
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	synced := make(chan bool, 1)
-	go func() { synced <- cache.WaitFor(wctx, "", waits...) }()
-	select {
-	case ok := <-synced:
-		if ok {
-			return nil
-		}
-		if p := last.Load(); p != nil {
-			return fmt.Errorf("first listing of %s not done within %s: %w", resource, timeout, *p)
-		}
-		return fmt.Errorf("first listing of %s not done within %s: %w", resource, timeout, context.Cause(wctx))
-	case err := <-refused:
-		return fmt.Errorf("first listing of %s: %w", resource, err)
-	}
-}
-
-func listError(resource string, err error) error {
-	var e *kubeapi.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &kubeapi.Error{Verb: "list", Resource: resource, Verbs: []string{"list", "watch"}, Err: err}
 }

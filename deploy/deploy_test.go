@@ -10,34 +10,9 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
-
-// instruction is one Dockerfile instruction with its continuation lines joined.
-type instruction struct{ cmd, args string }
-
-func readDockerfile(t testing.TB) []instruction {
-	t.Helper()
-	b, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []instruction
-	var cur string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "#") || line == "" && cur == "" {
-			continue
-		}
-		cur += " " + strings.TrimSuffix(line, "\\")
-		if strings.HasSuffix(line, "\\") {
-			continue
-		}
-		cmd, args, _ := strings.Cut(strings.TrimSpace(cur), " ")
-		out = append(out, instruction{strings.ToUpper(cmd), strings.TrimSpace(args)})
-		cur = ""
-	}
-	return out
-}
 
 // TestDockerfile checks what the image promises: a multi-stage static build with
 // the version stamped, a non-root FROM scratch final stage that copies the binary
@@ -46,12 +21,12 @@ func readDockerfile(t testing.TB) []instruction {
 // healthcheck. scripts/image-test.sh checks the built image itself.
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
-	ins := readDockerfile(t)
+	ins := testbin.ReadDockerfile(t)
 	var froms []string
-	var final []instruction
+	var final []testbin.Instruction
 	for _, in := range ins {
-		if in.cmd == "FROM" {
-			froms = append(froms, in.args)
+		if in.Cmd == "FROM" {
+			froms = append(froms, in.Args)
 			final = nil
 		}
 		final = append(final, in)
@@ -64,7 +39,7 @@ func TestDockerfile(t *testing.T) {
 	if !strings.HasPrefix(froms[0], "--platform=$BUILDPLATFORM ") {
 		t.Errorf("build stage FROM %s: want --platform=$BUILDPLATFORM (cross-compile, no emulation)", froms[0])
 	}
-	if !slices.Contains(ins, instruction{"ARG", "TARGETOS TARGETARCH"}) {
+	if !slices.Contains(ins, testbin.Instruction{Cmd: "ARG", Args: "TARGETOS TARGETARCH"}) {
 		t.Error("the build stage lacks ARG TARGETOS TARGETARCH")
 	}
 	if last := froms[len(froms)-1]; last != "scratch" {
@@ -73,10 +48,10 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Contains(froms, "scratch AS binaries") {
 		t.Errorf("FROM %v: no stage \"binaries\" (the build context scripts/image.sh passes replaces it)", froms)
 	}
-	if !slices.Contains(final, instruction{"COPY", "--from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials /rancher-ecr-credentials"}) {
+	if !slices.Contains(final, testbin.Instruction{Cmd: "COPY", Args: "--from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials /rancher-ecr-credentials"}) {
 		t.Error("the final stage does not COPY --from=binaries /${TARGETOS}-${TARGETARCH}/rancher-ecr-credentials")
 	}
-	build := buildCommand(t)
+	build := testbin.BuildCommand(t)
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-X main.commit=${REVISION}", "-X main.date=${CREATED}", "netgo",
 		"GOOS=${TARGETOS}", "GOARCH=${TARGETARCH}"} {
 		if !strings.Contains(strings.Join(build, " "), want) {
@@ -86,18 +61,18 @@ func TestDockerfile(t *testing.T) {
 	var user, entry, health string
 	labels := map[string]string{}
 	for _, in := range final {
-		switch in.cmd {
+		switch in.Cmd {
 		case "LABEL":
-			for _, w := range splitWords(in.args) {
+			for _, w := range testbin.SplitWords(in.Args) {
 				k, v, _ := strings.Cut(w, "=")
 				labels[k] = v
 			}
 		case "USER":
-			user = in.args
+			user = in.Args
 		case "ENTRYPOINT":
-			entry = in.args
+			entry = in.Args
 		case "HEALTHCHECK":
-			health = in.args
+			health = in.Args
 		}
 	}
 	if u, _, _ := strings.Cut(user, ":"); u == "" || u == "0" || u == "root" {
@@ -109,7 +84,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("LABEL org.opencontainers.image.%s = %q, want %q", k, got, want)
 		}
 	}
-	if !slices.ContainsFunc(final, func(in instruction) bool { return in.cmd == "ARG" && strings.Contains(in.args, "REVISION") }) {
+	if !slices.ContainsFunc(final, func(in testbin.Instruction) bool { return in.Cmd == "ARG" && strings.Contains(in.Args, "REVISION") }) {
 		t.Error("the final stage does not declare ARG VERSION REVISION CREATED, so its labels would be empty")
 	}
 	if labels["org.opencontainers.image.description"] == "" {
@@ -124,20 +99,6 @@ func TestDockerfile(t *testing.T) {
 	if !ok || json.Unmarshal([]byte(cmd), &hc) != nil || !slices.Equal(hc, []string{"/rancher-ecr-credentials", "healthcheck"}) {
 		t.Errorf("HEALTHCHECK %s: want CMD [\"/rancher-ecr-credentials\", \"healthcheck\"]", health)
 	}
-}
-
-// buildCommand returns the Dockerfile's go build command line as arguments.
-func buildCommand(t testing.TB) []string {
-	t.Helper()
-	for _, in := range readDockerfile(t) {
-		if in.cmd != "RUN" || !strings.Contains(in.args, "go build") {
-			continue
-		}
-		_, line, _ := strings.Cut(in.args, "CGO_ENABLED=0")
-		return splitWords("CGO_ENABLED=0" + line)
-	}
-	t.Fatal("no go build in the Dockerfile")
-	return nil
 }
 
 // TestImageScript_BuildCommand checks that scripts/image.sh compiles with the
@@ -156,13 +117,13 @@ func TestImageScript_BuildCommand(t *testing.T) {
 			line = cmd
 		}
 	}
-	got := splitWords("CGO_ENABLED=0" + line)
+	got := testbin.SplitWords("CGO_ENABLED=0" + line)
 	out := ""
 	if i := slices.Index(got, "-o"); i >= 0 && i+1 < len(got) {
 		out = got[i+1]
 		got = slices.Delete(got, i, i+2)
 	}
-	want := buildCommand(t)
+	want := testbin.BuildCommand(t)
 	if i := slices.Index(want, "-o"); i >= 0 {
 		want = slices.Delete(want, i, i+2)
 	}
@@ -284,28 +245,4 @@ func TestCompose(t *testing.T) {
 			}
 		})
 	}
-}
-
-// splitWords splits a shell line on spaces outside double quotes, dropping the quotes.
-func splitWords(line string) []string {
-	var args []string
-	var cur strings.Builder
-	quoted := false
-	for _, r := range line {
-		switch {
-		case r == '"':
-			quoted = !quoted
-		case r == ' ' && !quoted:
-			if cur.Len() > 0 {
-				args = append(args, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	if cur.Len() > 0 {
-		args = append(args, cur.String())
-	}
-	return args
 }

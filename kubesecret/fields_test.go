@@ -10,11 +10,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/plantest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -85,15 +85,15 @@ func sameButFields(t *testing.T, before, after *corev1.Secret, fields ...string)
 func TestFieldWriter_BasicAuthInPlace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("fields-basic")
-	before := e.create(consumerSecret("fields-basic", "helm", corev1.SecretTypeBasicAuth, map[string][]byte{"username": []byte("old"), "password": []byte("old-pw")}))
-	w := e.fieldWriter(e.srv.AdminConfig(), nil)
+	e.Namespace("fields-basic")
+	before := e.Create(consumerSecret("fields-basic", "helm", corev1.SecretTypeBasicAuth, map[string][]byte{"username": []byte("old"), "password": []byte("old-pw")}))
+	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	ctx := t.Context()
 	edit := kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "fresh-pw"})
 	if res, err := w.Apply(ctx, "fields-basic", "helm", edit); err != nil || res != kubesecret.Updated {
 		t.Fatalf("Apply = %s, %v", res, err)
 	}
-	after := e.secret("fields-basic", "helm")
+	after := e.Secret("fields-basic", "helm")
 	if string(after.Data["username"]) != "AWS" || string(after.Data["password"]) != "fresh-pw" {
 		t.Errorf("username/password = %q/%q", after.Data["username"], after.Data["password"])
 	}
@@ -115,17 +115,17 @@ func TestFieldWriter_BasicAuthInPlace(t *testing.T) {
 func TestFieldWriter_DockerConfigInPlace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("fields-docker")
-	w := e.fieldWriter(e.srv.AdminConfig(), nil)
+	e.Namespace("fields-docker")
+	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	for _, c := range []struct {
 		name, key string
 		typ       corev1.SecretType
 	}{{"pull", corev1.DockerConfigJsonKey, corev1.SecretTypeDockerConfigJson}, {"kaniko", "config.json", corev1.SecretTypeOpaque}} {
-		before := e.create(consumerSecret("fields-docker", c.name, c.typ, map[string][]byte{c.key: []byte(other)}))
+		before := e.Create(consumerSecret("fields-docker", c.name, c.typ, map[string][]byte{c.key: []byte(other)}))
 		if res, err := w.Apply(t.Context(), "fields-docker", c.name, kubesecret.DockerConfig(c.key, host, kubesecret.Auth{Username: "AWS", Password: "fresh"})); err != nil || res != kubesecret.Updated {
 			t.Fatalf("%s: Apply = %s, %v", c.name, res, err)
 		}
-		after := e.secret("fields-docker", c.name)
+		after := e.Secret("fields-docker", c.name)
 		sameButFields(t, before, after, c.key)
 		got := string(after.Data[c.key])
 		for _, kept := range []string{`"registry.example.com": {
@@ -149,12 +149,12 @@ func TestFieldWriter_DockerConfigInPlace(t *testing.T) {
 func TestFieldWriter_ConflictReadsAgain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("fields-conflict")
-	e.create(consumerSecret("fields-conflict", "repo", corev1.SecretTypeOpaque, nil))
-	w := e.fieldWriter(e.srv.AdminConfig(), func() {
-		s := e.secret("fields-conflict", "repo")
+	e.Namespace("fields-conflict")
+	e.Create(consumerSecret("fields-conflict", "repo", corev1.SecretTypeOpaque, nil))
+	w := e.fieldWriter(e.Srv.AdminConfig(), func() {
+		s := e.Secret("fields-conflict", "repo")
 		s.Data["theirs"] = []byte("written meanwhile")
-		if _, err := e.admin.CoreV1().Secrets("fields-conflict").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		if _, err := e.Admin.CoreV1().Secrets("fields-conflict").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -162,7 +162,7 @@ func TestFieldWriter_ConflictReadsAgain(t *testing.T) {
 	if res, err := w.Apply(t.Context(), "fields-conflict", "repo", kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "pw"})); err != nil || res != kubesecret.Updated {
 		t.Fatalf("Apply = %s, %v", res, err)
 	}
-	s := e.secret("fields-conflict", "repo")
+	s := e.Secret("fields-conflict", "repo")
 	if string(s.Data["theirs"]) != "written meanwhile" || string(s.Data["password"]) != "pw" || string(s.Data["keep-me"]) != "not ours\n" {
 		t.Errorf("after the conflict: %q", s.Data)
 	}
@@ -175,8 +175,8 @@ func TestFieldWriter_ConflictReadsAgain(t *testing.T) {
 func TestFieldWriter_Refusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("fields-refuse")
-	w := e.fieldWriter(e.srv.AdminConfig(), nil)
+	e.Namespace("fields-refuse")
+	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	ctx := t.Context()
 	basic := kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "pw-never-shown"})
 
@@ -186,17 +186,17 @@ func TestFieldWriter_Refusals(t *testing.T) {
 	}
 	cp := consumerSecret("fields-refuse", "copy", corev1.SecretTypeOpaque, nil)
 	cp.Annotations[kubesecret.RancherCopyAnnotation] = "true"
-	before := e.create(cp)
+	before := e.Create(cp)
 	if _, err := w.Apply(ctx, "fields-refuse", "copy", basic); !errors.Is(err, kubesecret.ErrRancherCopy) || !plantest.Permanent(err) {
 		t.Errorf("Rancher copy: %v", err)
 	}
-	if after := e.secret("fields-refuse", "copy"); after.ResourceVersion != before.ResourceVersion {
+	if after := e.Secret("fields-refuse", "copy"); after.ResourceVersion != before.ResourceVersion {
 		t.Error("a Rancher copy was written")
 	}
-	bad := e.create(consumerSecret("fields-refuse", "garbage", corev1.SecretTypeOpaque, map[string][]byte{"config.json": []byte("{not json")}))
+	bad := e.Create(consumerSecret("fields-refuse", "garbage", corev1.SecretTypeOpaque, map[string][]byte{"config.json": []byte("{not json")}))
 	_, err = w.Apply(ctx, "fields-refuse", "garbage", kubesecret.DockerConfig("config.json", host, kubesecret.Auth{Username: "AWS", Password: "pw-never-shown"}))
-	wantErr(t, err, "secret fields-refuse/garbage: key config.json is not valid JSON, not a Docker config; it is never replaced")
-	if after := e.secret("fields-refuse", "garbage"); after.ResourceVersion != bad.ResourceVersion {
+	targettest.WantErr(t, err, "secret fields-refuse/garbage: key config.json is not valid JSON, not a Docker config; it is never replaced")
+	if after := e.Secret("fields-refuse", "garbage"); after.ResourceVersion != bad.ResourceVersion {
 		t.Error("a config.json that is no Docker config was replaced")
 	}
 	checked := basic
@@ -204,9 +204,9 @@ func TestFieldWriter_Refusals(t *testing.T) {
 	if _, err := w.Apply(ctx, "fields-refuse", "garbage", checked); err == nil || err.Error() != "checked: garbage" {
 		t.Errorf("Check's refusal: %v", err)
 	}
-	e.grant("fields-refuse", "fields-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
-	_, err = e.fieldWriter(e.srv.UserConfig("fields-reader"), nil).Apply(ctx, "fields-refuse", "garbage", basic)
-	wantErr(t, err, `secrets "garbage" is forbidden: cannot update secrets in namespace fields-refuse`)
+	e.Grant("fields-refuse", "fields-reader", targettest.SecretRule("get"))
+	_, err = e.fieldWriter(e.Srv.UserConfig("fields-reader"), nil).Apply(ctx, "fields-refuse", "garbage", basic)
+	targettest.WantErr(t, err, `secrets "garbage" is forbidden: cannot update secrets in namespace fields-refuse`)
 	if err != nil && strings.Contains(err.Error(), "pw-never-shown") {
 		t.Error("the password is in the error")
 	}
@@ -217,14 +217,14 @@ func TestFieldWriter_Refusals(t *testing.T) {
 func TestFieldWriter_CheckStoresNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("fields-dry")
-	before := e.create(consumerSecret("fields-dry", "repo", corev1.SecretTypeOpaque, nil))
-	w := e.fieldWriter(e.srv.AdminConfig(), nil)
+	e.Namespace("fields-dry")
+	before := e.Create(consumerSecret("fields-dry", "repo", corev1.SecretTypeOpaque, nil))
+	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	res, err := w.Check(t.Context(), "fields-dry", "repo", kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "pw"}))
 	if err != nil || res != refresher.ResultUpdated {
 		t.Fatalf("Check = %s, %v", res, err)
 	}
-	if after := e.secret("fields-dry", "repo"); after.ResourceVersion != before.ResourceVersion || w.Known("fields-dry", "repo") {
+	if after := e.Secret("fields-dry", "repo"); after.ResourceVersion != before.ResourceVersion || w.Known("fields-dry", "repo") {
 		t.Error("a dry run stored or remembered something")
 	}
 }

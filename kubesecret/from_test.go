@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -19,28 +20,28 @@ import (
 func TestWriter_ApplyFromListed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("from-a")
+	e.Namespace("from-a")
 	ctx := t.Context()
 	const path = "/api/v1/namespaces/from-a/secrets"
-	if _, err := e.writer(e.srv.AdminConfig()).Apply(ctx, "from-a", "pull", managed, auths("pw-one"), nil); err != nil {
+	if _, err := e.writer(e.Srv.AdminConfig()).Apply(ctx, "from-a", "pull", managed, auths("pw-one"), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Someone adds an annotation and another registry: a new writer must keep both.
-	s := e.secret("from-a", "pull")
+	s := e.Secret("from-a", "pull")
 	s.Annotations = map[string]string{"team": "a"}
 	s.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"mirror.example.com":{"username":"u","password":"p","auth":"dTpw"},"` + host + `":{"username":"AWS","password":"pw-one","auth":"x"}}}`)
-	if _, err := e.admin.CoreV1().Secrets("from-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Secrets("from-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	listed := func() *corev1.Secret {
 		t.Helper()
-		list, err := e.admin.CoreV1().Secrets("from-a").List(ctx, metav1.ListOptions{})
+		list, err := e.Admin.CoreV1().Secrets("from-a").List(ctx, metav1.ListOptions{})
 		if err != nil || len(list.Items) != 1 {
 			t.Fatalf("list: %v, %d items", err, len(list.Items))
 		}
 		return &list.Items[0]
 	}
-	w := e.writer(e.srv.AdminConfig()) // a new process: no record
+	w := e.writer(e.Srv.AdminConfig()) // a new process: no record
 	e.requests()                       // the first writer's
 	apply := func(from func(*refresher.Result) error, want refresher.Result, wantRequests ...string) {
 		t.Helper()
@@ -65,15 +66,15 @@ func TestWriter_ApplyFromListed(t *testing.T) {
 
 	before := listed()
 	apply(applyFrom(before, "pw-two", true), kubesecret.Updated, "PUT "+path+"/pull")
-	if now := e.secret("from-a", "pull"); now.ResourceVersion != before.ResourceVersion {
+	if now := e.Secret("from-a", "pull"); now.ResourceVersion != before.ResourceVersion {
 		t.Fatal("a dry run changed the Secret")
 	}
 	apply(applyFrom(before, "pw-two", false), kubesecret.Updated, "PUT "+path+"/pull")
 	kept := func(pw string) {
 		t.Helper()
-		now := e.secret("from-a", "pull")
-		if now.UID != before.UID || password(t, now) != pw || now.Annotations["team"] != "a" || entries(t, now)["mirror.example.com"].Password != "p" {
-			t.Errorf("uid %s → %s, password %s, annotations %v, mirror entry %+v", before.UID, now.UID, password(t, now), now.Annotations, entries(t, now)["mirror.example.com"])
+		now := e.Secret("from-a", "pull")
+		if now.UID != before.UID || password(t, now) != pw || now.Annotations["team"] != "a" || targettest.Auths(t, now)["mirror.example.com"].Password != "p" {
+			t.Errorf("uid %s → %s, password %s, annotations %v, mirror entry %+v", before.UID, now.UID, password(t, now), now.Annotations, targettest.Auths(t, now)["mirror.example.com"])
 		}
 	}
 	kept("pw-two")
@@ -81,14 +82,14 @@ func TestWriter_ApplyFromListed(t *testing.T) {
 
 	// Changed by someone between the list and the write: 409, read again, nothing clobbered.
 	stale := listed()
-	s = e.secret("from-a", "pull")
+	s = e.Secret("from-a", "pull")
 	s.Labels["tier"] = "gold"
-	if _, err := e.admin.CoreV1().Secrets("from-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Secrets("from-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	apply(applyFrom(stale, "pw-three", false), kubesecret.Updated, "PUT "+path+"/pull", "GET "+path+"/pull", "PUT "+path+"/pull")
 	kept("pw-three")
-	if e.secret("from-a", "pull").Labels["tier"] != "gold" {
+	if e.Secret("from-a", "pull").Labels["tier"] != "gold" {
 		t.Error("a label added after the list was clobbered")
 	}
 

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
 
@@ -19,28 +20,28 @@ import (
 func TestWriter_Replace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("replace-a")
-	w := e.writer(e.srv.AdminConfig())
+	e.Namespace("replace-a")
+	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
 	const other = "444455556666.dkr.ecr.us-east-1.amazonaws.com"
 	ours := func(h string) bool { return h == host || h == other }
 	hosts := func() []string {
-		return slices.Sorted(maps.Keys(entries(t, e.secret("replace-a", "pull"))))
+		return slices.Sorted(maps.Keys(targettest.Auths(t, e.Secret("replace-a", "pull"))))
 	}
 	// Nothing there, nothing to write: nothing is created.
 	if res, err := w.Replace(ctx, "replace-a", "pull", managed, nil, ours, nil); err != nil || res != kubesecret.Unchanged {
 		t.Fatalf("Replace(nothing) on no Secret = %q, %v", res, err)
 	}
-	if _, err := e.admin.CoreV1().Secrets("replace-a").Get(ctx, "pull", metav1.GetOptions{}); err == nil {
+	if _, err := e.Admin.CoreV1().Secrets("replace-a").Get(ctx, "pull", metav1.GetOptions{}); err == nil {
 		t.Fatal("a Secret was created with nothing to hold")
 	}
 	// The daemon's own identity's registry, and a hand-kept mirror.
 	if _, err := w.Apply(ctx, "replace-a", "pull", managed, auths("own-pw"), nil); err != nil {
 		t.Fatal(err)
 	}
-	s := e.secret("replace-a", "pull")
+	s := e.Secret("replace-a", "pull")
 	s.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"mirror.example.com":{"username":"u","password":"p","auth":"dTpw"},"https://` + host + `/":{"username":"AWS","password":"own-pw","auth":"x"}}}`)
-	if _, err := e.admin.CoreV1().Secrets("replace-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Secrets("replace-a").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Another identity, another account's registry: the first one's entry
@@ -58,7 +59,7 @@ func TestWriter_Replace(t *testing.T) {
 	if got := hosts(); !slices.Equal(got, []string{other, "mirror.example.com"}) {
 		t.Fatalf("after Replace the Secret holds %v, want the tenant's registry and the mirror", got)
 	}
-	if entries(t, e.secret("replace-a", "pull"))[other].Password != "tenant-pw" {
+	if targettest.Auths(t, e.Secret("replace-a", "pull"))[other].Password != "tenant-pw" {
 		t.Error("the tenant's entry is not the tenant's")
 	}
 	// Refused: every entry of ours taken back. The set of hosts written
@@ -77,12 +78,12 @@ func TestWriter_Replace(t *testing.T) {
 		t.Errorf("taking back again = %q, %v, want unchanged", res, err)
 	}
 	// A Secret that is not this daemon's: left as it is, no error.
-	foreign := e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "replace-a"}, Type: corev1.SecretTypeDockerConfigJson,
+	foreign := e.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "replace-a"}, Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + host + `":{"username":"AWS","password":"theirs","auth":"x"}}}`)}})
 	if res, err := w.Replace(ctx, "replace-a", "theirs", managed, nil, ours, nil); err != nil || res != kubesecret.Unchanged {
 		t.Errorf("taking back from a foreign Secret = %q, %v", res, err)
 	}
-	if e.secret("replace-a", "theirs").ResourceVersion != foreign.ResourceVersion {
+	if e.Secret("replace-a", "theirs").ResourceVersion != foreign.ResourceVersion {
 		t.Error("a foreign Secret was changed")
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -20,8 +20,8 @@ import (
 func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("writer-a")
-	w := e.writer(e.srv.AdminConfig())
+	e.Namespace("writer-a")
+	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
 	apply := func(pw string, want refresher.Result, wantRequests ...string) *corev1.Secret {
 		t.Helper()
@@ -32,7 +32,7 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 		if got := e.requests(); !slices.Equal(got, wantRequests) {
 			t.Errorf("Apply(%s) made requests %q, want %q", pw, got, wantRequests)
 		}
-		return e.secret("writer-a", "pull")
+		return e.Secret("writer-a", "pull")
 	}
 	const path = "/api/v1/namespaces/writer-a/secrets"
 	first := apply("pw-one", kubesecret.Created, "POST "+path)
@@ -54,7 +54,7 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	other.Labels["tier"] = "gold"
 	other.Data["extra"] = []byte("x")
 	other.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"mirror.example.com":{"username":"u","password":"p","auth":"dTpw"},"` + host + `":{"username":"AWS","password":"pw-two","auth":"x"}}}`)
-	if _, err := e.admin.CoreV1().Secrets("writer-a").Update(ctx, other, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Secrets("writer-a").Update(ctx, other, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	third := apply("pw-three", kubesecret.Updated, "PUT "+path+"/pull", "GET "+path+"/pull", "PUT "+path+"/pull")
@@ -63,7 +63,7 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 		if s.UID != first.UID || password(t, s) != "pw-three" {
 			t.Fatalf("uid %s, password %s", s.UID, password(t, s))
 		}
-		if s.Annotations["team"] != "a" || s.Labels["tier"] != "gold" || string(s.Data["extra"]) != "x" || entries(t, s)["mirror.example.com"].Password != "p" {
+		if s.Annotations["team"] != "a" || s.Labels["tier"] != "gold" || string(s.Data["extra"]) != "x" || targettest.Auths(t, s)["mirror.example.com"].Password != "p" {
 			t.Errorf("a concurrent change was clobbered: %v %v %q %s", s.Annotations, s.Labels, s.Data["extra"], s.Data[corev1.DockerConfigJsonKey])
 		}
 	}
@@ -78,19 +78,19 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 
 	// The label removed meanwhile: the Secret is no longer ours, never changed.
 	fourth.Labels = nil
-	handed, err := e.admin.CoreV1().Secrets("writer-a").Update(ctx, e.freshRV(fourth), metav1.UpdateOptions{})
+	handed, err := e.Admin.CoreV1().Secrets("writer-a").Update(ctx, e.freshRV(fourth), metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.Apply(ctx, "writer-a", "pull", managed, auths("pw-five"), nil)
-	wantErr(t, err, "writer-a/pull", "not managed by this daemon")
-	if now := e.secret("writer-a", "pull"); now.ResourceVersion != handed.ResourceVersion {
+	targettest.WantErr(t, err, "writer-a/pull", "not managed by this daemon")
+	if now := e.Secret("writer-a", "pull"); now.ResourceVersion != handed.ResourceVersion {
 		t.Error("an unlabelled secret was changed")
 	}
 
 	// Deleted by someone: created again, by this writer and by a new one.
-	for _, w := range []*kubesecret.Writer{w, e.writer(e.srv.AdminConfig())} {
-		if err := e.admin.CoreV1().Secrets("writer-a").Delete(ctx, "pull", metav1.DeleteOptions{}); err != nil {
+	for _, w := range []*kubesecret.Writer{w, e.writer(e.Srv.AdminConfig())} {
+		if err := e.Admin.CoreV1().Secrets("writer-a").Delete(ctx, "pull", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if res, err := w.Apply(ctx, "writer-a", "pull", managed, auths("pw-six"), nil); err != nil || res != kubesecret.Created {
@@ -101,7 +101,7 @@ func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 
 // freshRV returns s with the server's current resourceVersion.
 func (e *env) freshRV(s *corev1.Secret) *corev1.Secret {
-	s.ResourceVersion = e.secret(s.Namespace, s.Name).ResourceVersion
+	s.ResourceVersion = e.Secret(s.Namespace, s.Name).ResourceVersion
 	return s
 }
 
@@ -112,10 +112,10 @@ func (e *env) freshRV(s *corev1.Secret) *corev1.Secret {
 func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("keep-a")
-	w := e.writer(e.srv.AdminConfig())
+	e.Namespace("keep-a")
+	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
-	e.create(&corev1.Secret{
+	e.Create(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "keep-a", Labels: managed},
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"credHelpers":{"gcr.io":"gcloud"},"auths":{` +
@@ -126,8 +126,8 @@ func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 	if res, err := w.Apply(ctx, "keep-a", "pull", managed, two, nil); err != nil || res != kubesecret.Updated {
 		t.Fatalf("Apply = %q, %v", res, err)
 	}
-	s := e.secret("keep-a", "pull")
-	got := entries(t, s)
+	s := e.Secret("keep-a", "pull")
+	got := targettest.Auths(t, s)
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range got {
 			if !yield(k) {
@@ -145,7 +145,7 @@ func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 	if _, err := w.Apply(ctx, "keep-a", "pull", managed, auths("pw-3"), nil); err != nil {
 		t.Fatal(err)
 	}
-	got = entries(t, e.secret("keep-a", "pull"))
+	got = targettest.Auths(t, e.Secret("keep-a", "pull"))
 	if got[other].Password != "pw-2" || got[host].Password != "pw-3" || got["quay.io"].Auth != "cTpx" {
 		t.Errorf("after a host left: %+v", got)
 	}
@@ -155,9 +155,9 @@ func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 func TestWriter_Forbidden(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("rbac-a")
-	e.grant("rbac-a", "limited", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
-	w := e.writer(e.srv.UserConfig("limited"))
+	e.Namespace("rbac-a")
+	e.Grant("rbac-a", "limited", targettest.SecretRule("get"))
+	w := e.writer(e.Srv.UserConfig("limited"))
 	for name, call := range map[string]func() (refresher.Result, error){
 		"Apply": func() (refresher.Result, error) {
 			return w.Apply(t.Context(), "rbac-a", "ecr-credentials", managed, auths("pw-rbac"), nil)
@@ -167,7 +167,7 @@ func TestWriter_Forbidden(t *testing.T) {
 		},
 	} {
 		_, err := call()
-		wantErr(t, err, `secrets "ecr-credentials" is forbidden: cannot create secrets in namespace rbac-a: grant verbs [get create update] on secrets in that namespace`)
+		targettest.WantErr(t, err, `secrets "ecr-credentials" is forbidden: cannot create secrets in namespace rbac-a: grant verbs [get create update] on secrets in that namespace`)
 		if err != nil && strings.Contains(err.Error(), "pw-rbac") {
 			t.Errorf("%s: password in the error", name)
 		}
@@ -177,9 +177,9 @@ func TestWriter_Forbidden(t *testing.T) {
 func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("own-a")
+	e.Namespace("own-a")
 	ctx := t.Context()
-	w := e.writer(e.srv.AdminConfig())
+	w := e.writer(e.Srv.AdminConfig())
 	if _, err := w.Apply(ctx, "own-a", "s", managed, auths("pw-own"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -187,15 +187,15 @@ func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 	refuse := func(*corev1.Secret) error { return errTest }
 	// The record is not enough to refuse: the Secret is read again when the
 	// rule might refuse it, which a fresh writer does.
-	fresh := e.writer(e.srv.AdminConfig())
+	fresh := e.writer(e.Srv.AdminConfig())
 	if _, err := fresh.Apply(ctx, "own-a", "s", managed, auths("pw-own-2"), refuse); !errors.Is(err, errTest) {
 		t.Fatalf("own's refusal not returned: %v", err)
 	}
 
 	// A Secret of another type, even labelled, cannot become ours.
-	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "opaque", Namespace: "own-a", Labels: managed}, Data: map[string][]byte{"k": []byte("v")}})
+	e.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "opaque", Namespace: "own-a", Labels: managed}, Data: map[string][]byte{"k": []byte("v")}})
 	_, err := w.Apply(ctx, "own-a", "opaque", managed, auths("pw-own-3"), nil)
-	wantErr(t, err, "own-a/opaque has type Opaque", "delete it")
+	targettest.WantErr(t, err, "own-a/opaque has type Opaque", "delete it")
 }
 
 // A Secret Rancher copied from a project Secret carries the ownership label
@@ -204,16 +204,16 @@ func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 func TestWriter_RancherCopyNeverWritten(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("copy-a")
+	e.Namespace("copy-a")
 	ctx := t.Context()
-	cp := e.create(&corev1.Secret{
+	cp := e.Create(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "ecr-credentials", Namespace: "copy-a",
 			Labels:      map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, "management.cattle.io/project-scoped-secret": "p-abcde"},
 			Annotations: map[string]string{kubesecret.RancherCopyAnnotation: "true"}},
 		Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + host + `":{"username":"AWS","password":"rancher's","auth":"x"}}}`)},
 	})
-	w := e.writer(e.srv.AdminConfig())
+	w := e.writer(e.Srv.AdminConfig())
 	accept := func(*corev1.Secret) error { return nil }
 	for name, call := range map[string]func() (refresher.Result, error){
 		"Apply": func() (refresher.Result, error) {
@@ -224,12 +224,12 @@ func TestWriter_RancherCopyNeverWritten(t *testing.T) {
 		},
 	} {
 		_, err := call()
-		wantErr(t, err, "copy-a/ecr-credentials is a copy Rancher made", kubesecret.RancherCopyAnnotation)
+		targettest.WantErr(t, err, "copy-a/ecr-credentials is a copy Rancher made", kubesecret.RancherCopyAnnotation)
 		if name == "Apply" && !strings.Contains(err.Error(), "never written") {
 			t.Errorf("error %q does not say it is never written", err)
 		}
 	}
-	if now := e.secret("copy-a", "ecr-credentials"); now.ResourceVersion != cp.ResourceVersion {
+	if now := e.Secret("copy-a", "ecr-credentials"); now.ResourceVersion != cp.ResourceVersion {
 		t.Error("Rancher's copy was changed")
 	}
 	if w.Known("copy-a", "ecr-credentials") {
@@ -242,9 +242,9 @@ func TestWriter_RancherCopyNeverWritten(t *testing.T) {
 func TestWriter_CheckIsTheServersDryRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespace("dry-a")
+	e.Namespace("dry-a")
 	ctx := t.Context()
-	w := e.writer(e.srv.AdminConfig())
+	w := e.writer(e.Srv.AdminConfig())
 	check := func(pw string, want refresher.Result) {
 		t.Helper()
 		if got, err := w.Check(ctx, "dry-a", "pull", managed, auths(pw), nil); err != nil || got != want {
@@ -252,7 +252,7 @@ func TestWriter_CheckIsTheServersDryRun(t *testing.T) {
 		}
 	}
 	check("pw-1", kubesecret.Created)
-	if _, err := e.admin.CoreV1().Secrets("dry-a").Get(ctx, "pull", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := e.Admin.CoreV1().Secrets("dry-a").Get(ctx, "pull", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("a dry run created the secret: %v", err)
 	}
 	if w.Known("dry-a", "pull") {
@@ -266,10 +266,10 @@ func TestWriter_CheckIsTheServersDryRun(t *testing.T) {
 	if _, err := w.Apply(ctx, "dry-a", "pull", managed, auths("pw-1"), nil); err != nil {
 		t.Fatal(err)
 	}
-	before := e.secret("dry-a", "pull")
+	before := e.Secret("dry-a", "pull")
 	check("pw-2", kubesecret.Updated)
 	check("pw-1", kubesecret.Unchanged)
-	if after := e.secret("dry-a", "pull"); after.ResourceVersion != before.ResourceVersion || password(t, after) != "pw-1" {
+	if after := e.Secret("dry-a", "pull"); after.ResourceVersion != before.ResourceVersion || password(t, after) != "pw-1" {
 		t.Error("a dry run changed the secret")
 	}
 	// Updated by Apply after a dry run: the dry run's answer was not recorded.
@@ -278,8 +278,8 @@ func TestWriter_CheckIsTheServersDryRun(t *testing.T) {
 	}
 
 	// A foreign Secret: the dry run fails as the real write does.
-	e.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "dry-a"}, Type: corev1.SecretTypeDockerConfigJson,
+	e.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "dry-a"}, Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}})
 	_, err := w.Check(ctx, "dry-a", "theirs", managed, auths("pw-3"), nil)
-	wantErr(t, err, "dry-a/theirs exists and is not managed by this daemon")
+	targettest.WantErr(t, err, "dry-a/theirs exists and is not managed by this daemon")
 }

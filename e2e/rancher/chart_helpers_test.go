@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
 
 // The chart installed with helm into the real Rancher's local cluster (the kube-apiserver Rancher
@@ -191,7 +192,7 @@ func (in installed) env(e *env, dir string) []string {
 func (e *env) runChart(in installed, extra ...string) string {
 	e.t.Helper()
 	chart := in.env(e, e.t.TempDir())
-	return e.mustRun(append(chart, append(extra, "LISTEN_PORT="+freePort(e.t))...)...)
+	return e.mustRun(append(chart, append(extra, "LISTEN_PORT="+testbin.FreePort(e.t))...)...)
 }
 
 // may asks the apiserver whether cfg's user may do verb on resource (group, namespace, name).

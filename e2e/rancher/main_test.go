@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
 
 const (
@@ -170,7 +170,7 @@ func (e *env) base(dir string) []string {
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
 		"AWS_ECR_REGISTRY_IDS=" + account,
 		"RANCHER_CA_FILE=" + e.srv.CAFile,
-		"LOG_LEVEL=debug", "LISTEN_ADDRESS=127.0.0.1", "LISTEN_PORT=" + freePort(e.t),
+		"LOG_LEVEL=debug", "LISTEN_ADDRESS=127.0.0.1", "LISTEN_PORT=" + testbin.FreePort(e.t),
 	}
 }
 
@@ -221,14 +221,4 @@ func noWarnings(t *testing.T, out string) {
 	if lines := warningLine.FindAllString(out, -1); len(lines) > 0 {
 		t.Errorf("a clean run logged %d warning/error line(s), want none:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
 
 // daemonProc is the daemon running with its schedule (its first run at start), serving HTTP.
@@ -29,7 +30,7 @@ type daemonProc struct {
 // startDaemon runs the daemon (not --once) and waits until /readyz answers 200.
 func (e *env) startDaemon(env ...string) *daemonProc {
 	e.t.Helper()
-	port := freePort(e.t)
+	port := testbin.FreePort(e.t)
 	d := &daemonProc{url: "http://127.0.0.1:" + port, out: &logbuf.Buffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(e.bin)
 	d.cmd.Env = append(append(e.base(e.t.TempDir()), env...), "LISTEN_PORT="+port)

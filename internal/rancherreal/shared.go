@@ -1,13 +1,10 @@
 package rancherreal
 
 import (
-	"context"
-	"os"
-	"sync"
+	"fmt"
 	"testing"
-	"time"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testshared"
 )
 
 // Shared is one Rancher server for all the tests of a test binary, started by the first test that
@@ -22,26 +19,19 @@ import (
 //		p := srv.NewProject(t, "something") // tests isolate themselves by project and user
 //	}
 type Shared struct {
-	mu  sync.Mutex
-	srv *Server
-	dir string
-	err error
+	testshared.Shared[*Server]
 }
+
+// kind is how the real Rancher server starts; one server serves every test of the binary.
+var kind = testshared.Kind[*Server]{Name: "the real Rancher server", Dir: "rancherreal-", Timeout: StartTimeout, New: New,
+	Describe: func(s *Server) string { return fmt.Sprintf("%s (%s) at %s", s.Version, s.Dir, s.URL) }}
 
 // Start returns the shared server, starting it on the first call. A start that failed fails every
 // test that asks. When the test fails, the tail of Rancher's log is logged.
 func (sh *Shared) Start(t testing.TB) *Server {
 	t.Helper()
 	SkipIfMissing(t)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.srv == nil && sh.err == nil {
-		sh.start(t)
-	}
-	if sh.err != nil {
-		t.Fatalf("start the real Rancher server: %v", sh.err)
-	}
-	srv := sh.srv
+	srv := sh.Shared.Start(t, kind)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("Rancher %s: %s", srv.URL, srv.LogTail(40))
@@ -51,42 +41,4 @@ func (sh *Shared) Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	return srv
-}
-
-func (sh *Shared) start(t testing.TB) {
-	sh.dir, sh.err = os.MkdirTemp("", "rancherreal-")
-	if sh.err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
-	defer cancel()
-	began := time.Now()
-	sh.srv, sh.err = New(ctx, sh.dir)
-	if sh.err == nil {
-		t.Logf("real Rancher %s (%s) ready at %s in %s", sh.srv.Version, sh.srv.Dir, sh.srv.URL, time.Since(began).Round(time.Millisecond))
-	}
-}
-
-// Stop stops the server if it was started and removes its files.
-func (sh *Shared) Stop() error {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	var err error
-	if sh.srv != nil {
-		err = sh.srv.Stop()
-	}
-	if sh.dir != "" {
-		_ = os.RemoveAll(sh.dir)
-	}
-	sh.srv, sh.dir = nil, ""
-	return err
-}
-
-// Run runs the package's tests and stops the shared server after them; a failed stop fails the run.
-func (sh *Shared) Run(m *testing.M) int {
-	code := testskip.Main(m) // skips for want of a server are told to the terminal
-	if err := sh.Stop(); err != nil {
-		code = 1
-	}
-	return code
 }

@@ -141,7 +141,7 @@ func TestModuleRoot(t *testing.T) {
 }
 
 // helpers are the packages whose calls skip a test for want of a server.
-var helpers = []string{"internal/kubetest", "internal/mototest", "internal/rancherreal", "internal/testskip"}
+var helpers = []string{"internal/kubetest", "internal/mototest", "internal/rancherreal", "internal/testskip", "internal/targettest", "internal/consumertest"}
 
 // reporters are what a TestMain calls to report the skips: testskip.Main, or
 // a helper's Main that calls it (kubetest.Shared.Run, rancherreal.Shared.Run,

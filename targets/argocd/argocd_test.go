@@ -9,9 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/argocd"
 )
@@ -20,11 +20,8 @@ var server kubetest.Shared
 
 func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
-var (
-	hostA  = consumertest.Hosts[0]
-	hostB  = consumertest.Hosts[1]
-	public = consumertest.Hosts[2]
-)
+// The registries of consumertest.Hosts: two private, ECR Public.
+var hostA, hostB, public = consumertest.Hosts[0], consumertest.Hosts[1], consumertest.Hosts[2]
 
 // repoSecret is a repository Secret as Argo CD's declarative setup documents
 // it (https://github.com/argoproj/argo-cd/blob/master/docs/operator-manual/declarative-setup.md#helm):
@@ -48,12 +45,8 @@ func read(s *corev1.Secret) repository {
 	return repository{string(s.Data["url"]), string(s.Data["username"]), string(s.Data["password"]), string(s.Data["type"]), string(s.Data["enableOCI"])}
 }
 
-func start(e *consumertest.Env, glob string) *argocd.Target {
-	sel, err := consumer.ParseNamespaces([]string{glob})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	t := argocd.New(e.Client(nil), argocd.Options{Namespaces: sel})
+func start(e *targettest.Env, glob string) *argocd.Target {
+	t := argocd.New(e.Client(nil), argocd.Options{Namespaces: consumertest.Namespaces(e.T, glob)})
 	t.Logger = e.Log
 	return t
 }
@@ -65,8 +58,7 @@ func start(e *consumertest.Env, glob string) *argocd.Target {
 // registry this daemon does not manage is reported once and left alone.
 func TestArgoCD_Repositories(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("argo-repos")
+	e := consumertest.New(t, &server, "argo-repos")
 	written := map[string]string{
 		"oci":      "oci://" + hostA + "/charts",
 		"creds":    "https://" + hostB,
@@ -91,8 +83,7 @@ func TestArgoCD_Repositories(t *testing.T) {
 		"cluster": e.Create(repoSecret("argo-repos", "cluster", "cluster", "oci://"+hostA+"/charts")),
 	}
 	tg := start(e, "argo-repos")
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	hosts := map[string]string{"oci": hostA, "creds": hostB, "bare": public, "preowned": hostA}
 	for name := range written {
 		s := e.WaitWritten("argo-repos", name, "password", func() string { return e.Src.Password(hosts[name]) })
@@ -101,15 +92,15 @@ func TestArgoCD_Repositories(t *testing.T) {
 			t.Errorf("%s: Argo CD reads url %q username %q type %q enableOCI %q", name, got.url, got.username, got.typ, got.enableOCI)
 		}
 		consumertest.SameButFields(t, before[name], s, "username", "password")
-		if !consumertest.HasScope(r, argocd.ScopeName("argo-repos", name)) {
+		if !targettest.HasScope(r, argocd.ScopeName("argo-repos", name)) {
 			t.Errorf("%s is no scope", name)
 		}
 	}
 	testwait.For(t, testwait.Limit, "the foreign registry's Secret to leave the scopes", func() bool {
-		return !consumertest.HasScope(r, argocd.ScopeName("argo-repos", "foreign"))
+		return !targettest.HasScope(r, argocd.ScopeName("argo-repos", "foreign"))
 	})
 	for name, s := range left {
-		if consumertest.HasScope(r, argocd.ScopeName("argo-repos", name)) || e.Secret("argo-repos", name).ResourceVersion != s.ResourceVersion {
+		if targettest.HasScope(r, argocd.ScopeName("argo-repos", name)) || e.Secret("argo-repos", name).ResourceVersion != s.ResourceVersion {
 			t.Errorf("%s: a repository Secret of another host is a scope or was written", name)
 		}
 	}
@@ -124,11 +115,9 @@ func TestArgoCD_Repositories(t *testing.T) {
 // whose url moves to another managed registry gets that registry's token.
 func TestArgoCD_WatchedWithinSeconds(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("argo-watch")
+	e := consumertest.New(t, &server, "argo-watch")
 	tg := start(e, "argo-watch")
-	r := e.Refresher()
-	e.Start(tg, r)
+	e.Started(tg)
 	testwait.For(t, testwait.Limit, "the first fetch", func() bool { return e.Src.Password(hostA) != "" })
 	began := time.Now()
 	e.Create(repoSecret("argo-watch", "late", argocd.TypeRepository, "oci://"+hostA+"/charts"))

@@ -14,6 +14,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/labelled"
@@ -23,11 +24,8 @@ var server kubetest.Shared
 
 func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
-var (
-	hostA  = consumertest.Hosts[0]
-	hostB  = consumertest.Hosts[1]
-	public = consumertest.Hosts[2]
-)
+// The registries of consumertest.Hosts: two private, ECR Public.
+var hostA, hostB, public = consumertest.Hosts[0], consumertest.Hosts[1], consumertest.Hosts[2]
 
 // secret is a labelled Secret of typ for host, with a key, a label and an
 // annotation of its owner's.
@@ -46,12 +44,8 @@ func secret(ns, name, host string, typ corev1.SecretType, data map[string][]byte
 
 // start returns the target over the admin client, considering the
 // namespaces matching glob (the tests share a server).
-func start(e *consumertest.Env, glob string) *labelled.Target {
-	sel, err := consumer.ParseNamespaces([]string{glob})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	t := labelled.New(e.Client(nil), labelled.Options{Namespaces: sel})
+func start(e *targettest.Env, glob string) *labelled.Target {
+	t := labelled.New(e.Client(nil), labelled.Options{Namespaces: consumertest.Namespaces(e.T, glob)})
 	t.Logger = e.Log
 	return t
 }
@@ -75,16 +69,14 @@ func dockerAuth(t *testing.T, raw []byte, host string) (user, pw string) {
 // (registry, consumer) in readiness.
 func TestLabelled_Formats(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("lab-formats")
+	e := consumertest.New(t, &server, "lab-formats")
 	other := []byte(`{"auths": {"registry.example.com": {"auth": "dXNlcjpwdw=="}}}`)
 	pull := e.Create(secret("lab-formats", "pull", hostA, corev1.SecretTypeDockerConfigJson, map[string][]byte{corev1.DockerConfigJsonKey: other}, nil))
 	basic := e.Create(secret("lab-formats", "helm", hostB, corev1.SecretTypeBasicAuth, map[string][]byte{"username": []byte("x"), "password": []byte("x")}, nil))
 	kaniko := e.Create(secret("lab-formats", "kaniko", public, corev1.SecretTypeOpaque, nil, map[string]string{labelled.FormatAnnotation: labelled.FormatDockerConfig}))
 	fleet := e.Create(secret("lab-formats", "fleet", hostA, corev1.SecretTypeOpaque, nil, nil))
 	tg := start(e, "lab-formats*")
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 
 	s := e.WaitWritten("lab-formats", "pull", corev1.DockerConfigJsonKey, func() string { return e.Src.Password(hostA) })
 	if u, p := dockerAuth(t, s.Data[corev1.DockerConfigJsonKey], hostA); u != "AWS" || p != e.Src.Password(hostA) {
@@ -117,7 +109,7 @@ func TestLabelled_Formats(t *testing.T) {
 	consumertest.SameButFields(t, fleet, s, "username", "password")
 
 	for _, n := range []string{"pull", "helm", "kaniko", "fleet"} {
-		if !consumertest.HasScope(r, labelled.ScopeName("lab-formats", n)) {
+		if !targettest.HasScope(r, labelled.ScopeName("lab-formats", n)) {
 			t.Errorf("no scope %s in %v", labelled.ScopeName("lab-formats", n), r.Scopes())
 		}
 	}
@@ -139,11 +131,9 @@ func TestLabelled_Formats(t *testing.T) {
 // one deleted stops being a scope.
 func TestLabelled_WatchedWithinSeconds(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("lab-watch")
+	e := consumertest.New(t, &server, "lab-watch")
 	tg := start(e, "lab-watch*")
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	testwait.For(t, testwait.Limit, "the first run", func() bool { return e.Src.Password(hostA) != "" })
 
 	began := time.Now()
@@ -168,7 +158,7 @@ func TestLabelled_WatchedWithinSeconds(t *testing.T) {
 	if err := e.Admin.CoreV1().Secrets("lab-watch").Delete(t.Context(), "late", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	testwait.For(t, testwait.Limit, "the scope to go", func() bool { return !consumertest.HasScope(r, labelled.ScopeName("lab-watch", "late")) })
+	testwait.For(t, testwait.Limit, "the scope to go", func() bool { return !targettest.HasScope(r, labelled.ScopeName("lab-watch", "late")) })
 }
 
 // A host this daemon does not manage, a type that holds no credential and
@@ -176,8 +166,7 @@ func TestLabelled_WatchedWithinSeconds(t *testing.T) {
 // the Secret and the fix, and the Secret is left as it is.
 func TestLabelled_Refusals(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("lab-refuse")
+	e := consumertest.New(t, &server, "lab-refuse")
 	cases := map[string]struct {
 		s    *corev1.Secret
 		want string
@@ -194,8 +183,7 @@ func TestLabelled_Refusals(t *testing.T) {
 		before[name] = e.Create(c.s)
 	}
 	tg := start(e, "lab-refuse*")
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	for name, c := range cases {
 		testwait.For(t, testwait.Limit, "the refusal of "+name, func() bool {
 			for _, p := range r.Status() {
@@ -218,15 +206,13 @@ func TestLabelled_Refusals(t *testing.T) {
 // labels; it is reported once.
 func TestLabelled_RancherCopyNeverWritten(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("lab-copy")
+	e := consumertest.New(t, &server, "lab-copy")
 	cp := e.Create(secret("lab-copy", "copy", hostA, corev1.SecretTypeOpaque, nil, map[string]string{kubesecret.RancherCopyAnnotation: "true"}))
 	e.Create(secret("lab-copy", "source", hostA, corev1.SecretTypeOpaque, nil, nil))
 	tg := start(e, "lab-copy*")
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	e.WaitWritten("lab-copy", "source", "password", func() string { return e.Src.Password(hostA) })
-	if after := e.Secret("lab-copy", "copy"); after.ResourceVersion != cp.ResourceVersion || consumertest.HasScope(r, labelled.ScopeName("lab-copy", "copy")) {
+	if after := e.Secret("lab-copy", "copy"); after.ResourceVersion != cp.ResourceVersion || targettest.HasScope(r, labelled.ScopeName("lab-copy", "copy")) {
 		t.Error("Rancher's copy was written or is a scope")
 	}
 	if n := strings.Count(e.Logs.String(), "it is a copy Rancher made"); n != 1 {
@@ -238,19 +224,15 @@ func TestLabelled_RancherCopyNeverWritten(t *testing.T) {
 // in each is all the RBAC it needs; Secrets elsewhere are not considered.
 func TestLabelled_NamespacesByName(t *testing.T) {
 	t.Parallel()
-	e := consumertest.New(t, &server)
-	e.Namespace("lab-ns-in")
-	e.Namespace("lab-ns-out")
+	e := consumertest.New(t, &server, "lab-ns-in", "lab-ns-out")
 	e.Create(secret("lab-ns-in", "in", hostA, corev1.SecretTypeOpaque, nil, nil))
 	out := e.Create(secret("lab-ns-out", "out", hostA, corev1.SecretTypeOpaque, nil, nil))
-	consumertest.Grant(e, "lab-ns-in", "lab-ns-daemon", consumer.SecretVerbs...)
-	sel, _ := consumer.ParseNamespaces([]string{"lab-ns-in"})
-	tg := labelled.New(e.Client(e.Srv.UserConfig("lab-ns-daemon")), labelled.Options{Namespaces: sel})
+	e.Grant("lab-ns-in", "lab-ns-daemon", targettest.SecretRule(consumer.SecretVerbs...))
+	tg := labelled.New(e.Client(e.Srv.UserConfig("lab-ns-daemon")), labelled.Options{Namespaces: consumertest.Namespaces(t, "lab-ns-in")})
 	tg.Logger = e.Log
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	e.WaitWritten("lab-ns-in", "in", "password", func() string { return e.Src.Password(hostA) })
-	if consumertest.HasScope(r, labelled.ScopeName("lab-ns-out", "out")) || e.Secret("lab-ns-out", "out").ResourceVersion != out.ResourceVersion {
+	if targettest.HasScope(r, labelled.ScopeName("lab-ns-out", "out")) || e.Secret("lab-ns-out", "out").ResourceVersion != out.ResourceVersion {
 		t.Error("a Secret outside KUBE_CONSUMER_NAMESPACES was considered")
 	}
 }

@@ -1,8 +1,6 @@
 package labelled
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/registryhost"
@@ -17,70 +16,44 @@ import (
 
 // scope is the scope of one labelled Secret.
 func (t *Target) scope(namespace, name string) refresher.Scope {
-	return refresher.Scope{Name: ScopeName(namespace, name), Group: Group, Target: &labelledSecret{t: t, namespace: namespace, name: name}}
+	return t.w.Scope(ScopeName(namespace, name), Group, namespace, name, t.plan)
 }
 
-// labelledSecret is one labelled Secret, as the refresher's Target.
-type labelledSecret struct {
-	t               *Target
-	namespace, name string
-}
-
-// Plan is one write: the token of the labelled host, in the keys the
+// plan is one write: the token of the labelled host, in the keys the
 // Secret's type holds. It reads the watch's copy (labels, type, format
 // annotation); the write reads the Secret itself. A host this daemon does not
 // manage is refused, naming the label and what it manages.
-func (l *labelledSecret) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
-	t := l.t
-	s, ok := t.w.Get(l.namespace, l.name)
-	if !ok || kubesecret.IsRancherCopy(s) {
-		return refresher.Plan{}, nil // gone or a copy since: its Drop follows
+func (t *Target) plan(want refresher.Input, s *corev1.Secret) refresher.Plan {
+	if kubesecret.IsRancherCopy(s) {
+		return refresher.Plan{} // a copy since: its Drop follows
 	}
 	label := s.Labels[HostLabel]
 	host, err := registryhost.NormalizeHost(label)
 	if err != nil {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: label, Err: refresher.Permanent(fmt.Errorf(
-			"secret %s/%s: label %s=%q is not a registry host (%v): set it to the host of a registry this daemon manages", l.namespace, l.name, HostLabel, label, err))}}}, nil
+		return consumer.Fail(label, refresher.Permanent(fmt.Errorf(
+			"secret %s/%s: label %s=%q is not a registry host (%v): set it to the host of a registry this daemon manages", s.Namespace, s.Name, HostLabel, label, err)))
 	}
 	if want.Managed == nil || !want.Managed(host) {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: host, Err: refresher.Permanent(fmt.Errorf(
+		return consumer.Fail(host, refresher.Permanent(fmt.Errorf(
 			"secret %s/%s: label %s=%s names a registry this daemon does not manage (it manages %s): set the label to one of those, or add the registry (AWS_ECR_REGISTRY_IDS, ECR_PROXY_HOST, AWS_ECR_PUBLIC)",
-			l.namespace, l.name, HostLabel, label, managedHosts(want.Tokens)))}}}, nil
+			s.Namespace, s.Name, HostLabel, label, managedHosts(want.Tokens))))
 	}
-	i := slices.IndexFunc(want.Tokens, func(tok refresher.Token) bool { return tok.Host == host })
-	if i < 0 {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: host, Err: errors.New("no token in hand for it yet (see the ECR errors)")}}}, nil
+	tok, err := consumer.Token(want, host)
+	if err != nil {
+		return consumer.Fail(host, err)
 	}
-	tok := want.Tokens[i]
 	edit, format, err := formatOf(s, host, kubesecret.Auth{Username: tok.Username, Password: tok.Password})
 	if err != nil {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: host, Err: refresher.Permanent(err)}}}, nil
+		return consumer.Fail(host, refresher.Permanent(err))
 	}
 	shape := shapeOf(s)
 	edit.Check = func(cur *corev1.Secret) error {
 		if shapeOf(cur) != shape {
-			return fmt.Errorf("secret %s/%s: its type, label %s or annotation %s changed while it was written; it is planned again", l.namespace, l.name, HostLabel, FormatAnnotation)
+			return fmt.Errorf("secret %s/%s: its type, label %s or annotation %s changed while it was written; it is planned again", s.Namespace, s.Name, HostLabel, FormatAnnotation)
 		}
 		return nil
 	}
-	return refresher.Plan{Writes: []refresher.Write{{
-		What:    "secret",
-		Written: "secret written",
-		Object:  l.namespace + "/" + l.name,
-		Tokens:  []refresher.Token{tok},
-		Detail:  format,
-		// Changed by someone since this process wrote or read it: what it
-		// holds is checked again even if the refresher remembers writing it.
-		Stale:  !t.w.Writer.Current(l.namespace, l.name, s.ResourceVersion),
-		Action: refresher.ResultUpdated,
-		Apply: func(ctx context.Context) (refresher.Result, error) {
-			return t.w.Writer.Apply(ctx, l.namespace, l.name, edit)
-		},
-		Check: func(ctx context.Context) (refresher.Result, error) {
-			return t.w.Writer.Check(ctx, l.namespace, l.name, edit)
-		},
-		Fields: logrus.Fields{"consumer": Group, "namespace": l.namespace, "secret": l.name, "format": format},
-	}}}, nil
+	return t.w.Write(s, tok, edit, format, logrus.Fields{"consumer": Group, "namespace": s.Namespace, "secret": s.Name, "format": format})
 }
 
 // formatOf is what a Secret of s's type holds for host (CONTRACT: by its

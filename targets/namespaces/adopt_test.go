@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
 )
@@ -28,13 +29,13 @@ func TestTarget_AdoptSecrets(t *testing.T) {
 		"adopt-nabsul": nabsul, "adopt-off": nabsul, "adopt-unmanaged": nabsul, "adopt-garbage": `{"auths":"not a map"}`,
 		"adopt-mixed": `{"auths":{"` + host + `":{"auth":"x"},"quay.io":{"auth":"cTpx"}}}`,
 	} {
-		secrets[ns] = e.createSecret(foreignSecret(ns, data))
+		secrets[ns] = e.Create(foreignSecret(ns, data))
 	}
 	sel := mustSelection(t, slices.Collect(maps.Keys(nss)), "", nil)
 	adopt := e.target(namespaces.Options{Selection: sel, Adopt: true})
-	e.start(adopt, e.refresher())
+	e.Watch(adopt, e.Refresher())
 	keep := e.target(namespaces.Options{Selection: sel})
-	e.start(keep, e.refresher())
+	e.Watch(keep, e.Refresher())
 
 	apply := func(tg *namespaces.Target, ns string, managed func(string) bool) (refresher.Result, error) {
 		t.Helper()
@@ -66,7 +67,7 @@ func TestTarget_AdoptSecrets(t *testing.T) {
 		{keep, "adopt-off", onlyHost, []string{"not managed by this daemon", "set KUBE_ADOPT_SECRETS=true to adopt it"}},
 	} {
 		_, err := apply(c.tg, c.ns, c.managed)
-		wantErr(t, err, append([]string{c.ns + "/ecr-credentials"}, c.want...)...)
+		targettest.WantErr(t, err, append([]string{c.ns + "/ecr-credentials"}, c.want...)...)
 		if now, _ := e.secret(c.ns, namespaces.DefaultSecretName); now.ResourceVersion != secrets[c.ns].ResourceVersion {
 			t.Errorf("%s: the secret was changed", c.ns)
 		}

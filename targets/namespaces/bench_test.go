@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -88,7 +89,7 @@ func BenchmarkNamespaces_1000(b *testing.B) {
 		before := heap()
 		tg := namespaces.New(namespaces.API(c), namespaces.Options{
 			Selection: mustSelection(b, []string{"bench-*"}, "", nil), SecretName: fmt.Sprintf("ecr-%d", n)})
-		r := refresher.New([]refresher.Source{&source{now: time.Now}}, nil)
+		r := refresher.New([]refresher.Source{&targettest.Source{Hosts: []string{host}}}, nil)
 		r.Logger, tg.Logger = log, log
 		runCtx, cancel := context.WithCancel(ctx)
 		start := time.Now()

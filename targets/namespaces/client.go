@@ -5,33 +5,32 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
 
 // Client is the part of the Kubernetes API the target calls. Each method
-// returns a handle whose methods are named and typed as client-go's typed
-// clients name them, and as kubeapi's client does, so either serves through a
-// three-line adapter (CoreV1 for client-go's).
+// returns a handle whose methods are named and typed as kubeapi's client
+// names them: client-go's typed clients' names, and ListWatch for an
+// informer.
 type Client interface {
 	Namespaces() NamespacesAPI
 	ServiceAccounts(namespace string) ServiceAccountsAPI
 	Secrets(namespace string) kubesecret.SecretsAPI
 }
 
-// NamespacesAPI lists and watches namespaces, for the informer.
+// NamespacesAPI lists and watches namespaces, for the informer (tweak
+// narrows the list and the watch alike).
 type NamespacesAPI interface {
-	List(ctx context.Context, opts metav1.ListOptions) (*corev1.NamespaceList, error)
-	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	ListWatch(tweak func(*metav1.ListOptions)) *cache.ListWatch
 }
 
 // ServiceAccountsAPI lists and watches the named ServiceAccounts (all
 // namespaces), and reads and updates one to add the Secret.
 type ServiceAccountsAPI interface {
-	List(ctx context.Context, opts metav1.ListOptions) (*corev1.ServiceAccountList, error)
-	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	ListWatch(tweak func(*metav1.ListOptions)) *cache.ListWatch
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ServiceAccount, error)
 	Update(ctx context.Context, sa *corev1.ServiceAccount, opts metav1.UpdateOptions) (*corev1.ServiceAccount, error)
 }

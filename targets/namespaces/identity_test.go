@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
@@ -26,12 +27,12 @@ const (
 
 // roleSource is a tenant role's source: its account's registry, a fresh
 // password per fetch.
-type roleSource struct{ *source }
+type roleSource struct{ *targettest.Source }
 
 func (s roleSource) Label() string { return "default registry in us-east-1 as " + roleA }
 
 func (s roleSource) Fetch(ctx context.Context) refresher.Fetched {
-	f := s.source.Fetch(ctx)
+	f := s.Source.Fetch(ctx)
 	for i := range f.Tokens {
 		f.Tokens[i].Host, f.Tokens[i].ECRHost, f.Tokens[i].RegistryID, f.Tokens[i].Identity = hostA, hostA, "222222222222", roleA
 	}
@@ -43,9 +44,9 @@ func (s roleSource) Fetch(ctx context.Context) refresher.Fetched {
 func (e *env) tenants(r *refresher.Refresher, allowed ...string) {
 	allow, errs := tenantrole.ParseAllowList(allowed)
 	if len(errs) > 0 {
-		e.t.Fatal(errs)
+		e.T.Fatal(errs)
 	}
-	tenant := roleSource{e.src}
+	tenant := roleSource{e.Src}
 	r.Sources = func(identity, _ string) ([]refresher.Source, error) {
 		if err := allow.Check(identity); err != nil {
 			return nil, err
@@ -56,13 +57,13 @@ func (e *env) tenants(r *refresher.Refresher, allowed ...string) {
 
 // annotate sets (or, with "", removes) a namespace's role annotation.
 func (e *env) annotate(name, role string) {
-	e.t.Helper()
+	e.T.Helper()
 	patch := `{"metadata":{"annotations":{"` + tenantrole.Annotation + `":null}}}`
 	if role != "" {
 		patch = `{"metadata":{"annotations":{"` + tenantrole.Annotation + `":"` + role + `"}}}`
 	}
-	if _, err := e.admin.CoreV1().Namespaces().Patch(e.t.Context(), name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.Admin.CoreV1().Namespaces().Patch(e.T.Context(), name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		e.T.Fatal(err)
 	}
 }
 
@@ -76,7 +77,7 @@ func (e *env) hosts(ns string) []string {
 		Auths map[string]json.RawMessage `json:"auths"`
 	}
 	if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return slices.Sorted(maps.Keys(cfg.Auths))
 }
@@ -96,12 +97,12 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 	e.annotate("role-refused", roleOther)
 	e.annotate("role-garbage", "team-a please")
 	e.annotate("role-huge", strings.Repeat("x", 200_000)) // kept, logged and shown bounded
-	r := e.refresher()
+	r := e.Refresher()
 	e.tenants(r, "arn:aws:iam::222222222222:role/team-*")
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"role-*"}, "", nil)})
-	e.start(tg, r)
+	e.Watch(tg, r)
 	err := r.RunOnce(t.Context())
-	wantErr(t, err, "scope role-refused: annotation "+tenantrole.Annotation+" names role "+roleOther+", which AWS_ALLOWED_ROLE_ARNS",
+	targettest.WantErr(t, err, "scope role-refused: annotation "+tenantrole.Annotation+" names role "+roleOther+", which AWS_ALLOWED_ROLE_ARNS",
 		"scope role-garbage: annotation "+tenantrole.Annotation+` holds "team-a please", which is not an IAM role ARN`)
 	if got := e.hosts("role-own"); !slices.Equal(got, []string{host}) {
 		t.Errorf("the unannotated namespace holds %v, want the daemon's own registry", got)
@@ -123,7 +124,7 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 		t.Errorf("readiness %v: %s", rd.Ready, rd.Reason)
 	}
 
-	e.run(r)
+	e.Run(r)
 	for _, step := range []struct {
 		ns, role string
 		want     []string
@@ -144,7 +145,7 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 			s, ok := e.secret(step.ns, namespaces.DefaultSecretName)
 			return ok && s.ResourceVersion != before && slices.Equal(e.hosts(step.ns), step.want)
 		})
-		if !hasScope(r, step.ns) {
+		if !targettest.HasScope(r, step.ns) {
 			t.Errorf("%s: the scope is gone", step.ns)
 		}
 		t.Logf("%s annotated %q: secret rewritten %s later", step.ns, step.role, time.Since(began).Round(time.Millisecond))
@@ -160,19 +161,19 @@ func TestTarget_RefusedIdentityTakesBack(t *testing.T) {
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"takeback-had": nil, "takeback-none": nil, "takeback-foreign": nil})
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"takeback-*"}, "", nil)})
-	e.start(tg, e.refresher())
+	e.Watch(tg, e.Refresher())
 	if _, err := e.plan(tg, "takeback-had", onlyHost).Writes[0].Apply(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := e.secret("takeback-had", namespaces.DefaultSecretName)
 	s.Data[corev1.DockerConfigJsonKey] = []byte(strings.Replace(string(s.Data[corev1.DockerConfigJsonKey]), `{"auths":{`, `{"auths":{"mirror.example.com":{"auth":"dTpw"},`, 1))
-	if _, err := e.admin.CoreV1().Secrets("takeback-had").Update(t.Context(), s, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Secrets("takeback-had").Update(t.Context(), s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	foreign := e.createSecret(foreignSecret("takeback-foreign", `{"auths":{"`+host+`":{"auth":"eDp5"}}}`))
+	foreign := e.Create(foreignSecret("takeback-foreign", `{"auths":{"`+host+`":{"auth":"eDp5"}}}`))
 
 	for _, ns := range []string{"takeback-had", "takeback-none", "takeback-foreign"} {
-		p, err := tg.Scope(ns).Target.Plan(t.Context(), refresher.Input{Managed: onlyHost, Log: e.log})
+		p, err := tg.Scope(ns).Target.Plan(t.Context(), refresher.Input{Managed: onlyHost, Log: e.Log})
 		if err != nil || len(p.Writes) != 1 || len(p.Writes[0].Tokens) != 0 {
 			t.Fatalf("%s: plan %+v, %v; want one write holding no token", ns, p, err)
 		}

@@ -148,7 +148,7 @@ func TestKind_Build(t *testing.T) {
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"kind-a": {"team": "a"}, "kind-b": nil})
 	kubernetes := func() (*rest.Config, string, error) {
-		return kubeapi.Prepare(e.srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), "", nil
+		return kubeapi.Prepare(e.Srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), "", nil
 	}
 	for _, c := range []struct {
 		name string
@@ -162,14 +162,14 @@ func TestKind_Build(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := newValues(c.env)
-			part, err := namespaces.Kind().Build(v, setup.Deps{Log: e.log, Kubernetes: kubernetes})
+			part, err := namespaces.Kind().Build(v, setup.Deps{Log: e.Log, Kubernetes: kubernetes})
 			if err != nil || part == nil || len(v.problems) > 0 {
 				t.Fatalf("Build = %v, %v; problems %q", part, err, v.problems)
 			}
 			if part.Start == nil || part.Empty == nil || (part.Lead != nil) != c.lead || part.Fields["kube_secret_name"] != "ecr-credentials" || part.Fields["kube_namespaces"] != "kind-*" {
 				t.Errorf("part: start %v empty %v lead %v fields %v", part.Start != nil, part.Empty != nil, part.Lead != nil, part.Fields)
 			}
-			r := e.refresher()
+			r := e.Refresher()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if err := part.Start(ctx, r); err != nil {
@@ -187,13 +187,13 @@ func TestKind_Build(t *testing.T) {
 		})
 	}
 	v := newValues(map[string]string{"KUBE_NAMESPACE_SELECTOR": "team=nobody"})
-	part, err := namespaces.Kind().Build(v, setup.Deps{Log: e.log, Kubernetes: kubernetes})
+	part, err := namespaces.Kind().Build(v, setup.Deps{Log: e.Log, Kubernetes: kubernetes})
 	if err != nil || part == nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := part.Start(ctx, e.refresher()); err != nil {
+	if err := part.Start(ctx, e.Refresher()); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := part.Empty(), `no namespace matches KUBE_NAMESPACE_SELECTOR "team=nobody" (KUBE_EXCLUDE_NAMESPACES "kube-system,kube-public,kube-node-lease")`; !strings.HasPrefix(got, want) {

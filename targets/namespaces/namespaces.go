@@ -16,14 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubewatch"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
@@ -70,7 +67,7 @@ type Target struct {
 	client  Client
 	writer  *kubesecret.Writer
 	nsInf   cache.SharedIndexInformer
-	nsReg   cache.ResourceEventHandlerRegistration
+	nsWatch *kubewatch.Informer // set by Start
 	saInfs  []cache.SharedIndexInformer
 	r       *refresher.Refresher
 	started atomic.Bool
@@ -95,33 +92,16 @@ func New(c Client, o Options) *Target {
 		writer: kubesecret.NewWriter(c.Secrets)}
 	// The selector, when set, is applied by the server: only matching
 	// namespaces are listed, watched and cached.
-	t.nsInf = cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
+	t.nsInf = cache.NewSharedIndexInformer(c.Namespaces().ListWatch(func(o *metav1.ListOptions) {
 		if t.Selection.Selector != nil {
 			o.LabelSelector = t.Selection.Selector.String()
 		}
-	}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return c.Namespaces().List(ctx, o)
-	}, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		return c.Namespaces().Watch(ctx, o)
 	}), &corev1.Namespace{}, 0, cache.Indexers{})
 	_ = t.nsInf.SetTransform(t.slimNamespace)
 	for _, name := range o.ServiceAccounts {
 		t.saInfs = append(t.saInfs, t.serviceAccountInformer(name))
 	}
 	return t
-}
-
-func listWatch(mod func(*metav1.ListOptions), list func(context.Context, metav1.ListOptions) (runtime.Object, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			mod(&o)
-			return list(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			mod(&o)
-			return watchFn(ctx, o)
-		},
-	}
 }
 
 // slimNamespace keeps of a namespace what decisions read: its name, its
@@ -165,73 +145,22 @@ func (t *Target) Start(ctx context.Context, r *refresher.Refresher) error {
 		return errors.New("namespaces: Start needs a refresher and runs once")
 	}
 	t.r = r
-	reg, err := t.nsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	t.nsWatch = &kubewatch.Informer{SharedIndexInformer: t.nsInf, Resource: "namespaces", Handler: cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { t.namespaceChanged(nil, obj) },
 		UpdateFunc: t.namespaceChanged,
 		DeleteFunc: t.namespaceDeleted,
-	})
-	if err != nil {
-		return fmt.Errorf("namespaces: %w", err)
-	}
-	t.nsReg = reg
-	waits := []cache.DoneChecker{reg.HasSyncedChecker()}
+	}}
+	infs := []*kubewatch.Informer{t.nsWatch}
 	for _, inf := range t.saInfs {
-		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		infs = append(infs, &kubewatch.Informer{SharedIndexInformer: inf, Resource: "serviceaccounts", Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    t.serviceAccountChanged,
 			UpdateFunc: func(_, obj any) { t.serviceAccountChanged(obj) },
-		})
-		if err != nil {
-			return fmt.Errorf("namespaces: %w", err)
-		}
-		waits = append(waits, reg.HasSyncedChecker())
+		}})
 	}
-	refused := make(chan error, 1)
-	var last atomic.Pointer[error]
-	for i, inf := range append([]cache.SharedIndexInformer{t.nsInf}, t.saInfs...) {
-		resource := "namespaces"
-		if i > 0 {
-			resource = "serviceaccounts"
-		}
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			err = listError(resource, err)
-			last.Store(&err)
-			t.Logger.WithError(err).Warn("kubernetes list/watch failed; retrying")
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-				select {
-				case refused <- err:
-				default:
-				}
-			}
-		})
-		go inf.RunWithContext(ctx)
+	if err := kubewatch.Run(ctx, t.Logger, t.SyncTimeout, infs...); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
 	}
-	// cache.WaitFor is told by the informers' channels, where
-	// cache.WaitForCacheSync polls every 100 ms: the first write comes that
-	// much sooner after start.
-	wctx, cancel := context.WithTimeout(ctx, t.SyncTimeout)
-	defer cancel()
-	synced := make(chan bool, 1)
-	go func() { synced <- cache.WaitFor(wctx, "", waits...) }()
-	select {
-	case ok := <-synced:
-		if ok {
-			return nil
-		}
-		if p := last.Load(); p != nil {
-			return fmt.Errorf("kubernetes: first listing not done within %s: %w", t.SyncTimeout, *p)
-		}
-		return fmt.Errorf("kubernetes: first listing not done within %s: %w", t.SyncTimeout, context.Cause(wctx))
-	case err := <-refused:
-		return fmt.Errorf("kubernetes: first listing: %w", err)
-	}
-}
-
-func listError(resource string, err error) error {
-	var e *kubeapi.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &kubeapi.Error{Verb: "list", Resource: resource, Verbs: []string{"list", "watch"}, Err: err}
+	return nil
 }
 
 func asNamespace(obj any) *corev1.Namespace {
@@ -294,7 +223,7 @@ func (t *Target) logEvent(name, identity, msg string) {
 	if identity != "" {
 		log = log.WithField("identity", identity)
 	}
-	if t.nsReg != nil && t.nsReg.HasSynced() {
+	if t.nsWatch != nil && t.nsWatch.Registration.HasSynced() {
 		log.Info(msg)
 	} else {
 		log.Debug(msg)

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
 )
 
@@ -34,8 +35,8 @@ func TestTarget_Selection(t *testing.T) {
 		{"SelectorAlone", nil, []string{"kube-*", "sel-team-skip"}, "ecr=yes", []string{"sel-other", "sel-team-a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.refresher()
-			e.start(e.target(namespaces.Options{Selection: mustSelection(t, tc.include, tc.selector, tc.exclude)}), r)
+			r := e.Refresher()
+			e.Watch(e.target(namespaces.Options{Selection: mustSelection(t, tc.include, tc.selector, tc.exclude)}), r)
 			got := slices.DeleteFunc(r.Scopes(), func(s string) bool { return !strings.HasPrefix(s, "sel-") })
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("scopes %v, want %v", got, tc.want)
@@ -43,8 +44,8 @@ func TestTarget_Selection(t *testing.T) {
 		})
 	}
 
-	r := e.refresher()
-	e.start(e.target(namespaces.Options{Selection: mustSelection(t, []string{"sel-team-*"}, "", []string{"sel-team-skip"}), ScopePrefix: namespaces.ScopePrefix}), r)
+	r := e.Refresher()
+	e.Watch(e.target(namespaces.Options{Selection: mustSelection(t, []string{"sel-team-*"}, "", []string{"sel-team-skip"}), ScopePrefix: namespaces.ScopePrefix}), r)
 	if got, want := r.Scopes(), []string{"namespace/sel-team-a", "namespace/sel-team-b"}; !slices.Equal(got, want) {
 		t.Errorf("scopes with the prefix %v, want %v", got, want)
 	}
@@ -76,10 +77,10 @@ func TestTarget_ScopesFollowTheNamespaces(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"follow-first": {"pick": "me"}, "follow-later": nil})
-	r := e.refresher()
+	r := e.Refresher()
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"follow-*"}, "pick=me", nil)})
-	e.start(tg, r)
-	e.run(r)
+	e.Watch(tg, r)
+	e.Run(r)
 	secretIn := func(ns string) func() bool {
 		return func() bool { _, ok := e.secret(ns, namespaces.DefaultSecretName); return ok }
 	}
@@ -93,11 +94,11 @@ func TestTarget_ScopesFollowTheNamespaces(t *testing.T) {
 	waitFor(t, 10*time.Second, "the secret in a namespace labelled later", secretIn("follow-later"))
 
 	e.relabel("follow-later", nil)
-	waitFor(t, 10*time.Second, "the relabelled namespace's scope to go", func() bool { return !hasScope(r, "follow-later") })
-	if err := e.admin.CoreV1().Namespaces().Delete(t.Context(), "follow-new", metav1.DeleteOptions{}); err != nil {
+	waitFor(t, 10*time.Second, "the relabelled namespace's scope to go", func() bool { return !targettest.HasScope(r, "follow-later") })
+	if err := e.Admin.CoreV1().Namespaces().Delete(t.Context(), "follow-new", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the deleted namespace's scope to go", func() bool { return !hasScope(r, "follow-new") })
+	waitFor(t, 10*time.Second, "the deleted namespace's scope to go", func() bool { return !targettest.HasScope(r, "follow-new") })
 	if got := tg.Empty(); got != "" {
 		t.Errorf("Empty() = %q with follow-first selected", got)
 	}
@@ -120,15 +121,15 @@ func TestTarget_LeavingTheSelectionDropsAPendingRetry(t *testing.T) {
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"retry-stays": {"ecr": "yes"}, "retry-leaves": {"ecr": "yes"}})
 	for _, ns := range []string{"retry-stays", "retry-leaves"} {
-		e.createSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: namespaces.DefaultSecretName, Namespace: ns},
+		e.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: namespaces.DefaultSecretName, Namespace: ns},
 			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}})
 	}
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	r := e.refresher()
+	r := e.Refresher()
 	r.Now = clock
-	e.start(e.target(namespaces.Options{Selection: mustSelection(t, []string{"retry-*"}, "ecr=yes", nil)}), r)
+	e.Watch(e.target(namespaces.Options{Selection: mustSelection(t, []string{"retry-*"}, "ecr=yes", nil)}), r)
 	if err := r.RunOnce(t.Context()); err == nil {
 		t.Fatal("the run succeeded over foreign secrets")
 	}
@@ -138,13 +139,13 @@ func TestTarget_LeavingTheSelectionDropsAPendingRetry(t *testing.T) {
 	// The causes go away: the foreign Secrets are deleted. One namespace also
 	// leaves the selection before the retry.
 	for _, ns := range []string{"retry-stays", "retry-leaves"} {
-		if err := e.admin.CoreV1().Secrets(ns).Delete(t.Context(), namespaces.DefaultSecretName, metav1.DeleteOptions{}); err != nil {
+		if err := e.Admin.CoreV1().Secrets(ns).Delete(t.Context(), namespaces.DefaultSecretName, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.relabel("retry-leaves", map[string]string{"ecr": "no"})
 	waitFor(t, 10*time.Second, "the target to see the namespace leave", func() bool {
-		return strings.Contains(e.logs.String(), `msg="namespace no longer selected; what it holds is left as it is" namespace=retry-leaves`)
+		return strings.Contains(e.Logs.String(), `msg="namespace no longer selected; what it holds is left as it is" namespace=retry-leaves`)
 	})
 	mu.Lock()
 	now = now.Add(time.Minute)
@@ -160,7 +161,7 @@ func TestTarget_LeavingTheSelectionDropsAPendingRetry(t *testing.T) {
 	if _, ok := e.secret("retry-leaves", namespaces.DefaultSecretName); ok {
 		t.Fatal("the namespace that left the selection was written at its retry")
 	}
-	if hasScope(r, "retry-leaves") {
+	if targettest.HasScope(r, "retry-leaves") {
 		t.Error("the namespace that left the selection is still a scope")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
@@ -19,11 +20,11 @@ import (
 // plan plans ns's scope as the refresher would, with a fresh real-size token
 // for host; managed says which hosts this process manages.
 func (e *env) plan(tg *namespaces.Target, ns string, managed func(string) bool) refresher.Plan {
-	e.t.Helper()
-	tok := e.src.Fetch(e.t.Context()).Tokens
-	p, err := tg.Scope(ns).Target.Plan(e.t.Context(), refresher.Input{Tokens: tok, Managed: managed, Log: e.log})
+	e.T.Helper()
+	tok := e.Src.Fetch(e.T.Context()).Tokens
+	p, err := tg.Scope(ns).Target.Plan(e.T.Context(), refresher.Input{Tokens: tok, Managed: managed, Log: e.Log})
 	if err != nil {
-		e.t.Fatalf("Plan(%s): %v", ns, err)
+		e.T.Fatalf("Plan(%s): %v", ns, err)
 	}
 	return p
 }
@@ -42,9 +43,9 @@ func TestTarget_ForeignSecretUntouched(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"foreign-a": nil, "foreign-b": nil})
-	foreign := e.createSecret(foreignSecret("foreign-a", `{"auths":{"other.example.com":{"auth":"eDp5"}}}`))
+	foreign := e.Create(foreignSecret("foreign-a", `{"auths":{"other.example.com":{"auth":"eDp5"}}}`))
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"foreign-*"}, "", nil)})
-	e.start(tg, e.refresher())
+	e.Watch(tg, e.Refresher())
 
 	p := e.plan(tg, "foreign-a", onlyHost)
 	if len(p.Writes) != 1 || len(p.Failures) != 0 {
@@ -56,7 +57,7 @@ func TestTarget_ForeignSecretUntouched(t *testing.T) {
 	}
 	for name, call := range map[string]func(context.Context) (refresher.Result, error){"Apply": w.Apply, "Check": w.Check} {
 		_, err := call(t.Context())
-		wantErr(t, err, "foreign-a/ecr-credentials", "not managed by this daemon", kubesecret.ManagedByLabel, "KUBE_SECRET_NAME", "KUBE_ADOPT_SECRETS=true")
+		targettest.WantErr(t, err, "foreign-a/ecr-credentials", "not managed by this daemon", kubesecret.ManagedByLabel, "KUBE_SECRET_NAME", "KUBE_ADOPT_SECRETS=true")
 		var te interface{ Temporary() bool }
 		if !errors.As(err, &te) || te.Temporary() {
 			t.Errorf("%s: the refusal is not permanent: %v", name, err)
@@ -74,24 +75,24 @@ func TestTarget_DryRunFailsAsTheRunDoes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"dry-foreign": nil, "dry-free": nil})
-	e.createSecret(foreignSecret("dry-foreign", `{"auths":{}}`))
+	e.Create(foreignSecret("dry-foreign", `{"auths":{}}`))
 	sel := mustSelection(t, []string{"dry-*"}, "", nil)
 
-	dry := e.refresher()
+	dry := e.Refresher()
 	dry.DryRun = true
-	e.start(e.target(namespaces.Options{Selection: sel, DryRun: true}), dry)
+	e.Watch(e.target(namespaces.Options{Selection: sel, DryRun: true}), dry)
 	err := dry.RunOnce(t.Context())
-	wantErr(t, err, "dry-foreign/ecr-credentials", "not managed by this daemon")
+	targettest.WantErr(t, err, "dry-foreign/ecr-credentials", "not managed by this daemon")
 	if _, ok := e.secret("dry-free", namespaces.DefaultSecretName); ok {
 		t.Fatal("the dry run wrote a secret")
 	}
-	if !strings.Contains(e.logs.String(), `msg="dry run: would create secret" namespace=dry-free`) {
+	if !strings.Contains(e.Logs.String(), `msg="dry run: would create secret" namespace=dry-free`) {
 		t.Error("the dry run did not say what it would write")
 	}
 
-	real := e.refresher()
-	e.start(e.target(namespaces.Options{Selection: sel}), real)
-	wantErr(t, real.RunOnce(t.Context()), "dry-foreign/ecr-credentials", "not managed by this daemon")
+	real := e.Refresher()
+	e.Watch(e.target(namespaces.Options{Selection: sel}), real)
+	targettest.WantErr(t, real.RunOnce(t.Context()), "dry-foreign/ecr-credentials", "not managed by this daemon")
 	if s, ok := e.secret("dry-free", namespaces.DefaultSecretName); !ok {
 		t.Fatal("the real run did not write the free namespace")
 	} else {
@@ -107,7 +108,7 @@ func TestTarget_RancherCopyNeverWrittenReportedOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.namespaces(map[string]map[string]string{"copy-a": nil, "copy-b": nil})
-	cp := e.createSecret(&corev1.Secret{
+	cp := e.Create(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: namespaces.DefaultSecretName, Namespace: "copy-a",
 			Labels:      map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, "management.cattle.io/project-scoped-secret": "p-x1"},
 			Annotations: map[string]string{kubesecret.RancherCopyAnnotation: "true"}},
@@ -117,22 +118,22 @@ func TestTarget_RancherCopyNeverWrittenReportedOnce(t *testing.T) {
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"copy-*"}, "", nil), Adopt: true})
 	var mu sync.Mutex
 	now := time.Now()
-	r := e.refresher()
+	r := e.Refresher()
 	r.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e.start(tg, r)
+	e.Watch(tg, r)
 
 	_, err := e.plan(tg, "copy-a", onlyHost).Writes[0].Apply(t.Context())
-	wantErr(t, err, "copy-a/ecr-credentials is a copy Rancher made of a project Secret", kubesecret.RancherCopyAnnotation, "KUBE_EXCLUDE_NAMESPACES", "KUBE_SECRET_NAME")
+	targettest.WantErr(t, err, "copy-a/ecr-credentials is a copy Rancher made of a project Secret", kubesecret.RancherCopyAnnotation, "KUBE_EXCLUDE_NAMESPACES", "KUBE_SECRET_NAME")
 	if !errors.Is(err, kubesecret.ErrRancherCopy) {
 		t.Errorf("errors.Is(%v, ErrRancherCopy) = false", err)
 	}
 
-	wantErr(t, r.RunOnce(t.Context()), "copy-a/ecr-credentials is a copy Rancher made")
+	targettest.WantErr(t, r.RunOnce(t.Context()), "copy-a/ecr-credentials is a copy Rancher made")
 	for range 3 { // the refused scope is retried every RefusedRetryInterval
 		mu.Lock()
 		now = now.Add(refresher.RefusedRetryInterval + time.Second)
 		mu.Unlock()
-		wantErr(t, r.RunDue(t.Context()), "copy-a/ecr-credentials is a copy Rancher made")
+		targettest.WantErr(t, r.RunDue(t.Context()), "copy-a/ecr-credentials is a copy Rancher made")
 	}
 	if after, _ := e.secret("copy-a", namespaces.DefaultSecretName); after.ResourceVersion != cp.ResourceVersion {
 		t.Error("Rancher's copy was written")
@@ -142,7 +143,7 @@ func TestTarget_RancherCopyNeverWrittenReportedOnce(t *testing.T) {
 	} else {
 		password(t, s)
 	}
-	for _, line := range strings.Split(e.logs.String(), "\n") {
+	for _, line := range strings.Split(e.Logs.String(), "\n") {
 		if strings.Contains(line, "is a copy Rancher made") && !strings.Contains(line, `msg="credential not written"`) {
 			t.Errorf("the target logged the copy itself: %s", line)
 		}

@@ -11,8 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -43,12 +41,8 @@ const (
 type saQueue = workqueue.TypedRateLimitingInterface[string]
 
 func (t *Target) serviceAccountInformer(name string) cache.SharedIndexInformer {
-	inf := cache.NewSharedIndexInformer(listWatch(func(o *metav1.ListOptions) {
+	inf := cache.NewSharedIndexInformer(t.client.ServiceAccounts("").ListWatch(func(o *metav1.ListOptions) {
 		o.FieldSelector = "metadata.name=" + name
-	}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return t.client.ServiceAccounts("").List(ctx, o)
-	}, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		return t.client.ServiceAccounts("").Watch(ctx, o)
 	}), &corev1.ServiceAccount{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(slimServiceAccount)
 	return inf

@@ -16,7 +16,7 @@ import (
 
 func pullSecrets(t *testing.T, e *env, ns, name string) []string {
 	t.Helper()
-	sa, err := e.admin.CoreV1().ServiceAccounts(ns).Get(context.Background(), name, metav1.GetOptions{})
+	sa, err := e.Admin.CoreV1().ServiceAccounts(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return nil
 	}
@@ -42,7 +42,7 @@ func TestTarget_ServiceAccounts(t *testing.T) {
 		for _, r := range refs {
 			sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: r})
 		}
-		if _, err := e.admin.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		if _, err := e.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,22 +64,22 @@ func TestTarget_ServiceAccounts(t *testing.T) {
 	untouched := map[string][]string{"sa-a/default": {"dockerhub"}, "sa-a/builder": nil, "sa-a/unnamed": {"dockerhub"},
 		"sa-b/default": {namespaces.DefaultSecretName}, "sa-off/default": nil}
 
-	dry := e.refresher()
+	dry := e.Refresher()
 	dry.DryRun = true
 	dryOpts := o
 	dryOpts.DryRun = true
-	e.start(e.target(dryOpts), dry)
+	e.Watch(e.target(dryOpts), dry)
 	if err := dry.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
 	want("after a dry run", untouched)
-	if !strings.Contains(e.logs.String(), `msg="dry run: would add the secret to the serviceaccount's imagePullSecrets" namespace=sa-a secret=ecr-credentials serviceaccount=builder`) {
+	if !strings.Contains(e.Logs.String(), `msg="dry run: would add the secret to the serviceaccount's imagePullSecrets" namespace=sa-a secret=ecr-credentials serviceaccount=builder`) {
 		t.Error("the dry run did not say which ServiceAccount it would patch")
 	}
 
 	tg := e.target(o)
-	r := e.refresher()
-	e.start(tg, r)
+	r := e.Refresher()
+	e.Watch(tg, r)
 	if err := r.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +99,12 @@ func TestTarget_ServiceAccounts(t *testing.T) {
 	waitFor(t, 10*time.Second, "the late serviceaccount patched", func() bool {
 		return slices.Equal(pullSecrets(t, e, "sa-b", "builder"), []string{"quay", namespaces.DefaultSecretName})
 	})
-	sa, err := e.admin.CoreV1().ServiceAccounts("sa-a").Get(ctx, "default", metav1.GetOptions{})
+	sa, err := e.Admin.CoreV1().ServiceAccounts("sa-a").Get(ctx, "default", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "dockerhub"}, {Name: "gcr"}}
-	if _, err := e.admin.CoreV1().ServiceAccounts("sa-a").Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().ServiceAccounts("sa-a").Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the stripped serviceaccount patched again", func() bool {

@@ -21,12 +21,12 @@ func (e *env) v3Marks() (labels, annotations map[string]string) {
 
 // putAnnotated is put with annotations too.
 func (e *env) putAnnotated(name string, labels, annotations map[string]string, hosts ...string) *corev1.Secret {
-	e.t.Helper()
+	e.T.Helper()
 	s := e.put(name, labels, hosts...)
 	s.Annotations = annotations
-	s, err := e.admin.CoreV1().Secrets(e.backing).Update(context.Background(), s, metav1.UpdateOptions{})
+	s, err := e.Admin.CoreV1().Secrets(e.backing).Update(context.Background(), s, metav1.UpdateOptions{})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return s
 }
@@ -35,21 +35,21 @@ func (e *env) putAnnotated(name string, labels, annotations map[string]string, h
 // any namespace event of the project: the creator label goes, the
 // project-scoped label comes; the annotations stay.
 func (e *env) relabel(name string) {
-	e.t.Helper()
+	e.T.Helper()
 	s := e.secret(name)
 	delete(s.Labels, projectsecret.CreatorLabel)
 	s.Labels[projectsecret.ProjectScopedLabel] = e.project
-	if _, err := e.admin.CoreV1().Secrets(e.backing).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.Admin.CoreV1().Secrets(e.backing).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		e.T.Fatal(err)
 	}
 }
 
 // noWarning fails the test when the logs hold a warning or an error: a clean
 // pass logs neither.
 func (e *env) noWarning() {
-	e.t.Helper()
-	if out := e.logs.String(); strings.Contains(out, "level=warning") || strings.Contains(out, "level=error") {
-		e.t.Errorf("a clean pass logged a warning:\n%s", out)
+	e.T.Helper()
+	if out := e.Logs.String(); strings.Contains(out, "level=warning") || strings.Contains(out, "level=error") {
+		e.T.Errorf("a clean pass logged a warning:\n%s", out)
 	}
 }
 
@@ -129,7 +129,7 @@ func TestCleanRunLogsNoWarning(t *testing.T) {
 		e.checkWritten()
 	}
 	e.noWarning()
-	if !strings.Contains(e.logs.String(), "level=info") {
+	if !strings.Contains(e.Logs.String(), "level=info") {
 		t.Error("no log line at all: the check above proves nothing")
 	}
 }
@@ -186,8 +186,8 @@ func TestForeignSecretsUntouched(t *testing.T) {
 			}
 			// A credential of our host that is not ours to refresh goes stale:
 			// that is worth a warning, naming it.
-			if !strings.Contains(f.logs.String(), "level=warning") || !strings.Contains(f.logs.String(), "credential=team-pull") {
-				t.Errorf("the untouched secret is not warned about:\n%s", f.logs)
+			if !strings.Contains(f.Logs.String(), "level=warning") || !strings.Contains(f.Logs.String(), "credential=team-pull") {
+				t.Errorf("the untouched secret is not warned about:\n%s", f.Logs)
 			}
 		})
 	}

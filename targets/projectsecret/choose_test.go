@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -44,7 +45,7 @@ func TestTokenWatch(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	exp := now.Add(5 * 24 * time.Hour)
 	c := tokenClient(t, exp)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log := logrus.New()
 	log.SetOutput(&logs)
 	var got time.Time

@@ -7,13 +7,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -22,12 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/logbuf"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/plantest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -48,18 +44,13 @@ const (
 
 var seq atomic.Int64
 
-// syncBuffer is the shared log sink, safe for concurrent writes and reads.
-type syncBuffer = logbuf.Buffer
-
 // env is one test's Rancher 2.12+ world: a real kube-apiserver holding the
 // projects CRD and one project (its own cluster namespace, backing namespace
 // and user), a Rancher stand-in proxying /k8s/clusters/local to it as that
 // user, tokens with a new password at every pass, and the logs, which at the
 // end may hold no password and no token.
 type env struct {
-	t       *testing.T
-	srv     *kubetest.Server
-	admin   kubernetes.Interface
+	*targettest.Env
 	dyn     dynamic.Interface
 	cluster string // c-…, the project's cluster id (a namespace of the local cluster)
 	project string // p-…
@@ -70,13 +61,9 @@ type env struct {
 	rancher *ranchertest.Server
 	rURL    string
 
-	logs   *syncBuffer
-	log    *logrus.Logger
-	mem    plantest.Memory
-	last   plantest.Outcome
-	v3     v3Target
-	mu     sync.Mutex
-	issued []string
+	mem  plantest.Memory
+	last plantest.Outcome
+	v3   v3Target
 }
 
 var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -112,10 +99,9 @@ func installCRD(t *testing.T, dyn dynamic.Interface) {
 // project), and a Rancher stand-in at version.
 func newEnv(t *testing.T, version string, newStyle bool) *env {
 	t.Helper()
-	srv := server.Start(t)
-	n := seq.Add(1)
-	e := &env{t: t, srv: srv, logs: &syncBuffer{}}
-	e.admin = kubeClient(t, srv.AdminConfig())
+	e := &env{Env: targettest.New(t, &server)}
+	e.NoLog(tokenSecret)
+	srv, n := e.Srv, seq.Add(1)
 	dyn, err := dynamic.NewForConfig(srv.AdminConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +115,8 @@ func newEnv(t *testing.T, version string, newStyle bool) *env {
 		e.backing = e.cluster + "-" + e.project
 	}
 	e.user, e.access = fmt.Sprintf("u-t%d", n), fmt.Sprintf("token-t%d", n)
-	e.namespace(e.cluster)
-	e.namespace(e.backing)
+	e.Namespace(e.cluster)
+	e.Namespace(e.backing)
 	obj := map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Project",
 		"metadata": map[string]any{"name": e.project, "namespace": e.cluster},
 		"spec":     map[string]any{"clusterName": e.cluster, "displayName": "team " + e.project}}
@@ -160,33 +146,7 @@ func newEnv(t *testing.T, version string, newStyle bool) *env {
 	t.Cleanup(hs.Close)
 	e.rURL = hs.URL
 
-	e.log = logrus.New()
-	e.log.SetOutput(e.logs)
-	e.log.SetLevel(logrus.DebugLevel)
-	t.Cleanup(func() {
-		out := e.logs.String()
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, s := range append([]string{tokenSecret}, e.issued...) {
-			if strings.Contains(out, s) {
-				t.Errorf("a secret (%.12s…) reached the logs:\n%s", s, out)
-			}
-		}
-		if t.Failed() {
-			t.Logf("logs:\n%s", out)
-		}
-	})
 	return e
-}
-
-var kubeClient = kubetest.Clientset
-
-func (e *env) namespace(name string) {
-	e.t.Helper()
-	_, err := e.admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		e.t.Fatal(err)
-	}
 }
 
 // grant gives the env's user rule in namespace ns (a Role and RoleBinding).
@@ -195,17 +155,8 @@ func (e *env) grant(ns string, rule rbacv1.PolicyRule) {
 }
 
 func (e *env) grantTo(ns string, subject rbacv1.Subject, rule rbacv1.PolicyRule) {
-	e.t.Helper()
-	name := fmt.Sprintf("%s-%s", subject.Name, rule.Resources[0])
-	ctx := context.Background()
-	if _, err := e.admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-		Subjects: []rbacv1.Subject{subject}}, metav1.CreateOptions{}); err != nil {
-		e.t.Fatal(err)
-	}
+	e.T.Helper()
+	e.GrantTo(ns, fmt.Sprintf("%s-%s", subject.Name, rule.Resources[0]), subject, rule)
 	user := subject.Name
 	if subject.Kind == "ServiceAccount" {
 		user = "system:serviceaccount:" + subject.Namespace + ":" + subject.Name
@@ -217,50 +168,50 @@ func (e *env) grantTo(ns string, subject rbacv1.Subject, rule rbacv1.PolicyRule)
 // follows Role changes a moment later, answers want for user and rule's
 // first verb in ns.
 func (e *env) waitAuthorized(user, ns string, rule rbacv1.PolicyRule, want bool) {
-	e.t.Helper()
+	e.T.Helper()
 	attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0]}
 	if len(rule.ResourceNames) > 0 {
 		attrs.Name = rule.ResourceNames[0]
 	}
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: attrs}}
-	waitFor(e.t, 30*time.Second, fmt.Sprintf("%s to be allowed=%v to %s %s in %s", user, want, rule.Verbs[0], rule.Resources[0], ns), func() bool {
-		got, err := e.admin.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+	waitFor(e.T, 30*time.Second, fmt.Sprintf("%s to be allowed=%v to %s %s in %s", user, want, rule.Verbs[0], rule.Resources[0], ns), func() bool {
+		got, err := e.Admin.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
 		return err == nil && got.Status.Allowed == want
 	})
 }
 
 // revoke removes the user's grant on resource in ns.
 func (e *env) revoke(ns, resource string) {
-	e.t.Helper()
-	if err := e.admin.RbacV1().RoleBindings(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
-		e.t.Fatal(err)
+	e.T.Helper()
+	if err := e.Admin.RbacV1().RoleBindings(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
+		e.T.Fatal(err)
 	}
-	role, err := e.admin.RbacV1().Roles(ns).Get(context.Background(), e.user+"-"+resource, metav1.GetOptions{})
+	role, err := e.Admin.RbacV1().Roles(ns).Get(context.Background(), e.user+"-"+resource, metav1.GetOptions{})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	if err := e.admin.RbacV1().Roles(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
-		e.t.Fatal(err)
+	if err := e.Admin.RbacV1().Roles(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
+		e.T.Fatal(err)
 	}
 	e.waitAuthorized(e.user, ns, role.Rules[0], false)
 }
 
 // client is the daemon's Rancher client: the bearer token, /v3 URL of the project.
 func (e *env) client() *rancherapi.Client {
-	e.t.Helper()
+	e.T.Helper()
 	c, err := rancherapi.NewClient(e.rURL+"/v3/project/"+e.id, "", e.access+":"+tokenSecret, nil)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return c
 }
 
 // proxied is the local cluster through the stand-in Rancher's proxy.
 func (e *env) proxied() *projectsecret.Cluster {
-	e.t.Helper()
+	e.T.Helper()
 	c, err := projectsecret.NewCluster(projectsecret.ProxyConfig(e.client(), "test"), true)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return c
 }
@@ -270,12 +221,10 @@ func (e *env) tokens(hosts ...string) []refresher.Token {
 	if len(hosts) == 0 {
 		hosts = []string{host}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var toks []refresher.Token
 	for _, h := range hosts {
 		pw := fmt.Sprintf("ecr-password-%d-%d", time.Now().UnixNano(), seq.Add(1))
-		e.issued = append(e.issued, pw)
+		e.NoLog(pw)
 		toks = append(toks, plantest.Token(h, pw))
 	}
 	return toks
@@ -285,61 +234,40 @@ func (e *env) tokens(hosts ...string) []refresher.Token {
 // write, as the refresher does), with new tokens for hosts; its error is the
 // plan's or else every failure's. The outcome is kept in e.last.
 func (e *env) run(target refresher.Target, hosts ...string) error {
-	o, err := e.mem.Run(e.t.Context(), target, plantest.Input(e.log, e.tokens(hosts...)))
+	o, err := e.mem.Run(e.T.Context(), target, plantest.Input(e.Log, e.tokens(hosts...)))
 	e.last = o
 	if err == nil {
 		err = o.Err()
 	}
 	if err != nil {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, s := range append([]string{tokenSecret}, e.issued...) {
-			if strings.Contains(err.Error(), s) {
-				e.t.Errorf("a secret (%.12s…) is in the error: %v", s, err)
+		for _, s := range e.Secrets() {
+			if targettest.Leaked(err.Error(), s) {
+				e.T.Errorf("a secret (%.12s…) is in the error: %v", s, err)
 			}
 		}
 	}
 	return err
 }
 
-func (e *env) secret(name string) *corev1.Secret {
-	e.t.Helper()
-	s, err := e.admin.CoreV1().Secrets(e.backing).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatalf("secret %s/%s: %v", e.backing, name, err)
-	}
-	return s
-}
+func (e *env) secret(name string) *corev1.Secret { return e.Secret(e.backing, name) }
 
 // put creates a Secret in the backing namespace holding hosts (password "by-hand").
 func (e *env) put(name string, labels map[string]string, hosts ...string) *corev1.Secret {
-	e.t.Helper()
+	e.T.Helper()
 	auths := map[string]any{}
 	for _, h := range hosts {
 		auths[h] = map[string]string{"username": "AWS", "password": "by-hand", "auth": "QVdTOmJ5LWhhbmQ="}
 	}
 	data, _ := json.Marshal(map[string]any{"auths": auths})
-	s, err := e.admin.CoreV1().Secrets(e.backing).Create(context.Background(), &corev1.Secret{
+	s, err := e.Admin.CoreV1().Secrets(e.backing).Create(context.Background(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: data},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return s
-}
-
-// auths returns a dockerconfigjson Secret's entries by host.
-func auths(t *testing.T, s *corev1.Secret) map[string]struct{ Username, Password, Auth string } {
-	t.Helper()
-	var cfg struct {
-		Auths map[string]struct{ Username, Password, Auth string } `json:"auths"`
-	}
-	if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Auths
 }
 
 // waitFor polls cond until it holds or d passes.
@@ -349,21 +277,21 @@ var waitFor = testwait.For
 // sees it from a Pod (its own token, no Rancher), with the rights a Project
 // Member binding gives it.
 func (e *env) serviceAccount(ns string) *projectsecret.Cluster {
-	e.t.Helper()
+	e.T.Helper()
 	ctx := context.Background()
-	if _, err := e.admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ecr"}}, metav1.CreateOptions{}); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ecr"}}, metav1.CreateOptions{}); err != nil {
+		e.T.Fatal(err)
 	}
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: "ecr", Namespace: ns}
 	e.grantTo(e.backing, sa, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "create", "update"}})
 	e.grantTo(e.cluster, sa, rbacv1.PolicyRule{APIGroups: []string{"management.cattle.io"}, Resources: []string{"projects"}, Verbs: []string{"get"}})
-	cfg, err := e.srv.ServiceAccountConfig(ctx, ns, "ecr")
+	cfg, err := e.Srv.ServiceAccountConfig(ctx, ns, "ecr")
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	c, err := projectsecret.NewCluster(kubeapi.Prepare(cfg, kubeapi.Options{UserAgent: "test"}), false)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return c
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
@@ -27,7 +28,7 @@ import (
 // package) or Secrets through the proxy, by server version and mode.
 func (e *env) chosen(mode string) refresher.Target {
 	c := e.client()
-	ch := &projectsecret.Chooser{Mode: mode, Version: c.GetServerVersion, Log: e.log}
+	ch := &projectsecret.Chooser{Mode: mode, Version: c.GetServerVersion, Log: e.Log}
 	return ch.Target(&e.v3, &projectsecret.Target{Cluster: e.proxied(), Project: e.id})
 }
 
@@ -39,23 +40,23 @@ func (v *v3Target) Plan(context.Context, refresher.Input) (refresher.Plan, error
 	return refresher.Plan{}, nil
 }
 
+// lastPassword is the last password e.tokens handed out (NoLog's last secret).
 func (e *env) lastPassword() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.issued[len(e.issued)-1]
+	s := e.Secrets()
+	return s[len(s)-1]
 }
 
 // checkWritten checks the project's Secret as Rancher 2.12+ needs it to copy it
 // into the project's namespaces, holding the last password handed out.
 func (e *env) checkWritten() *corev1.Secret {
-	e.t.Helper()
+	e.T.Helper()
 	s := e.secret(secretName)
 	if s.Type != corev1.SecretTypeDockerConfigJson || s.Labels[projectsecret.ProjectScopedLabel] != e.project || s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
-		e.t.Fatalf("secret %s/%s: type %s, labels %v", s.Namespace, s.Name, s.Type, s.Labels)
+		e.T.Fatalf("secret %s/%s: type %s, labels %v", s.Namespace, s.Name, s.Type, s.Labels)
 	}
-	a := auths(e.t, s)[host]
+	a := targettest.Auths(e.T, s)[host]
 	if a.Username != "AWS" || a.Password != e.lastPassword() || a.Auth == "" {
-		e.t.Fatalf("secret entry for %s: %+v", host, a)
+		e.T.Fatalf("secret entry for %s: %+v", host, a)
 	}
 	return s
 }
@@ -83,7 +84,7 @@ func TestVersionMatrix(t *testing.T) {
 			if err := e.run(e.chosen(tc.mode)); err != nil {
 				t.Fatal(err)
 			}
-			list, err := e.admin.CoreV1().Secrets(e.backing).List(context.Background(), metav1.ListOptions{})
+			list, err := e.Admin.CoreV1().Secrets(e.backing).List(context.Background(), metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +101,7 @@ func TestVersionMatrix(t *testing.T) {
 			if tc.secret {
 				want = "written as project-scoped Secrets through the Kubernetes API"
 			}
-			if !strings.Contains(e.logs.String(), want) || !strings.Contains(e.logs.String(), tc.version) && tc.mode == "auto" {
+			if !strings.Contains(e.Logs.String(), want) || !strings.Contains(e.Logs.String(), tc.version) && tc.mode == "auto" {
 				t.Errorf("the choice line lacks %q and the version", want)
 			}
 		})
@@ -150,7 +151,7 @@ func TestNeverRewritesForeignHosts(t *testing.T) {
 		if s := e.secret("team-pull"); s.ResourceVersion != old.ResourceVersion {
 			t.Errorf("resourceVersion %s → %s: the shared secret was changed", old.ResourceVersion, s.ResourceVersion)
 		}
-		if !strings.Contains(e.logs.String(), "team-pull") {
+		if !strings.Contains(e.Logs.String(), "team-pull") {
 			t.Error("the untouched secret is not reported")
 		}
 	})
@@ -251,14 +252,14 @@ func TestInClusterServiceAccount(t *testing.T) {
 func TestListProjects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "", true)
-	c, err := projectsecret.NewCluster(kubeapi.Prepare(e.srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), false)
+	c, err := projectsecret.NewCluster(kubeapi.Prepare(e.Srv.AdminConfig(), kubeapi.Options{UserAgent: "test"}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sys := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Project",
 		"metadata": map[string]any{"name": "p-system", "namespace": e.cluster, "labels": map[string]any{rancherapi.SystemProjectLabel: "true"}},
 		"spec":     map[string]any{"clusterName": e.cluster, "displayName": "System"}}}
-	dyn, err := dynamic.NewForConfig(e.srv.AdminConfig())
+	dyn, err := dynamic.NewForConfig(e.Srv.AdminConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,11 @@ func TestRefreshIsOneUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := e.checkWritten()
-	events, err := e.srv.AuditEvents()
+	events, err := e.Srv.AuditEvents()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := e.srv.ServiceAccountConfig(t.Context(), e.cluster, "ecr")
+	cfg, err := e.Srv.ServiceAccountConfig(t.Context(), e.cluster, "ecr")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestRefreshIsOneUpdate(t *testing.T) {
 	if again := e.checkWritten(); again.UID != first.UID {
 		t.Errorf("uid %s → %s: want an update in place", first.UID, again.UID)
 	}
-	all, err := e.srv.AuditEvents()
+	all, err := e.Srv.AuditEvents()
 	if err != nil {
 		t.Fatal(err)
 	}

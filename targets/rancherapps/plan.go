@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -42,9 +42,7 @@ func (c *clusterRepo) Plan(_ context.Context, want refresher.Input) (refresher.P
 	if !ok || clientSecretProblem(rp) != "" || !t.scopes.Managed(want, ScopeName(c.name), host) {
 		return refresher.Plan{}, nil
 	}
-	fail := func(err error) (refresher.Plan, error) {
-		return refresher.Plan{Failures: []refresher.Failure{{Host: host, Err: err}}}, nil
-	}
+	fail := func(err error) (refresher.Plan, error) { return consumer.Fail(host, err), nil }
 	ns, name := rp.secretNS, rp.secretName
 	if !t.Namespaces.Selects(ns) {
 		return fail(refresher.Permanent(fmt.Errorf("ClusterRepo %s: its clientSecret %s/%s is in a namespace KUBE_CONSUMER_NAMESPACES (%s) leaves out: add %s to it, or move the Secret",
@@ -54,11 +52,10 @@ func (c *clusterRepo) Plan(_ context.Context, want refresher.Input) (refresher.P
 		return fail(refresher.Permanent(fmt.Errorf("ClusterRepo %s: its clientSecret %s/%s is also the clientSecret of ClusterRepo %s, of another registry; one Secret holds one registry's password: give each ClusterRepo its own Secret",
 			c.name, ns, name, other)))
 	}
-	i := slices.IndexFunc(want.Tokens, func(tok refresher.Token) bool { return tok.Host == host })
-	if i < 0 {
-		return fail(errors.New("no token in hand for it yet (see the ECR errors)"))
+	tok, err := consumer.Token(want, host)
+	if err != nil {
+		return fail(err)
 	}
-	tok := want.Tokens[i]
 	edit := kubesecret.BasicAuth(kubesecret.Auth{Username: tok.Username, Password: tok.Password})
 	edit.Check = func(s *corev1.Secret) error {
 		if s.Type != corev1.SecretTypeBasicAuth && s.Type != corev1.SecretTypeOpaque {
@@ -67,31 +64,23 @@ func (c *clusterRepo) Plan(_ context.Context, want refresher.Input) (refresher.P
 		}
 		return nil
 	}
-	write := func(ctx context.Context, dry bool) (refresher.Result, error) {
-		do := t.writer.Apply
-		if dry {
-			do = t.writer.Check
-		}
-		res, err := do(ctx, ns, name, edit)
+	// A clientSecret that is not there is named with the command that creates it.
+	explain := func(res refresher.Result, err error) (refresher.Result, error) {
 		if errors.Is(err, kubesecret.ErrNoSecret) {
 			err = fmt.Errorf("ClusterRepo %s: %w; create it: kubectl -n %s create secret generic %s --type=%s --from-literal=username=AWS --from-literal=password=pending",
 				c.name, err, ns, name, corev1.SecretTypeBasicAuth)
 		}
 		return res, err
 	}
-	return refresher.Plan{Writes: []refresher.Write{{
-		What:    "secret",
-		Written: "secret written",
-		Object:  ns + "/" + name,
-		Tokens:  []refresher.Token{tok},
-		Detail:  detail,
-		// The Secret is not watched: one never written or read is checked.
-		Stale:  !t.writer.Known(ns, name),
-		Action: refresher.ResultUpdated,
-		Apply:  func(ctx context.Context) (refresher.Result, error) { return write(ctx, false) },
-		Check:  func(ctx context.Context) (refresher.Result, error) { return write(ctx, true) },
-		Fields: logrus.Fields{"consumer": Group, "clusterrepo": c.name, "namespace": ns, "secret": name},
-	}}}, nil
+	w := consumer.Write(t.writer, ns, name, tok, edit)
+	apply, check := w.Apply, w.Check
+	w.Apply = func(ctx context.Context) (refresher.Result, error) { return explain(apply(ctx)) }
+	w.Check = func(ctx context.Context) (refresher.Result, error) { return explain(check(ctx)) }
+	w.Detail = detail
+	// The Secret is not watched: one never written or read is checked.
+	w.Stale = !t.writer.Known(ns, name)
+	w.Fields = logrus.Fields{"consumer": Group, "clusterrepo": c.name, "namespace": ns, "secret": name}
+	return refresher.Plan{Writes: []refresher.Write{w}}, nil
 }
 
 // sharing names another ClusterRepo, of another registry, whose clientSecret

@@ -26,6 +26,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubewatch"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -136,11 +137,12 @@ func (t *Target) Start(ctx context.Context, r *refresher.Refresher) error {
 		return errors.New("rancher-apps: Start needs a refresher and runs once")
 	}
 	t.scopes = consumer.NewScopes(r, t.Logger)
-	err := consumer.Run(ctx, t.Logger, t.SyncTimeout, "clusterrepos.catalog.cattle.io", cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { t.changed(nil, obj) },
-		UpdateFunc: t.changed,
-		DeleteFunc: t.deleted,
-	}, t.inf)
+	err := kubewatch.Run(ctx, t.Logger, t.SyncTimeout, &kubewatch.Informer{SharedIndexInformer: t.inf, Resource: "clusterrepos.catalog.cattle.io",
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { t.changed(nil, obj) },
+			UpdateFunc: t.changed,
+			DeleteFunc: t.deleted,
+		}})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("rancher-apps consumers: this cluster has no ClusterRepo resource (%s), so Rancher is not installed in it: run the daemon against Rancher's local cluster, or leave rancher-apps out of KUBE_CONSUMERS: %w", ClusterRepos.GroupResource(), err)
 	}

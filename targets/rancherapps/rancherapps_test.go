@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/consumer"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/rancherapps"
@@ -28,16 +28,14 @@ func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 // CRD is Rancher's ClusterRepo resource as the real Rancher v2.12.3 installs it.
 const CRD = "testdata/clusterrepos.catalog.cattle.io.yaml"
 
-var (
-	hostA = consumertest.Hosts[0]
-	hostB = consumertest.Hosts[1]
-)
+// Two private registries of consumertest.Hosts.
+var hostA, hostB = consumertest.Hosts[0], consumertest.Hosts[1]
 
-// env is a consumertest.Env with the ClusterRepo CRD installed. ClusterRepos
+// env is a targettest.Env with the ClusterRepo CRD installed. ClusterRepos
 // are cluster-scoped, so the tests of this package run one at a time and
 // each removes its own.
 type env struct {
-	*consumertest.Env
+	*targettest.Env
 	repos dynamic.NamespaceableResourceInterface
 }
 
@@ -84,12 +82,8 @@ func basicAuth(ns, name string) *corev1.Secret {
 
 func ref(ns, name string) map[string]any { return map[string]any{"name": name, "namespace": ns} }
 
-func (e *env) target(glob string, c *consumertest.Env) *rancherapps.Target {
-	sel, err := consumer.ParseNamespaces([]string{glob})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	t := rancherapps.New(c.Client(nil), rancherapps.Options{Namespaces: sel})
+func (e *env) target(glob string, c *targettest.Env) *rancherapps.Target {
+	t := rancherapps.New(c.Client(nil), rancherapps.Options{Namespaces: consumertest.Namespaces(e.T, glob)})
 	t.Logger = e.Log
 	return t
 }
@@ -110,15 +104,14 @@ func TestRancherApps_ClientSecret(t *testing.T) {
 		"foreign":   e.clusterRepo("foreign", "oci://"+consumertest.Unmanaged+"/charts", ref("apps-main", "foreign")),
 	}
 	tg := e.target("apps-main", e.Env)
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	s := e.WaitWritten("apps-main", "ecr-charts", "password", func() string { return e.Src.Password(hostA) })
 	if string(s.Data["username"]) != "AWS" || s.Type != corev1.SecretTypeBasicAuth {
 		t.Errorf("clientSecret: username %q type %s", s.Data["username"], s.Type)
 	}
 	consumertest.SameButFields(t, before, s, "username", "password")
 	testwait.For(t, testwait.Limit, "the foreign registry's ClusterRepo to leave the scopes", func() bool {
-		return !consumertest.HasScope(r, rancherapps.ScopeName("foreign"))
+		return !targettest.HasScope(r, rancherapps.ScopeName("foreign"))
 	})
 	if got := r.Scopes(); len(got) != 1 || got[0] != rancherapps.ScopeName("ecr-charts") {
 		t.Errorf("scopes %v, want only %s", got, rancherapps.ScopeName("ecr-charts"))
@@ -148,8 +141,7 @@ func TestRancherApps_WatchedWithinSeconds(t *testing.T) {
 	e.Namespace("apps-watch")
 	e.Create(basicAuth("apps-watch", "late"))
 	tg := e.target("apps-watch", e.Env)
-	r := e.Refresher()
-	e.Start(tg, r)
+	e.Started(tg)
 	testwait.For(t, testwait.Limit, "the first fetch", func() bool { return e.Src.Password(hostA) != "" })
 	began := time.Now()
 	e.clusterRepo("late", "oci://"+hostA+"/charts", ref("apps-watch", "late"))
@@ -181,8 +173,7 @@ func TestRancherApps_Refusals(t *testing.T) {
 	e.clusterRepo("shared-a", "oci://"+hostA+"/charts", ref("apps-refuse", "shared"))
 	e.clusterRepo("shared-b", "oci://"+hostB+"/charts", ref("apps-refuse", "shared"))
 	tg := e.target("apps-refuse", e.Env)
-	r := e.Refresher()
-	e.Start(tg, r)
+	r := e.Started(tg)
 	for repo, want := range map[string]string{
 		"missing":  "secret apps-refuse/missing does not exist; create it: kubectl -n apps-refuse create secret generic missing --type=kubernetes.io/basic-auth",
 		"outside":  "its clientSecret apps-elsewhere/outside is in a namespace KUBE_CONSUMER_NAMESPACES (apps-refuse) leaves out",
@@ -224,12 +215,10 @@ func TestRancherApps_ReadOnlyClusterRepos(t *testing.T) {
 		Subjects: []rbacv1.Subject{{Kind: "User", Name: "apps-rbac-daemon", APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	consumertest.Grant(e.Env, "apps-rbac", "apps-rbac-daemon", "get", "update")
-	sel, _ := consumer.ParseNamespaces([]string{"apps-rbac"})
-	tg := rancherapps.New(e.Client(e.Srv.UserConfig("apps-rbac-daemon")), rancherapps.Options{Namespaces: sel})
+	e.Grant("apps-rbac", "apps-rbac-daemon", targettest.SecretRule("get", "update"))
+	tg := rancherapps.New(e.Client(e.Srv.UserConfig("apps-rbac-daemon")), rancherapps.Options{Namespaces: consumertest.Namespaces(t, "apps-rbac")})
 	tg.Logger = e.Log
-	r := e.Refresher()
-	e.Start(tg, r)
+	e.Started(tg)
 	e.WaitWritten("apps-rbac", "ecr", "password", func() string { return e.Src.Password(hostA) })
 }
 
@@ -237,7 +226,7 @@ func TestRancherApps_ReadOnlyClusterRepos(t *testing.T) {
 // with the fix, rather than waiting for its timeout.
 func TestRancherApps_NoRancher(t *testing.T) {
 	srv := kubetest.Start(t) // a server of its own: no CRD installed
-	c := &consumertest.Env{T: t, Srv: srv}
+	c := &targettest.Env{T: t, Srv: srv}
 	tg := rancherapps.New(c.Client(nil), rancherapps.Options{})
 	tg.SyncTimeout = testwait.Limit
 	ctx, cancel := context.WithCancel(context.Background())
