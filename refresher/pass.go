@@ -144,10 +144,12 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 		next int
 		wg   sync.WaitGroup
 	)
+	stopAt := softDeadline(ctx)
+	handed := 0 // scopes whose writes the deadline cut
 	take := func() *scopeState {
 		mu.Lock()
 		defer mu.Unlock()
-		if next == len(scopes) || ctx.Err() != nil {
+		if next == len(scopes) || ctx.Err() != nil || !time.Now().Before(stopAt) {
 			return nil
 		}
 		next++
@@ -159,7 +161,10 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 				oc, err := r.writeScope(ctx, sc)
 				mu.Lock()
 				c.add(oc)
-				if err != nil {
+				switch {
+				case errors.Is(err, errCut):
+					handed++
+				case err != nil:
 					errs = append(errs, err)
 				}
 				mu.Unlock()
@@ -167,13 +172,13 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 		})
 	}
 	wg.Wait()
-	if rest := scopes[next:]; len(rest) > 0 {
+	if rest := scopes[next:]; len(rest)+handed > 0 {
 		r.mu.Lock()
 		for _, sc := range rest {
 			r.release(sc)
 		}
 		r.mu.Unlock()
-		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest), len(scopes), r.RunTimeout)
+		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest)+handed, len(scopes), r.RunTimeout)
 		r.Logger.WithError(err).Warn("run cut short")
 		if full {
 			errs = append(errs, err)
@@ -225,6 +230,16 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 		o.lines = append(o.lines, failLine{log: log, msg: "scope failed", err: o.scopeErr, stack: stack})
 	}
 	r.mu.Lock()
+	if ctx.Err() != nil && o.failed() {
+		// The run's deadline (or the shutdown) cut the pass: it is handed to
+		// the next run as not reached, not booked as the scope's failure.
+		r.release(sc)
+		r.mu.Unlock()
+		for _, l := range o.lines {
+			l.log.WithError(l.err).Debug("write cut by the run's deadline; the next run writes it")
+		}
+		return counts{}, errCut
+	}
 	for i := range o.lines {
 		o.lines[i].repeat = sc.metBefore(&o.lines[i])
 	}

@@ -205,6 +205,19 @@ type outcome struct {
 	lines           []failLine // its failures, logged once booked
 }
 
+// failed reports whether the pass met any failure.
+func (o *outcome) failed() bool {
+	if o.scopeErr != nil {
+		return true
+	}
+	for _, errs := range o.hostErrs {
+		if len(errs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // book records a pass's outcome in the scope's state and returns its
 // failures; those of pairs whose host ECR no longer returns (no write of the
 // pass named them) come apart too, as lines for the caller to log. joined
