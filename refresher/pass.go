@@ -147,6 +147,7 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 	stopAt := softDeadline(ctx)
 	handed := 0 // scopes whose writes the deadline cut
 	take := func() *scopeState {
+		r.lane.wait(ctx) // a new namespace's write goes first
 		mu.Lock()
 		defer mu.Unlock()
 		if next == len(scopes) || ctx.Err() != nil || !time.Now().Before(stopAt) {

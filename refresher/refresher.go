@@ -59,6 +59,7 @@ type Refresher struct {
 	poke       chan struct{} // the loop computes when to wake again, without a run
 	express    chan string   // scopes pushed while Run runs, written at once
 	expressOn  bool
+	lane       *yielder // runs hold back while express writes are in flight
 
 	// Sources returns the sources of a tenant identity (the role a scope
 	// names), one per region; scope is the first scope to ask, for the session
@@ -114,6 +115,7 @@ func New(sources []Source, scopes []Scope) *Refresher {
 		wake:             make(chan struct{}, 1),
 		poke:             make(chan struct{}, 1),
 		express:          make(chan string, 4096),
+		lane:             newYielder(),
 		Workers:          DefaultWorkers,
 		RunTimeout:       DefaultRunTimeout,
 		ShutdownTimeout:  DefaultShutdownTimeout,

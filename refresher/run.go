@@ -137,8 +137,10 @@ func (r *Refresher) expressLane(ctx, runCtx context.Context) {
 			}
 			continue
 		}
+		r.lane.enter()
 		wg.Go(func() {
 			defer func() { <-slots }()
+			defer r.lane.leave()
 			wctx, cancel := context.WithTimeout(runCtx, r.runTimeout())
 			defer cancel()
 			if _, err := r.writeScope(wctx, sc); err != nil { // writeScope logs its own failures
