@@ -1,0 +1,51 @@
+package app
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/httpapi"
+)
+
+// The README's alert rules read series the daemon exports with its default
+// settings (per-group series, issue 22): every metric an expression names is
+// on /metrics after one run, and the credential is fresh.
+func TestREADME_AlertRules(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if e, ok := strings.CutPrefix(strings.TrimSpace(line), "expr: "); ok {
+			exprs = append(exprs, e)
+		}
+	}
+	if len(exprs) != 3 {
+		t.Fatalf("%d alert expressions in the README, want 3: %q", len(exprs), exprs)
+	}
+	w := apptest.NewWorld(t)
+	reg := w.Rancher.AddRegistry(apptest.Project, w.ECR.Host(apptest.Account), "")
+	w.Rancher.AddCredential(apptest.Project, reg, "AWS", "old", "")
+	d := newDaemon(t, w.Env, io.Discard)
+	if err := d.r.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, metrics := get(t, httpapi.Handler(d.r, nil, d.reg), "/metrics")
+	name := regexp.MustCompile(`rancher_ecr_credentials_[a-z_]+`)
+	for _, e := range exprs {
+		for _, m := range name.FindAllString(e, -1) {
+			if !strings.Contains(metrics, "\n"+m+"{") {
+				t.Errorf("alert %q reads %s, which /metrics does not export", e, m)
+			}
+		}
+	}
+	if regexp.MustCompile(`\nrancher_ecr_credentials_credential_fresh\{[^}]*\} 0\n`).MatchString(metrics) {
+		t.Error("credential_fresh is 0 right after a good run: ECRCredentialExpired would fire")
+	}
+}
