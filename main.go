@@ -11,13 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	// CA roots built into the binary, used only when the system has none: the image is FROM scratch
-	// (no /etc/ssl), yet the daemon must verify AWS's and Rancher's TLS. A host or Pod that provides
-	// roots (SSL_CERT_FILE, /etc/ssl/certs) still wins. https://pkg.go.dev/golang.org/x/crypto/x509roots/fallback
-	_ "golang.org/x/crypto/x509roots/fallback"
-
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/app"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/buildinfo"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/tlsroots"
 )
 
 // Stamped at build time by the Dockerfile:
@@ -26,6 +22,9 @@ import (
 var version, commit, date string
 
 func main() {
+	// CA roots built into the binary, used only when the system has none: the
+	// image is FROM scratch (no /etc/ssl).
+	tlsroots.Install()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := app.Main(ctx, stamp(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -210,7 +210,7 @@ func (r *Refresher) identityStates(now time.Time) map[string]*[3]int {
 		switch {
 		case !sc.planned:
 			state = 2
-		case sc.lastErr != "" || len(sc.pairs) == 0:
+		case sc.lastErr() != "" || len(sc.pairs) == 0:
 			state = 1
 		}
 		for _, p := range sc.pairs {

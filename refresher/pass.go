@@ -26,13 +26,14 @@ func (r *Refresher) RunOnce(ctx context.Context) error { return r.run(ctx, true,
 func (r *Refresher) RunDue(ctx context.Context) error { return r.run(ctx, false, false) }
 
 // counts is what one run did, for its summary line: objects, as the write
-// lines name them.
-type counts struct{ written, unchanged, failed int }
+// lines name them; fresh counts the failures logged at Error (new ones).
+type counts struct{ written, unchanged, failed, fresh int }
 
 func (c *counts) add(o counts) {
 	c.written += o.written
 	c.unchanged += o.unchanged
 	c.failed += o.failed
+	c.fresh += o.fresh
 }
 
 func (r *Refresher) run(ctx context.Context, full, discover bool) error {
@@ -40,6 +41,7 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 	r.setRunning(start)
 	defer r.setRunning(time.Time{})
 	var errs []error
+	fresh := 0 // failures logged at Error: new ones
 	// Scopes first: a scope found now with a tenant identity no scope used
 	// before has its tokens fetched in this run, and one gone costs no fetch.
 	if discover && r.Discover != nil {
@@ -48,20 +50,28 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 			err = fmt.Errorf("discover scopes: %w", err)
 			r.Logger.WithError(err).Error("scope discovery failed; writing into the scopes found before")
 			errs = append(errs, err)
+			fresh++
 		} else {
 			r.setDiscovered(scopes)
 		}
 	}
-	errs = append(errs, r.fetch(ctx, r.dueSources(start, full))...)
+	ferrs, ffresh := r.fetch(ctx, r.dueSources(start, full))
+	errs, fresh = append(errs, ferrs...), fresh+ffresh
 	r.dropMissing(start)
 	due, total := r.takeDue(r.Now(), full)
 	if total == 0 && len(errs) == 0 {
 		err := errors.New(r.noScopes())
 		r.Logger.WithError(err).Error("nothing written")
 		errs = append(errs, err)
+		fresh++
 	}
-	c, werrs := r.writeAll(ctx, due, full)
+	c, werrs, cut := r.writeAll(ctx, due, full)
 	errs = append(errs, werrs...)
+	fresh += c.fresh
+	if cut {
+		fresh++
+	}
+	r.logJoined()
 	if err := ctx.Err(); err != nil && len(errs) == 0 && full {
 		errs = append(errs, err)
 	}
@@ -79,11 +89,15 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 	if next := r.NextDue(); !next.IsZero() {
 		l = l.WithField("next_due", next.UTC().Format(time.RFC3339))
 	}
-	if len(errs) > 0 {
+	switch {
+	case len(errs) > 0 && (full || fresh > 0):
 		l.Warn("run finished with failures")
-	} else if full || c.written > 0 || c.failed > 0 {
+	case len(errs) > 0:
+		// A retry that met only failures logged before: they repeat.
+		l.Debug("run finished with failures")
+	case full || c.written > 0 || c.failed > 0:
 		l.Info("run finished")
-	} else {
+	default:
 		l.Debug("run finished")
 	}
 	err := errors.Join(errs...)
@@ -121,8 +135,8 @@ func (r *Refresher) takeDue(now time.Time, full bool) ([]*scopeState, int) {
 }
 
 // writeAll writes scopes with Workers at once. When ctx ends first, what was
-// not reached stays due (a full run reports it as a failure).
-func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full bool) (counts, []error) {
+// not reached stays due (a full run reports it as a failure), and cut is set.
+func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full bool) (_ counts, _ []error, cut bool) {
 	var (
 		mu   sync.Mutex
 		c    counts
@@ -130,10 +144,13 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 		next int
 		wg   sync.WaitGroup
 	)
+	stopAt := softDeadline(ctx)
+	handed := 0 // scopes whose writes the deadline cut
 	take := func() *scopeState {
+		r.lane.wait(ctx) // a new namespace's write goes first
 		mu.Lock()
 		defer mu.Unlock()
-		if next == len(scopes) || ctx.Err() != nil {
+		if next == len(scopes) || ctx.Err() != nil || !time.Now().Before(stopAt) {
 			return nil
 		}
 		next++
@@ -145,7 +162,10 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 				oc, err := r.writeScope(ctx, sc)
 				mu.Lock()
 				c.add(oc)
-				if err != nil {
+				switch {
+				case errors.Is(err, errCut):
+					handed++
+				case err != nil:
 					errs = append(errs, err)
 				}
 				mu.Unlock()
@@ -153,24 +173,26 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 		})
 	}
 	wg.Wait()
-	if rest := scopes[next:]; len(rest) > 0 {
+	if rest := scopes[next:]; len(rest)+handed > 0 {
 		r.mu.Lock()
 		for _, sc := range rest {
 			r.release(sc)
 		}
 		r.mu.Unlock()
-		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest), len(scopes), r.RunTimeout)
+		err := fmt.Errorf("%d of %d scopes not reached within the run timeout (%s); they are written next", len(rest)+handed, len(scopes), r.RunTimeout)
 		r.Logger.WithError(err).Warn("run cut short")
 		if full {
 			errs = append(errs, err)
 		}
+		cut = true
 	}
-	return c, errs
+	return c, errs, cut
 }
 
 // writeScope plans one busy scope with its identity's tokens in hand, applies
-// the plan and books the outcome. A panic (a bug) fails that scope only. A
-// scope removed since the run took it is not written at all.
+// the plan and books the outcome, then logs its failures (new ones at Error,
+// repeats at Debug). A panic (a bug) fails that scope only. A scope removed
+// since the run took it is not written at all.
 func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, error) {
 	r.mu.Lock()
 	if sc.removed {
@@ -212,14 +234,23 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 			o.hostErrs[t.Host] = nil
 			r.Metrics.write(t.Host, r.Metrics.label(o.scope), ResultFailed)
 		}
-		l := log.WithError(o.scopeErr)
-		if stack != "" {
-			l = l.WithField("stack", stack)
-		}
-		l.Error("scope failed")
+		o.lines = append(o.lines, failLine{log: log, msg: "scope failed", err: o.scopeErr, stack: stack})
 	}
 	r.mu.Lock()
-	missing, err := r.book(sc, o, r.Now())
+	if ctx.Err() != nil && o.failed() {
+		// The run's deadline (or the shutdown) cut the pass: it is handed to
+		// the next run as not reached, not booked as the scope's failure.
+		r.release(sc)
+		r.mu.Unlock()
+		for _, l := range o.lines {
+			l.log.WithError(l.err).Debug("write cut by the run's deadline; the next run writes it")
+		}
+		return counts{}, errCut
+	}
+	for i := range o.lines {
+		o.lines[i].repeat = sc.metBefore(&o.lines[i])
+	}
+	missing, joined, err := r.book(sc, o, r.Now())
 	removed := sc.removed && r.scopes[sc.Name] == nil
 	r.mu.Unlock()
 	if removed {
@@ -227,10 +258,11 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 		// series again.
 		r.Metrics.forgetScope(sc.Name, slices.Collect(maps.Keys(o.hostErrs)))
 	}
-	for _, m := range missing {
+	for i := range missing {
 		o.counts.failed++
-		log.WithError(m).Error("credential not refreshed")
+		missing[i].log = log
 	}
+	o.counts.fresh += logFailures(append(o.lines, missing...), joined)
 	return o.counts, err
 }
 
@@ -248,14 +280,14 @@ func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *
 		o.hostErrs[f.Host] = append(o.hostErrs[f.Host], f.Err)
 		o.counts.failed++
 		r.Metrics.write(f.Host, label, ResultFailed)
-		log.WithField("registry", f.Host).WithError(f.Err).Error("credential not written")
+		o.lines = append(o.lines, failLine{log: log.WithField("registry", f.Host), msg: "credential not written", err: f.Err, hosts: []string{f.Host}})
 	}
 	for i := range plan.Writes {
 		if r.gone(sc) {
 			return // it left the selection while planned: nothing more is written there
 		}
 		w := &plan.Writes[i]
-		res, err := r.applyWrite(ctx, sc, w, log.WithFields(w.Fields))
+		res, err := r.applyWrite(ctx, sc, w, log.WithFields(w.Fields), o)
 		switch {
 		case err != nil:
 			o.counts.failed++
@@ -285,7 +317,8 @@ func (r *Refresher) gone(sc *scopeState) bool {
 
 // applyWrite carries one write out: skipped when this process already wrote
 // exactly that there, asked of the platform in a dry run, applied otherwise.
-func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, log logrus.FieldLogger) (Result, error) {
+// A failure becomes a line of o, logged once the pass is booked.
+func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, log logrus.FieldLogger, o *outcome) (Result, error) {
 	c := w.content()
 	r.mu.Lock()
 	known := !w.Stale && sc.remembered(w.Object, c)
@@ -299,7 +332,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 		if w.Check != nil {
 			var err error
 			if res, err = w.Check(ctx); err != nil {
-				writeFailed(log, w, err)
+				o.lines = append(o.lines, writeFailed(log, w, err))
 				return ResultFailed, err
 			}
 		}
@@ -308,7 +341,7 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	}
 	res, err := w.Apply(ctx)
 	if err != nil {
-		writeFailed(log, w, err)
+		o.lines = append(o.lines, writeFailed(log, w, err))
 		return ResultFailed, err
 	}
 	r.mu.Lock()
@@ -326,14 +359,15 @@ func (r *Refresher) applyWrite(ctx context.Context, sc *scopeState, w *Write, lo
 	return res, nil
 }
 
-// writeFailed logs a write that failed: one line per object, as the run's
-// summary counts them, worded as every failure to write is.
-func writeFailed(log logrus.FieldLogger, w *Write, err error) {
+// writeFailed is the line of a write that failed: one per object, as the
+// run's summary counts them, worded as every failure to write is.
+func writeFailed(log logrus.FieldLogger, w *Write, err error) failLine {
 	hosts := make([]string, len(w.Tokens))
 	for i, t := range w.Tokens {
 		hosts[i] = t.Host
 	}
-	log.WithFields(logrus.Fields{"registry": strings.Join(hosts, ","), "object": w.What}).WithError(err).Error("credential not written")
+	return failLine{log: log.WithFields(logrus.Fields{"registry": strings.Join(hosts, ","), "object": w.What}),
+		msg: "credential not written", err: err, hosts: hosts}
 }
 
 // verb is a result as a dry run says it: "create", "update", "leave".

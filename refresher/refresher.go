@@ -51,12 +51,15 @@ type Refresher struct {
 	scopes     map[string]*scopeState // by name
 	leaving    map[string]*scopeState // removed or replaced while being written, by name
 	managed    map[string]bool        // every host this process has held tokens for
+	causes     map[causeKey]*cause    // failures shared by scopes of a group
+	groupSizes map[string]int         // scopes per group
 	runStarted time.Time              // zero when no run is in flight
 	loopExited bool
 	wake       chan struct{}
 	poke       chan struct{} // the loop computes when to wake again, without a run
 	express    chan string   // scopes pushed while Run runs, written at once
 	expressOn  bool
+	lane       *yielder // runs hold back while express writes are in flight
 
 	// Sources returns the sources of a tenant identity (the role a scope
 	// names), one per region; scope is the first scope to ask, for the session
@@ -107,9 +110,12 @@ func New(sources []Source, scopes []Scope) *Refresher {
 		scopes:           map[string]*scopeState{},
 		leaving:          map[string]*scopeState{},
 		managed:          map[string]bool{},
+		causes:           map[causeKey]*cause{},
+		groupSizes:       map[string]int{},
 		wake:             make(chan struct{}, 1),
 		poke:             make(chan struct{}, 1),
 		express:          make(chan string, 4096),
+		lane:             newYielder(),
 		Workers:          DefaultWorkers,
 		RunTimeout:       DefaultRunTimeout,
 		ShutdownTimeout:  DefaultShutdownTimeout,
@@ -182,7 +188,9 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 	if old := r.scopes[sc.Name]; old != nil {
 		if old.Identity == sc.Identity {
 			if o == pushed {
+				r.groupSizes[old.group()]--
 				old.Scope = sc
+				r.groupSizes[old.group()]++
 				old.pushes++
 			}
 			old.origin = o
@@ -194,11 +202,18 @@ func (r *Refresher) putScope(sc Scope, o origin) {
 	st.ident = r.identityFor(st)
 	st.ident.users++
 	r.scopes[sc.Name] = st
+	r.groupSizes[st.group()]++
 }
 
 // dropScope removes a scope's state. Call with r.mu held.
 func (r *Refresher) dropScope(sc *scopeState) {
 	delete(r.scopes, sc.Name)
+	if r.groupSizes[sc.group()]--; r.groupSizes[sc.group()] <= 0 {
+		delete(r.groupSizes, sc.group())
+	}
+	if sc.cause() != nil {
+		r.leaveCause(sc, r.Now())
+	}
 	sc.removed = true
 	if sc.busy {
 		r.leaving[sc.Name] = sc

@@ -249,3 +249,44 @@ func TestRefresher_RunTimeout_UnreachedScopesNext(t *testing.T) {
 		t.Errorf("the cut-short run is not explained:\n%s", e.log)
 	}
 }
+
+// A write the run's deadline cuts is no failure of its scope: nothing is
+// logged at Error, nothing booked, and the scope is handed to the next run
+// like those the run did not reach.
+func TestRefresher_RunTimeout_CutWriteHandedOn(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	slow := &fakeTarget{ApplyFunc: func(ctx context.Context, n int) (refresher.Result, error) {
+		if n == 1 {
+			<-ctx.Done()
+			return "", ctx.Err()
+		}
+		return "", nil
+	}}
+	e := newEnv(t, []refresher.Source{src}, scope("a", slow), scope("b", &fakeTarget{}))
+	e.r.Workers = 1
+	e.r.RunTimeout = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), e.r.RunTimeout) // as Run bounds each run
+	defer cancel()
+	_ = e.r.RunOnce(ctx)
+	if n := e.count("level=error", "credential not written"); n != 0 {
+		t.Errorf("%d error lines for a write the deadline cut:\n%s", n, e.log)
+	}
+	if !strings.Contains(e.log.String(), "2 of 2 scopes not reached within the run timeout") {
+		t.Errorf("the cut write is not counted as not reached:\n%s", e.log)
+	}
+	for _, p := range e.r.Status() {
+		if p.LastError != "" {
+			t.Errorf("pair %s/%s booked a failure: %s", p.Scope, p.Host, p.LastError)
+		}
+	}
+	if next := e.r.NextDue(); next.After(e.clock.Now()) {
+		t.Errorf("next due %s, want now: the cut scope is handed on at once", next)
+	}
+	if err := e.r.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if slow.held(hostA) == "" {
+		t.Error("the next run did not write the cut scope")
+	}
+}

@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -136,8 +137,10 @@ func (r *Refresher) expressLane(ctx, runCtx context.Context) {
 			}
 			continue
 		}
+		r.lane.enter()
 		wg.Go(func() {
 			defer func() { <-slots }()
+			defer r.lane.leave()
 			wctx, cancel := context.WithTimeout(runCtx, r.runTimeout())
 			defer cancel()
 			if _, err := r.writeScope(wctx, sc); err != nil { // writeScope logs its own failures
@@ -162,6 +165,21 @@ func (r *Refresher) runTimeout() time.Duration {
 		return DefaultRunTimeout
 	}
 	return r.RunTimeout
+}
+
+// errCut is writeScope's answer for a pass the run's deadline cut: not a
+// failure of the scope, which stays due.
+var errCut = errors.New("cut by the run's deadline")
+
+// softDeadline is when a run stops taking up scopes: a little before its
+// deadline, so the writes in flight end within it (a write cut midway is
+// handed to the next run, but costs its request).
+func softDeadline(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Now().Add(100 * 365 * 24 * time.Hour)
+	}
+	return d.Add(-min(time.Until(d)/10, 30*time.Second))
 }
 
 // safeRun runs under RunTimeout and turns a panic into a logged, counted

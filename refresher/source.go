@@ -126,8 +126,9 @@ func (r *Refresher) dueSources(now time.Time, full bool) []*source {
 }
 
 // fetch asks the due sources at once, each under its own deadline, and books
-// their answers. It returns the failures, each logged once.
-func (r *Refresher) fetch(ctx context.Context, due []*source) []error {
+// their answers. It returns the failures, each logged (at Error when new,
+// at Debug when the source failed exactly so last time), and how many were new.
+func (r *Refresher) fetch(ctx context.Context, due []*source) ([]error, int) {
 	answers := make([]Fetched, len(due))
 	var wg sync.WaitGroup
 	for i, s := range due {
@@ -135,10 +136,12 @@ func (r *Refresher) fetch(ctx context.Context, due []*source) []error {
 	}
 	wg.Wait()
 	var errs []error
+	fresh := 0
 	for i, s := range due {
-		errs = append(errs, r.bookFetch(s, answers[i])...)
+		e, n := r.bookFetch(s, answers[i])
+		errs, fresh = append(errs, e...), fresh+n
 	}
-	return errs
+	return errs, fresh
 }
 
 // fetchOne calls one source under FetchTimeout, and gives up on it a little
@@ -168,8 +171,9 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) Fetched {
 }
 
 // bookFetch records an answer: the tokens in hand, the next fetch, and the
-// hosts ECR stopped returning.
-func (r *Refresher) bookFetch(s *source, f Fetched) []error {
+// hosts ECR stopped returning. It logs the failures, and returns them and how
+// many were new.
+func (r *Refresher) bookFetch(s *source, f Fetched) ([]error, int) {
 	now := r.Now()
 	log := r.Logger.WithField("region", s.Region())
 	if s.ident.name != "" {
@@ -185,14 +189,25 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 	if err == nil {
 		err = errors.Join(problems...)
 	}
+	r.mu.Lock()
+	repeat := err != nil && s.lastErr == err.Error()
+	r.mu.Unlock()
 	var errs []error
+	fresh := 0
+	logErr := func(e error, msg string) {
+		errs = append(errs, e)
+		if repeat {
+			log.WithError(e).Debug(msg)
+			return
+		}
+		fresh++
+		log.WithError(e).Error(msg)
+	}
 	if fErr != nil {
-		errs = append(errs, fErr)
-		log.WithError(fErr).Error("ecr token fetch failed")
+		logErr(fErr, "ecr token fetch failed")
 	}
 	for _, e := range problems {
-		errs = append(errs, e)
-		log.WithError(e).Error("ecr token unusable")
+		logErr(e, "ecr token unusable")
 	}
 	if err != nil {
 		r.Metrics.ecrError(s.Region(), errorCode(err))
@@ -205,7 +220,7 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 	if err == nil {
 		s.failures, s.lastErr = 0, ""
 		s.nextAt = r.guardAt(now, earliestExpiry(s.tokens, now))
-		return nil
+		return nil, 0
 	}
 	s.failures++
 	s.lastErr = err.Error()
@@ -213,7 +228,7 @@ func (r *Refresher) bookFetch(s *source, f Fetched) []error {
 	if f.Err == nil && len(s.tokens) > 0 {
 		s.nextAt = minTime(s.nextAt, r.guardAt(now, earliestExpiry(s.tokens, now)))
 	}
-	return errs
+	return errs, fresh
 }
 
 // named makes a fetch's error say which source it is about (a client's own

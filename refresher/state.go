@@ -27,9 +27,9 @@ type scopeState struct {
 	// retryAt is when the next pass is due after a failure (zero while
 	// nothing fails); failures counts passes in a row that failed.
 	retryAt time.Time
-	// lastErr is a failure of the scope as a whole: a refused identity, a
-	// plan that could not read the scope.
-	lastErr string
+	// fail is what its last pass failed with (nil while nothing fails): a
+	// pointer, as few of 10,000 scopes fail at once.
+	fail *scopeFail
 	// pushes counts AddScope calls for the scope since it was created (its
 	// pusher saw it change); seen is that count as of the last pass. The
 	// scope is due again while they differ.
@@ -39,6 +39,38 @@ type scopeState struct {
 	planned      bool // a pass has completed at least once
 	busy         bool // a pass is writing it
 	removed      bool // dropped while busy: its outcome is not booked
+}
+
+// scopeFail is how a scope's last pass failed.
+type scopeFail struct {
+	// lastErr is a failure of the scope as a whole: a refused identity, a
+	// plan that could not read the scope.
+	lastErr string
+	// cause is the failure, shared with the scopes of its group that failed
+	// alike.
+	cause *cause
+}
+
+// lastErr is the scope's failure as a whole, "" when none.
+func (sc *scopeState) lastErr() string {
+	if sc.fail == nil {
+		return ""
+	}
+	return sc.fail.lastErr
+}
+
+// cause is what the scope's last pass failed with, nil when it did not.
+func (sc *scopeState) cause() *cause {
+	if sc.fail == nil {
+		return nil
+	}
+	return sc.fail.cause
+}
+
+// parked reports whether the scope waits for its cause's probe.
+func (sc *scopeState) parked() bool {
+	c := sc.cause()
+	return c != nil && c.probe != nil && c.probe != sc
 }
 
 // pairState is one (registry host, scope) pair: 48 bytes, of which there is
@@ -170,24 +202,43 @@ type outcome struct {
 	pushes          uint32 // the scope's pushes as of the plan
 	scope           Scope  // the scope as planned (AddScope may replace it meanwhile)
 	counts          counts
+	lines           []failLine // its failures, logged once booked
+}
+
+// failed reports whether the pass met any failure.
+func (o *outcome) failed() bool {
+	if o.scopeErr != nil {
+		return true
+	}
+	for _, errs := range o.hostErrs {
+		if len(errs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // book records a pass's outcome in the scope's state and returns its
 // failures; those of pairs whose host ECR no longer returns (no write of the
-// pass named them) come apart too, for the caller to log. Call with r.mu held.
-func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []error, err error) {
+// pass named them) come apart too, as lines for the caller to log. joined
+// is set when the scope took on a cause other scopes of its group had
+// already. Call with r.mu held.
+func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []failLine, joined bool, err error) {
 	defer r.release(sc)
 	if sc.removed {
-		return nil, nil
+		return nil, false, nil
 	}
 	sc.seen = o.pushes
 	sc.planned = true
 	var errs []error
 	if o.scopeErr != nil {
 		errs = append(errs, o.scopeErr)
-		sc.lastErr = o.scopeErr.Error()
-	} else {
-		sc.lastErr = ""
+		if sc.fail == nil {
+			sc.fail = &scopeFail{}
+		}
+		sc.fail.lastErr = o.scopeErr.Error()
+	} else if sc.fail != nil {
+		sc.fail.lastErr = ""
 	}
 	kept := sc.pairs[:0]
 	for _, p := range sc.pairs {
@@ -196,13 +247,15 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 			continue
 		}
 		if since, ok := r.missingSince(sc.ident, p.host); ok {
-			p.lastErr = "ecr no longer returns a token for this registry (since " + since.UTC().Format(time.RFC3339) + ")"
-			missing = append(missing, errors.New(p.host+" in scope "+sc.Name+": "+p.lastErr))
+			text := "ecr no longer returns a token for this registry (since " + since.UTC().Format(time.RFC3339) + ")"
+			m := errors.New(p.host + " in scope " + sc.Name + ": " + text)
+			missing = append(missing, failLine{msg: "credential not refreshed", err: m, hosts: []string{p.host}, repeat: p.lastErr == text})
+			p.lastErr = text
+			errs = append(errs, m)
 			kept = append(kept, p)
 		}
 	}
 	sc.pairs = kept
-	errs = append(errs, missing...)
 	for _, host := range slices.Sorted(maps.Keys(o.hostErrs)) {
 		herrs := o.hostErrs[host]
 		p := sc.pair(host)
@@ -229,7 +282,8 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 	sc.gen = o.gen
 	if len(errs) == 0 {
 		sc.failures, sc.retryAt = 0, time.Time{}
-		return missing, nil
+		r.track(sc, nil, false, now)
+		return missing, false, nil
 	}
 	err = errors.Join(errs...)
 	sc.failures++
@@ -238,7 +292,8 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []e
 		wait = r.RetryMaxInterval
 	}
 	sc.retryAt = r.retryAt(now, int(sc.failures), err, wait)
-	return missing, err
+	joined = r.track(sc, err, !o.identityRefused && allPermanent(errs), now)
+	return missing, joined, err
 }
 
 // release ends a pass over sc: a scope pushed again while it was written, or

@@ -118,7 +118,7 @@ func (r *Refresher) groups(now time.Time, label func(Scope) string) map[groupKey
 	}
 	for _, sc := range r.scopes {
 		g := label(sc.Scope)
-		if !sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "") {
+		if !sc.planned || (len(sc.pairs) == 0 && sc.lastErr() != "") {
 			gs := get(g, "")
 			if sc.planned {
 				gs.Failing++
@@ -186,7 +186,7 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	bad, good := firstPairs{}, firstPairs{}
 	var badScope *scopeState
 	for _, sc := range r.scopes {
-		if (!sc.planned || (len(sc.pairs) == 0 && sc.lastErr != "")) && (badScope == nil || sc.Name < badScope.Name) {
+		if (!sc.planned || (len(sc.pairs) == 0 && sc.lastErr() != "")) && (badScope == nil || sc.Name < badScope.Name) {
 			badScope = sc
 		}
 		for i := range sc.pairs {
@@ -201,8 +201,8 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 	}
 	switch {
 	case badScope == nil:
-	case badScope.lastErr != "":
-		notReady("scope " + badScope.Name + ": " + badScope.lastErr)
+	case badScope.lastErr() != "":
+		notReady("scope " + badScope.Name + ": " + badScope.lastErr())
 	default:
 		notReady("no credential written yet in scope " + badScope.Name)
 	}

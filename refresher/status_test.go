@@ -179,7 +179,8 @@ func TestRefresher_DryRun(t *testing.T) {
 }
 
 // The summary's counts are the per-write lines': one line per object written,
-// left unchanged or failed (issue 18, item 3).
+// left unchanged or failed (issue 18, item 3). A failure is logged at Error
+// when it is new and at Debug when it repeats (issue 22, item 6).
 func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
 	t.Parallel()
 	src := &fakeSource{region: "us-east-1", hosts: []string{hostA, hostB}, life: 12 * time.Hour}
@@ -195,18 +196,21 @@ func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
 		return refresher.Plan{Failures: []refresher.Failure{{Host: hostA, Err: refresher.Permanent(errors.New("no registry for it"))}}}, nil
 	}}
 	e := newEnv(t, []refresher.Source{src}, scope("fresh", &fakeTarget{}), scope("same", same), scope("two", broken), scope("refused", refused))
-	check := func(run string) {
+	check := func(run, level string) {
 		t.Helper()
 		w, u, f := e.summary(t)
 		lw := e.count(`msg="secret updated"`) + e.count(`msg="secret created"`)
 		lu := e.count(`msg="secret unchanged"`)
-		lf := e.count("level=error")
+		lf := e.count(`msg="credential not written"`)
 		if w != lw || u != lu || f != lf {
 			t.Errorf("%s: summary written=%d unchanged=%d failed=%d; lines say %d, %d, %d:\n%s", run, w, u, f, lw, lu, lf, e.log)
 		}
+		if n := e.count(`msg="credential not written"`, "level="+level); n != lf {
+			t.Errorf("%s: %d of %d failure lines at level %s:\n%s", run, n, lf, level, e.log)
+		}
 	}
 	_ = e.r.RunOnce(t.Context())
-	check("first run")
+	check("first run", "error")
 	if w, u, f := e.summary(t); w != 2 || u != 1 || f != 2 {
 		t.Errorf("first run: written=%d unchanged=%d failed=%d, want 2, 1, 2", w, u, f)
 	}
@@ -215,7 +219,7 @@ func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
 	e.newLog()
 	e.clock.Set(e.r.NextDue())
 	_ = e.r.RunDue(t.Context())
-	check("retry")
+	check("retry", "debug")
 	if w, u, f := e.summary(t); w != 0 || u != 1 || f != 2 {
 		t.Errorf("retry: written=%d unchanged=%d failed=%d, want 0, 1, 2", w, u, f)
 	}

@@ -144,7 +144,7 @@ type daemon struct {
 // deps are what every kind is built with, and the cluster they share with
 // leader election; routeKlog sends client-go's log lines to log.
 func deps(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer, info buildinfo.Info, routeKlog bool) (setup.Deps, *cluster) {
-	c := &cluster{userAgent: info.UserAgent(), log: log, routeKlog: routeKlog}
+	c := &cluster{userAgent: info.UserAgent(), limits: cfg.Limits, log: log, routeKlog: routeKlog}
 	return setup.Deps{Log: log, Metrics: reg, UserAgent: info.UserAgent(), DryRun: cfg.DryRun, Kubernetes: c.config}, c
 }
 
@@ -173,6 +173,7 @@ func configure(ctx context.Context, v *settings.Values, kinds []setup.Kind, gete
 	r.Sources = newResolver(own, cfg, a, reg, log).Sources
 	r.DryRun, r.Logger = cfg.DryRun, log
 	r.ShutdownTimeout = cfg.ShutdownTimeout
+	r.Workers = cfg.Limits.WriteConcurrency
 	r.RetryMinInterval, r.RetryMaxInterval = cfg.RetryMinInterval, cfg.RetryMaxInterval
 	r.Metrics = refresher.NewMetrics(reg)
 	r.Metrics.PerScope = cfg.MetricsPerScope

@@ -128,6 +128,8 @@ type Config struct {
 
 	Once, DryRun    bool
 	MetricsPerScope bool
+	// Limits are how fast the daemon writes.
+	Limits Limits
 	// LeaderElection: only the holder of the Lease writes (any mode; needs a cluster).
 	LeaderElection          bool
 	LeaderElectionNamespace string // empty: the Pod's (or kubeconfig context's) namespace
@@ -159,6 +161,7 @@ func parseShared(v setup.Values, getenv func(string) string) Config {
 	case c.RetryMinInterval > 0 && c.RetryMaxInterval > 0 && c.RetryMinInterval > c.RetryMaxInterval:
 		v.Problem("RETRY_MAX_INTERVAL", "%s is shorter than RETRY_MIN_INTERVAL %s", c.RetryMaxInterval, c.RetryMinInterval)
 	}
+	c.Limits = parseLimits(v)
 	c.Registries = parseRegistries(v, c.Region)
 	switch {
 	case c.Region == "" && allNameRegion(c.Registries):

@@ -12,6 +12,8 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/settings"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
@@ -57,6 +59,7 @@ func TestParseShared_Defaults(t *testing.T) {
 		Region: "us-east-1", RoleSessionName: DefaultRoleSessionName,
 		ListenPort: DefaultListenPort, LogLevel: logrus.InfoLevel, LogFormat: "text", RefreshSchedule: "@every 6h",
 		ShutdownTimeout: 10 * time.Second, RetryMinInterval: 30 * time.Second, RetryMaxInterval: 15 * time.Minute,
+		Limits: Limits{WriteConcurrency: refresher.DefaultWorkers, KubeQPS: kubeapi.DefaultQPS, KubeBurst: 2 * kubeapi.DefaultQPS},
 	}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(tenantrole.AllowList{})); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)

@@ -58,14 +58,14 @@ func TestHelp(t *testing.T) {
 	}
 	// By mode, in this order, each kind with what it requires.
 	last := -1
-	for _, title := range []string{"\nECR (every mode)\n  Requires: ", "\nDaemon (every mode)\n", "\nRancher 1.x: ", "\nRancher 2.x: ", "\nKubernetes namespaces"} {
+	for _, title := range []string{"\nECR (every mode)\n  Requires: ", "\nDaemon (every mode)\n", "\nRate and concurrency (every mode)\n", "\nRancher 1.x: ", "\nRancher 2.x: ", "\nKubernetes namespaces"} {
 		i := strings.Index(h, title)
 		if i < last {
 			t.Errorf("section %q missing or out of order", strings.TrimSpace(title))
 		}
 		last = i
 	}
-	for _, sec := range Sections(Kinds())[2:] {
+	for _, sec := range Sections(Kinds())[len(shared()):] {
 		if sec.Requires == "" || !strings.Contains(h, "  Requires: "+sec.Requires+"\n") {
 			t.Errorf("section %q does not say what it requires", sec.Title)
 		}

@@ -24,7 +24,9 @@ func Kinds() []setup.Kind {
 }
 
 // shared are the sections of the settings every mode shares.
-func shared() []setup.Section { return []setup.Section{ecrSection(), daemonSection()} }
+func shared() []setup.Section {
+	return []setup.Section{ecrSection(), daemonSection(), limitsSection()}
+}
 
 // Sections are every section of settings, as --help lists them: those every
 // mode shares, then each kind's.

@@ -20,6 +20,7 @@ import (
 // its configuration loaded once, on first use, for every kind and the Lease.
 type cluster struct {
 	userAgent string
+	limits    Limits
 	log       logrus.FieldLogger
 	// routeKlog sends client-go's log lines (klog) to log. klog's logger is
 	// process-wide: only the process's own run sets it (a test process runs
@@ -35,7 +36,7 @@ type cluster struct {
 // config is setup.Deps.Kubernetes: the configuration and the namespace it is in.
 func (c *cluster) config() (*rest.Config, string, error) {
 	c.once.Do(func() {
-		c.cfg, c.ns, c.err = kubeapi.Config(kubeapi.Options{UserAgent: c.userAgent})
+		c.cfg, c.ns, c.err = kubeapi.Config(kubeapi.Options{UserAgent: c.userAgent, QPS: c.limits.KubeQPS, Burst: c.limits.KubeBurst})
 		if c.err == nil && c.routeKlog {
 			logging.RouteKlog(c.log)
 		}
