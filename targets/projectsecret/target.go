@@ -137,9 +137,10 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 // create ending in 409 and no second read), asks own before changing it, and
 // keeps the entries of hosts whose token is not in hand as they are.
 func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refresher.Token, managed func(string) bool) refresher.Write {
+	id := ns + "/" + name
+	own := owner(id, project, managed)
 	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
 	auths := kubesecret.Auths(toks)
-	id := ns + "/" + name
 	w := refresher.Write{
 		What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: toks, Detail: "project=" + project,
 		Action: refresher.ResultCreated, Stale: s == nil || !kubesecret.Holds(s, labels, auths),
@@ -150,20 +151,6 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 		if s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
 			w.Fields["adopted"] = "made through /v3; now labelled " + ProjectScopedLabel
 		}
-	}
-	own := func(s *corev1.Secret) error {
-		if err := refusal(s, project); err != nil {
-			return err
-		}
-		hosts, err := kubesecret.Hosts(s)
-		if err != nil {
-			return fmt.Errorf("secret %s: %v; it is not rewritten: check it, or delete it", id, err)
-		}
-		if foreign := slices.DeleteFunc(hosts, managed); len(foreign) > 0 {
-			return fmt.Errorf("secret %s also holds hosts this process does not manage (%s); it is never rewritten: move them to a Secret of their own, or delete it",
-				id, multihost.HostList(foreign))
-		}
-		return nil
 	}
 	apply := func(ctx context.Context, write func(context.Context, string, string, *corev1.Secret, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
 		res, err := write(ctx, ns, name, s, labels, auths, own)
@@ -179,6 +166,26 @@ func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refres
 	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.ApplyFrom) }
 	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.CheckFrom) }
 	return w
+}
+
+// owner is the rule for the existing Secret id as the writer reads it: it is
+// rewritten only when refusal finds it this process's for project and every
+// host in it is managed.
+func owner(id, project string, managed func(string) bool) func(*corev1.Secret) error {
+	return func(s *corev1.Secret) error {
+		if err := refusal(s, project); err != nil {
+			return err
+		}
+		hosts, err := kubesecret.Hosts(s)
+		if err != nil {
+			return fmt.Errorf("secret %s: %v; it is not rewritten: check it, or delete it", id, err)
+		}
+		if foreign := slices.DeleteFunc(hosts, managed); len(foreign) > 0 {
+			return fmt.Errorf("secret %s also holds hosts this process does not manage (%s); it is never rewritten: move them to a Secret of their own, or delete it",
+				id, multihost.HostList(foreign))
+		}
+		return nil
+	}
 }
 
 // MadeThroughV3 reports whether s was made through Rancher's /v3 API (a
