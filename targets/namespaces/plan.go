@@ -77,7 +77,6 @@ func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Pla
 	if !t.selectedNow(n.name) {
 		return refresher.Plan{}, nil
 	}
-	auths := kubesecret.Auths(want.Tokens)
 	own := t.owner(want)
 	known := t.writer.Known(n.name, t.SecretName)
 	action := refresher.ResultUpdated
@@ -103,16 +102,21 @@ func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Pla
 	if len(want.Tokens) == 0 {
 		w.Written, w.Detail, w.Action = "secret emptied of this daemon's registries: the namespace gets no credential", detail+";none", refresher.ResultUpdated
 	}
-	w.Apply = func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, drop, false) }
-	w.Check = func(ctx context.Context) (refresher.Result, error) { return n.write(ctx, auths, own, drop, true) }
+	w.Apply = func(ctx context.Context) (refresher.Result, error) {
+		return n.write(ctx, want.Tokens, own, drop, false)
+	}
+	w.Check = func(ctx context.Context) (refresher.Result, error) {
+		return n.write(ctx, want.Tokens, own, drop, true)
+	}
 	return refresher.Plan{Writes: []refresher.Write{w}}, nil
 }
 
-// write writes (or, dry, checks) the Secret, then adds it to the named
-// ServiceAccounts that lack it. With drop, the entries of the hosts it
-// reports that auths lacks are taken out.
-func (n *namespace) write(ctx context.Context, auths map[string]kubesecret.Auth, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
+// write writes (or, dry, checks) the Secret holding toks, then adds it to
+// the named ServiceAccounts that lack it. With drop, the entries of the hosts
+// it reports that toks lack are taken out.
+func (n *namespace) write(ctx context.Context, toks []refresher.Token, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
 	t := n.t
+	auths := kubesecret.Auths(toks)
 	var res refresher.Result
 	var err error
 	switch {
