@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,7 +42,8 @@ import (
 // client-certificate user). nabsul uses the AWS SDK for Go v1, which has no
 // endpoint setting, so both reach ECR as api.ecr.us-east-1.amazonaws.com
 // through an HTTPS proxy (HTTPS_PROXY) that answers with the stand-in,
-// trusted through AWS_CA_BUNDLE; nabsul reads ~/.kube/config. NABSUL_BIN
+// trusted through AWS_CA_BUNDLE; nabsul reads ~/.kube/config of its user's
+// passwd entry, written there for the benchmark when there is none. NABSUL_BIN
 // names nabsul's binary, built from its own repository (go build . in a
 // checkout of github.com/nabsul/k8s-ecr-login-renew); it is not part of this
 // one, and without it the benchmark skips, saying so.
@@ -63,17 +65,32 @@ func BenchmarkCompare_Nabsul1000Namespaces(b *testing.B) {
 	common := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
 		"HTTPS_PROXY=" + proxy, "NO_PROXY=127.0.0.1,localhost", "AWS_CA_BUNDLE=" + caFile}
-	nabsulHome := filepath.Join(dir, "nabsul")
-	if err := os.MkdirAll(filepath.Join(nabsulHome, ".kube"), 0o700); err != nil {
+	// nabsul reads ~/.kube/config of the user's passwd entry (os/user), not
+	// $HOME: the kubeconfig goes there for the benchmark's length, and only
+	// where there is none (a kubeconfig of the user's is never touched).
+	u, err := user.Current()
+	if err != nil {
 		b.Fatal(err)
+	}
+	nabsulHome := u.HomeDir
+	nabsulConfig := filepath.Join(nabsulHome, ".kube", "config")
+	if _, err := os.Stat(nabsulConfig); err == nil {
+		b.Skipf("SKIP: %s exists: nabsul would read it; move it away to compare", nabsulConfig)
+	}
+	if _, err := os.Stat(filepath.Dir(nabsulConfig)); err != nil {
+		if err := os.Mkdir(filepath.Dir(nabsulConfig), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.Remove(filepath.Dir(nabsulConfig)) })
 	}
 	kc, err := kubetest.Kubeconfig(srv.UserConfig("nabsul", "system:masters"), "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(nabsulHome, ".kube", "config"), kc, 0o600); err != nil {
+	if err := os.WriteFile(nabsulConfig, kc, 0o600); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = os.Remove(nabsulConfig) })
 	oursEnv := append([]string{"HOME=" + dir, "KUBECONFIG=" + kubetest.WriteKubeconfig(b, srv.UserConfig(benchUser, "system:masters"), ""),
 		"AWS_ECR_REGISTRY_IDS=" + apptest.Account, "KUBE_NAMESPACES=cmp-*", "LOG_LEVEL=warn"}, common...)
 	nabsulEnv := append([]string{"HOME=" + nabsulHome, "TARGET_NAMESPACE=cmp-*"}, common...)

@@ -38,6 +38,7 @@ const floorWorkers = 64
 //     start) and refresh-cpu-s: the daemon's CPU time for them;
 //   - new-ns-median-ms, new-ns-max-ms, new-ns-count: namespaces created one
 //     after another DURING the next refresh, each to its Secret (watched);
+//     new-ns-idle-median-ms, new-ns-idle-max-ms: 50 more, once it is idle;
 //   - ecr-calls-per-run: GetAuthorizationToken calls over those three runs
 //     (one identity, one region; the new namespaces cost none), per run;
 //   - remove-5000-cpu-s: the daemon's CPU time while 5,000 of the
@@ -93,13 +94,7 @@ func BenchmarkScale_Kube10000Namespaces(b *testing.B) {
 			if _, upd := sw.count(); upd >= 2*n {
 				break
 			}
-			name := fmt.Sprintf("late-%05d", k)
-			t0 := time.Now()
-			if _, err := admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
-			d.waitFor(b, time.Minute, time.Millisecond, "the late namespace's Secret", func() bool { return !sw.addedAt(name).IsZero() })
-			lat = append(lat, sw.addedAt(name).Sub(t0))
+			lat = append(lat, lateNamespace(b, d, admin, sw, fmt.Sprintf("late-%05d", k)))
 		}
 		d.waitFor(b, time.Minute, 100*time.Millisecond, "the second refresh's end", func() bool { return len(d.lines("run finished")) >= 3 })
 		slices.Sort(lat)
@@ -107,6 +102,15 @@ func BenchmarkScale_Kube10000Namespaces(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "new-ns-max-ms")
 		b.ReportMetric(float64(len(lat)), "new-ns-count")
 		b.ReportMetric(float64(ecrCalls.Load())/3, "ecr-calls-per-run")
+
+		// Then with nothing else going on: 50 namespaces one after another.
+		idle := make([]time.Duration, 0, 50)
+		for k := range cap(idle) {
+			idle = append(idle, lateNamespace(b, d, admin, sw, fmt.Sprintf("late-idle-%05d", k)))
+		}
+		slices.Sort(idle)
+		b.ReportMetric(float64(idle[len(idle)/2].Microseconds())/1000, "new-ns-idle-median-ms")
+		b.ReportMetric(float64(idle[len(idle)-1].Microseconds())/1000, "new-ns-idle-max-ms")
 
 		// 5,000 namespaces go: what the daemon spends on them.
 		before := d.settleCPU(b, 2*time.Second)
@@ -120,6 +124,18 @@ func BenchmarkScale_Kube10000Namespaces(b *testing.B) {
 		}
 		d.stop(b)
 	}
+}
+
+// lateNamespace creates namespace name and returns how long its Secret took
+// to appear (watched).
+func lateNamespace(b *testing.B, d *daemon, admin kubernetes.Interface, sw *secretWatch, name string) time.Duration {
+	b.Helper()
+	t0 := time.Now()
+	if _, err := admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	d.waitFor(b, time.Minute, time.Millisecond, "the late namespace's Secret", func() bool { return !sw.addedAt(name).IsZero() })
+	return sw.addedAt(name).Sub(t0)
 }
 
 // runDuration is a "run finished" line's duration.

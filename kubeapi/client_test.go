@@ -68,9 +68,9 @@ func TestPrepare_Defaults(t *testing.T) {
 	if cfg.QPS != kubeapi.DefaultQPS || cfg.Burst != kubeapi.DefaultBurst || cfg.UserAgent != "test/1" {
 		t.Errorf("QPS %v burst %d user agent %q", cfg.QPS, cfg.Burst, cfg.UserAgent)
 	}
-	cfg = kubeapi.Prepare(&rest.Config{}, kubeapi.Options{QPS: 1000})
-	if cfg.QPS != 1000 || cfg.Burst != 1000 {
-		t.Errorf("QPS 1000 alone: QPS %v burst %d, want burst raised to QPS", cfg.QPS, cfg.Burst)
+	cfg = kubeapi.Prepare(&rest.Config{}, kubeapi.Options{QPS: 6000})
+	if cfg.QPS != 6000 || cfg.Burst != 6000 {
+		t.Errorf("QPS 6000 alone: QPS %v burst %d, want burst raised to QPS", cfg.QPS, cfg.Burst)
 	}
 }
 

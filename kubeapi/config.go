@@ -15,14 +15,18 @@ import (
 
 const (
 	// DefaultQPS and DefaultBurst are the client's rate limit when Options
-	// leave them zero. client-go's own default (5 QPS, burst 10) makes 1,000
-	// namespace writes take 200 s, and 50 QPS still 20 s (measured:
-	// BENCHMARKS.md); at 200 they take about 5 s. The API server's Priority
-	// and Fairness queues this client against everything else and answers 429
-	// with Retry-After when it must, which the client honours
-	// (https://kubernetes.io/docs/concepts/cluster-administration/flow-control/).
-	DefaultQPS   = 200
-	DefaultBurst = 400
+	// leave them zero: high enough that the API server, not this client, sets
+	// the pace. client-go's own default (5 QPS, burst 10) makes 1,000
+	// namespace writes take 200 s; 200 QPS made 10,000 take 48 s, 3 times the
+	// server's own floor, and kept a new namespace's write waiting in the
+	// client's queue behind the bulk refresh (BENCHMARKS.md, "Rate and run
+	// length"). Where the server has no room, its Priority and Fairness queues
+	// this client against everything else and answers 429 with Retry-After,
+	// which the client honours
+	// (https://kubernetes.io/docs/concepts/cluster-administration/flow-control/);
+	// KUBE_API_QPS lowers this on a shared server.
+	DefaultQPS   = 2000
+	DefaultBurst = 4000
 
 	// serviceAccountDir is where the kubelet mounts a Pod's ServiceAccount
 	// (https://kubernetes.io/docs/tasks/run-application/access-api-from-pod/).

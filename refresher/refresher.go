@@ -24,8 +24,10 @@ const (
 	// DefaultRetryMinInterval and DefaultRetryMaxInterval bound the backoff.
 	DefaultRetryMinInterval = 30 * time.Second
 	DefaultRetryMaxInterval = 15 * time.Minute
-	// DefaultWorkers is how many scopes are written at once.
-	DefaultWorkers = 16
+	// DefaultWorkers is how many scopes are written at once: 32 keep a
+	// 10,000-namespace run within the API server's own floor on two cores
+	// (BENCHMARKS.md, "Rate and run length"); 16 took 1.6 times it.
+	DefaultWorkers = 32
 	// RefusedRetryInterval is how often a scope the platform refuses (a Secret
 	// that is someone else's, a missing grant) is tried again: such a cause
 	// goes away by a person's hand, with no event this daemon watches, and

@@ -47,9 +47,9 @@ func TestConfigure_Limits(t *testing.T) {
 		qps     float32
 		burst   int
 	}{
-		{"Defaults", minimal(), 16, 200, 400},
+		{"Defaults", minimal(), 32, 2000, 4000},
 		{"Set", with(with(with(minimal(), "WRITE_CONCURRENCY", "3"), "KUBE_API_QPS", "7.5"), "KUBE_API_BURST", "9"), 3, 7.5, 9},
-		{"BurstFromQPS", with(minimal(), "KUBE_API_QPS", "50"), 16, 50, 100},
+		{"BurstFromQPS", with(minimal(), "KUBE_API_QPS", "50"), 32, 50, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDaemon(t, tc.env, io.Discard)
