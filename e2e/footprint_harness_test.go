@@ -51,7 +51,7 @@ const benchUser = "rancher-ecr-credentials"
 // binary built elsewhere: the Dockerfile's static build, another revision),
 // the Dockerfile's own build command under TEST_CROSS_COMPILE=1, else the
 // test build (dynamically linked where cgo is on: a little more RSS).
-func footprintBinary(b *testing.B) string {
+func footprintBinary(b testing.TB) string {
 	b.Helper()
 	if p := os.Getenv("FOOTPRINT_BINARY"); p != "" {
 		return p
@@ -71,7 +71,7 @@ func realPassword(n int64) string {
 
 // startECR serves GetAuthorizationToken with a new real-size password at
 // every call, expiring after life(call) (1 for the first call).
-func startECR(b *testing.B, life func(call int64) time.Duration) (url string, calls *atomic.Int64) {
+func startECR(b testing.TB, life func(call int64) time.Duration) (url string, calls *atomic.Int64) {
 	b.Helper()
 	s := ecrtest.New(apptest.Account, "us-east-1")
 	calls = &atomic.Int64{}
@@ -88,7 +88,7 @@ func startECR(b *testing.B, life func(call int64) time.Duration) (url string, ca
 func twelveHours(int64) time.Duration { return 12 * time.Hour }
 
 // createNamespaces creates prefix-00000… (n of them), 32 at a time.
-func createNamespaces(b *testing.B, admin kubernetes.Interface, prefix string, n int) {
+func createNamespaces(b testing.TB, admin kubernetes.Interface, prefix string, n int) {
 	b.Helper()
 	parallel(b, n, 32, func(i int) error {
 		_, err := admin.CoreV1().Namespaces().Create(context.Background(),
@@ -98,7 +98,7 @@ func createNamespaces(b *testing.B, admin kubernetes.Interface, prefix string, n
 }
 
 // parallel runs f(0…n-1), workers at a time, and fails b on the first error.
-func parallel(b *testing.B, n, workers int, f func(i int) error) {
+func parallel(b testing.TB, n, workers int, f func(i int) error) {
 	b.Helper()
 	var next atomic.Int64
 	var first atomic.Pointer[error]
@@ -130,7 +130,7 @@ type daemon struct {
 
 // startDaemon runs bin as benchUser on srv with ECR at ecrURL, JSON logs, and
 // extra settings (NAME=value) on top.
-func startDaemon(b *testing.B, bin string, srv *kubetest.Server, ecrURL string, extra ...string) *daemon {
+func startDaemon(b testing.TB, bin string, srv *kubetest.Server, ecrURL string, extra ...string) *daemon {
 	b.Helper()
 	dir := b.TempDir()
 	d := &daemon{port: testbin.FreePort(b), logPath: filepath.Join(dir, "daemon.log"), exited: make(chan struct{})}
@@ -187,7 +187,7 @@ func (d *daemon) lines(msg string) []map[string]any {
 
 // waitFor polls cond every tick until it holds, failing b after limit or
 // when the daemon exits.
-func (d *daemon) waitFor(b *testing.B, limit, tick time.Duration, what string, cond func() bool) {
+func (d *daemon) waitFor(b testing.TB, limit, tick time.Duration, what string, cond func() bool) {
 	b.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -203,10 +203,10 @@ func (d *daemon) waitFor(b *testing.B, limit, tick time.Duration, what string, c
 }
 
 // status reads the memory lines of /proc/<pid>/status, in kB.
-func (d *daemon) status(b *testing.B) map[string]int64 { return procStatus(b, d.cmd.Process.Pid) }
+func (d *daemon) status(b testing.TB) map[string]int64 { return procStatus(b, d.cmd.Process.Pid) }
 
 // cpu is the CPU time the daemon has used (user and system).
-func (d *daemon) cpu(b *testing.B) time.Duration {
+func (d *daemon) cpu(b testing.TB) time.Duration {
 	b.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
 	if err != nil {
@@ -221,7 +221,7 @@ func (d *daemon) cpu(b *testing.B) time.Duration {
 
 // settleCPU waits until the daemon uses no CPU for quiet (sampled every
 // 100 ms) and returns its CPU time then.
-func (d *daemon) settleCPU(b *testing.B, quiet time.Duration) time.Duration {
+func (d *daemon) settleCPU(b testing.TB, quiet time.Duration) time.Duration {
 	b.Helper()
 	last, since := d.cpu(b), time.Now()
 	d.waitFor(b, 5*time.Minute, 100*time.Millisecond, "CPU settling", func() bool {
@@ -235,7 +235,7 @@ func (d *daemon) settleCPU(b *testing.B, quiet time.Duration) time.Duration {
 
 // settleRSS waits until RSS makes no new high over 10 samples (2 s) in a
 // row and returns /proc/<pid>/status then.
-func (d *daemon) settleRSS(b *testing.B) map[string]int64 {
+func (d *daemon) settleRSS(b testing.TB) map[string]int64 {
 	b.Helper()
 	high, still := int64(0), 0
 	d.waitFor(b, 2*time.Minute, 200*time.Millisecond, "RSS settling", func() bool {
@@ -250,7 +250,7 @@ func (d *daemon) settleRSS(b *testing.B) map[string]int64 {
 }
 
 // get fetches one of the daemon's endpoints: its status, body size and time.
-func (d *daemon) get(b *testing.B, path string) (code, size int, took time.Duration) {
+func (d *daemon) get(b testing.TB, path string) (code, size int, took time.Duration) {
 	b.Helper()
 	start := time.Now()
 	resp, err := http.Get("http://127.0.0.1:" + d.port + path)
@@ -266,7 +266,7 @@ func (d *daemon) get(b *testing.B, path string) (code, size int, took time.Durat
 }
 
 // stop sends SIGTERM and wants exit code 0.
-func (d *daemon) stop(b *testing.B) {
+func (d *daemon) stop(b testing.TB) {
 	b.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.Fatal(err)
@@ -282,7 +282,7 @@ func (d *daemon) stop(b *testing.B) {
 }
 
 // requests counts the requests user made, by verb, from the audit log.
-func requests(b *testing.B, srv *kubetest.Server, user string) map[string]int {
+func requests(b testing.TB, srv *kubetest.Server, user string) map[string]int {
 	b.Helper()
 	evs, err := srv.AuditEvents()
 	if err != nil {
@@ -310,7 +310,7 @@ type secretWatch struct {
 	change   chan struct{} // a value after every event
 }
 
-func watchSecrets(b *testing.B, srv *kubetest.Server, name string) *secretWatch {
+func watchSecrets(b testing.TB, srv *kubetest.Server, name string) *secretWatch {
 	b.Helper()
 	mc, err := metadata.NewForConfig(srv.AdminConfig())
 	if err != nil {
@@ -382,7 +382,7 @@ func (sw *secretWatch) first() time.Time {
 
 // procStatus reads the memory lines (VmRSS, VmHWM, RssAnon, RssFile), in kB,
 // of /proc/<pid>/status.
-func procStatus(b *testing.B, pid int) map[string]int64 {
+func procStatus(b testing.TB, pid int) map[string]int64 {
 	b.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -92,7 +92,7 @@ func footprintKube(b *testing.B, n int) {
 }
 
 // metricSeries counts the series /metrics exports.
-func metricSeries(b *testing.B, d *daemon) int {
+func metricSeries(b testing.TB, d *daemon) int {
 	b.Helper()
 	resp, err := http.Get("http://127.0.0.1:" + d.port + "/metrics")
 	if err != nil {
