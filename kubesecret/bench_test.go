@@ -11,17 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testheap"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
-
-// heap returns the live heap after a full collection.
-func heap() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // BenchmarkWriter_Memory measures, on the real apiserver and with real-size
 // ECR passwords (about 2,400 characters), what the Writer keeps per Secret it
@@ -48,10 +40,10 @@ func BenchmarkWriter_Memory(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		with := heap()
+		with := testheap.Live()
 		runtime.KeepAlive(w)
 		w = nil
-		without := heap()
+		without := testheap.Live()
 		b.ReportMetric(float64(int64(with)-int64(without))/count, "record-B/secret")
 
 		copies := map[string]*corev1.Secret{}
@@ -63,10 +55,10 @@ func BenchmarkWriter_Memory(b *testing.B) {
 			s.ManagedFields = nil
 			copies[s.Name] = s
 		}
-		with = heap()
+		with = testheap.Live()
 		runtime.KeepAlive(copies)
 		copies = nil
-		without = heap()
+		without = testheap.Live()
 		b.ReportMetric(float64(int64(with)-int64(without))/count, "full-copy-B/secret")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testheap"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -93,24 +94,15 @@ func benchmarkScopeCalls(b *testing.B, n int) {
 func BenchmarkScopeCalls_1000(b *testing.B)  { benchmarkScopeCalls(b, 1000) }
 func BenchmarkScopeCalls_10000(b *testing.B) { benchmarkScopeCalls(b, 10000) }
 
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
 // The refresher's own state per namespace, with real-size tokens, once every
 // namespace was written: bytes of live heap per scope (goal: a few hundred).
 func BenchmarkHeapPerScope_10000(b *testing.B) {
 	const n = 10000
 	var perScope float64
 	for b.Loop() {
-		before := heapInUse()
+		before := testheap.Live()
 		e := benchEnv(b, n)
-		after := heapInUse()
+		after := testheap.Live()
 		runtime.KeepAlive(e)
 		perScope = float64(int64(after)-int64(before)) / n
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testheap"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -35,15 +35,6 @@ func (c counting) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.writes.Add(1)
 	}
 	return c.rt.RoundTrip(req)
-}
-
-// heap returns the live heap after a full collection.
-func heap() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // BenchmarkNamespaces_1000 measures, on the real apiserver, with real-size
@@ -86,7 +77,7 @@ func BenchmarkNamespaces_1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		before := heap()
+		before := testheap.Live()
 		tg := namespaces.New(namespaces.API(c), namespaces.Options{
 			Selection: mustSelection(b, []string{"bench-*"}, "", nil), SecretName: fmt.Sprintf("ecr-%d", n)})
 		r := refresher.New([]refresher.Source{&targettest.Source{Hosts: []string{host}}}, nil)
@@ -97,7 +88,7 @@ func BenchmarkNamespaces_1000(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "start-s")
-		b.ReportMetric(float64(int64(heap())-int64(before))/count, "heap-listed-B/ns")
+		b.ReportMetric(float64(int64(testheap.Live())-int64(before))/count, "heap-listed-B/ns")
 		start = time.Now()
 		if err := r.RunOnce(ctx); err != nil {
 			b.Fatal(err)
@@ -105,7 +96,7 @@ func BenchmarkNamespaces_1000(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "first-run-s")
 		b.ReportMetric(float64(all.Load()), "first-run-requests")
 		b.ReportMetric(float64(writes.Load()), "first-run-writes")
-		b.ReportMetric(float64(int64(heap())-int64(before))/count, "heap-B/ns")
+		b.ReportMetric(float64(int64(testheap.Live())-int64(before))/count, "heap-B/ns")
 
 		all.Store(0)
 		writes.Store(0)
