@@ -32,9 +32,10 @@ const (
 	DefaultPageSize = 3000
 
 	// DefaultMaxIdleConnsPerHost keeps enough connections to Rancher open between
-	// runs for scopes written side by side; net/http's default of 2 would open new
-	// ones every run.
-	DefaultMaxIdleConnsPerHost = 16
+	// runs for scopes written side by side (the refresher's default 32 writers);
+	// net/http's default of 2 would open new ones every run, and 16 opened 16 a
+	// run at 50 environments (BENCHMARKS.md, "A whole run").
+	DefaultMaxIdleConnsPerHost = 32
 
 	// maxObjectBytes bounds the body of a single object (a create or update
 	// answer); maxErrorBodyBytes an error body. Lists are bounded in list.go.

@@ -127,6 +127,8 @@ func TestRun_RefusalsRecoverWithinAMinute(t *testing.T) {
 		}
 	}
 	bind("team-a") // team-b: not yet
+	kubetest.WaitAllowed(t, admin, user, nil, "", "list", "", "namespaces")
+	kubetest.WaitAllowed(t, admin, user, nil, "team-a", "update", "", "secrets")
 	if _, err := admin.CoreV1().Secrets("team-a").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ecr-credentials"},
 		StringData: map[string]string{"someone": "else's"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,8 @@ func TestUserConfig_RBACEnforced(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Asked by the admin, so alice's requests stay three.
+	kubetest.WaitAllowed(t, admin, "alice", []string{"team-a"}, "rbac-test", "list", "", "secrets")
 	if _, err := alice.CoreV1().Secrets("rbac-test").List(ctx, metav1.ListOptions{}); err != nil {
 		t.Fatalf("alice lists secrets with a binding to her group: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
@@ -60,7 +61,8 @@ func (e *Env) Grant(ns, user string, rules ...rbacv1.PolicyRule) {
 	e.GrantTo(ns, user, rbacv1.Subject{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}, rules...)
 }
 
-// GrantTo binds a Role of rules in ns, both named name, to subject.
+// GrantTo binds a Role of rules in ns, both named name, to subject, and
+// waits until the server allows the first rule.
 func (e *Env) GrantTo(ns, name string, subject rbacv1.Subject, rules ...rbacv1.PolicyRule) {
 	e.T.Helper()
 	ctx := e.T.Context()
@@ -71,6 +73,10 @@ func (e *Env) GrantTo(ns, name string, subject rbacv1.Subject, rules ...rbacv1.P
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{subject}}, metav1.CreateOptions{}); err != nil {
 		e.T.Fatal(err)
+	}
+	if len(rules) > 0 {
+		user, groups := kubetest.SubjectUser(subject)
+		kubetest.WaitAuthorized(e.T, e.Admin, user, groups, kubetest.RuleAttributes(ns, rules[0]), true)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -157,27 +156,6 @@ func (e *env) grant(ns string, rule rbacv1.PolicyRule) {
 func (e *env) grantTo(ns string, subject rbacv1.Subject, rule rbacv1.PolicyRule) {
 	e.T.Helper()
 	e.GrantTo(ns, fmt.Sprintf("%s-%s", subject.Name, rule.Resources[0]), subject, rule)
-	user := subject.Name
-	if subject.Kind == "ServiceAccount" {
-		user = "system:serviceaccount:" + subject.Namespace + ":" + subject.Name
-	}
-	e.waitAuthorized(user, ns, rule, true)
-}
-
-// waitAuthorized waits until the API server's authorizer, whose RBAC cache
-// follows Role changes a moment later, answers want for user and rule's
-// first verb in ns.
-func (e *env) waitAuthorized(user, ns string, rule rbacv1.PolicyRule, want bool) {
-	e.T.Helper()
-	attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0]}
-	if len(rule.ResourceNames) > 0 {
-		attrs.Name = rule.ResourceNames[0]
-	}
-	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: attrs}}
-	waitFor(e.T, 30*time.Second, fmt.Sprintf("%s to be allowed=%v to %s %s in %s", user, want, rule.Verbs[0], rule.Resources[0], ns), func() bool {
-		got, err := e.Admin.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
-		return err == nil && got.Status.Allowed == want
-	})
 }
 
 // revoke removes the user's grant on resource in ns.
@@ -193,7 +171,7 @@ func (e *env) revoke(ns, resource string) {
 	if err := e.Admin.RbacV1().Roles(ns).Delete(context.Background(), e.user+"-"+resource, metav1.DeleteOptions{}); err != nil {
 		e.T.Fatal(err)
 	}
-	e.waitAuthorized(e.user, ns, role.Rules[0], false)
+	kubetest.WaitAuthorized(e.T, e.Admin, e.user, nil, kubetest.RuleAttributes(ns, role.Rules[0]), false)
 }
 
 // client is the daemon's Rancher client: the bearer token, /v3 URL of the project.

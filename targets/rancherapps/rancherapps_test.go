@@ -215,6 +215,7 @@ func TestRancherApps_ReadOnlyClusterRepos(t *testing.T) {
 		Subjects: []rbacv1.Subject{{Kind: "User", Name: "apps-rbac-daemon", APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	kubetest.WaitAllowed(t, e.Admin, "apps-rbac-daemon", nil, "", "list", "catalog.cattle.io", "clusterrepos")
 	e.Grant("apps-rbac", "apps-rbac-daemon", targettest.SecretRule("get", "update"))
 	tg := rancherapps.New(e.Client(e.Srv.UserConfig("apps-rbac-daemon")), rancherapps.Options{Namespaces: consumertest.Namespaces(t, "apps-rbac")})
 	tg.Logger = e.Log
