@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,7 +149,7 @@ func New(ctx context.Context, dir string) (_ *Server, err error) {
 	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := testproc.FreePorts(3)
+	ports, err := freePorts()
 	if err != nil {
 		return nil, err
 	}
@@ -257,4 +258,33 @@ func (s *Server) poll(ctx context.Context, interval time.Duration, what string, 
 		case <-tick.C:
 		}
 	}
+}
+
+// freePorts picks Rancher's HTTP, HTTPS and extension API ports: free, and
+// with the port after the HTTPS one free too, which Rancher binds for its
+// internal listener (fleet): pkg/tls/tls.go in rancher/rancher,
+// internalPort = httpsPort + 1. Ports the kernel hands out one after another
+// would otherwise give that port to the extension API.
+func freePorts() ([]int, error) {
+	for range 20 {
+		https, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port := https.Addr().(*net.TCPAddr).Port
+		next, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		if err != nil {
+			https.Close()
+			continue
+		}
+		// Both held, so the other two cannot be either.
+		others, err := testproc.FreePorts(2)
+		https.Close()
+		next.Close()
+		if err != nil {
+			return nil, err
+		}
+		return []int{others[0], port, others[1]}, nil
+	}
+	return nil, errors.New("no free port whose next port is free too, for Rancher's HTTPS and internal listeners")
 }
