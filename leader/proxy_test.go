@@ -52,8 +52,15 @@ func (p *tcpProxy) serve() {
 			return
 		}
 		p.mu.Lock()
+		cut, refuse := p.cut, p.refuse
+		if cut && refuse {
+			// Accepted just before the listener closed: the server is gone,
+			// so this one is dropped too, not held open.
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
 		p.conns = append(p.conns, c)
-		cut := p.cut
 		p.mu.Unlock()
 		if cut {
 			continue // held open, never answered
@@ -75,7 +82,7 @@ func (p *tcpProxy) serve() {
 func (p *tcpProxy) cutOff(refuse bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = true
+	p.cut, p.refuse = true, refuse
 	for _, c := range p.conns {
 		c.Close()
 	}
