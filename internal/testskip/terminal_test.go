@@ -39,24 +39,32 @@ func openPTY(t *testing.T) (controller, terminal *os.File) {
 	return c, term
 }
 
-// goTestAtTerminal runs `go test ./internal/testskip/testdata/skipper` as a
-// person at a terminal does (a new session whose controlling terminal is a
-// pseudo-terminal), with env added, and returns what the terminal showed and
-// what the go command printed.
-func goTestAtTerminal(t *testing.T, goTool, root string, env ...string) (terminal, stdout string, err error) {
-	t.Helper()
-	c, term := openPTY(t)
+// goTestCommand is `go test ./internal/testskip/testdata/skipper` in a new
+// session, with no server and no REQUIRE_… (CI sets them), env added.
+func goTestCommand(goTool, root string, env ...string) *exec.Cmd {
 	cmd := exec.Command(goTool, "test", "./internal/testskip/testdata/skipper")
 	cmd.Dir = root
-	for _, kv := range os.Environ() { // no server, no REQUIRE_… (CI sets them)
+	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k != "KUBEBUILDER_ASSETS" && !strings.HasPrefix(k, "REQUIRE_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+// goTestAtTerminal runs goTestCommand as a person at a terminal does (its
+// controlling terminal and standard error a pseudo-terminal, its standard
+// output kept apart), and returns what the terminal showed and what the go
+// command printed on its standard output.
+func goTestAtTerminal(t *testing.T, goTool, root string, env ...string) (terminal, stdout string, err error) {
+	t.Helper()
+	c, term := openPTY(t)
+	cmd := goTestCommand(goTool, root, env...)
 	var out bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, &out, term
+	cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, 0
 	shown := make(chan string, 1)
 	go func() {
 		b, _ := io.ReadAll(c) // ends (EIO) once no process holds the terminal end
@@ -100,5 +108,34 @@ func TestMain_TellsTheTerminal(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, MarkerName)); err != nil {
 		t.Errorf("marker: %v", err)
+	}
+}
+
+// Without a terminal (a log, an agent's captured output), the line goes to
+// the go command's standard error, which that log holds, and not to its
+// standard output: run after run, as at a terminal.
+func TestMain_TellsTheLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	root, _ := moduleRoot()
+	want := "./internal/testskip/testdata/skipper: SKIPPED 2 tests for want of kube-apiserver and etcd (" + Kube.Provide + "); 1 for want of moto_server (" + Moto.Provide + ")\n"
+	for run := 1; run <= 2; run++ {
+		cmd := goTestCommand(goTool, root)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("run %d: %v\n%s%s", run, err, stdout.String(), stderr.String())
+		}
+		if stderr.String() != want {
+			t.Errorf("run %d: the go command's standard error holds %q\nwant %q", run, stderr.String(), want)
+		}
+		if out := stdout.String(); !strings.HasPrefix(out, "ok  \t") || strings.Contains(out, "(cached)") || strings.Contains(out, "SKIP") {
+			t.Errorf("run %d: go test printed %q, want one ok line, not cached", run, out)
+		}
 	}
 }

@@ -4,13 +4,16 @@
 //
 // In package-list mode the go command prints nothing of a passing package's
 // output, skips included: only "ok". So each skip is counted, and when the
-// package's test binary ends (Main, from its TestMain) one line is written to
-// the terminal the tests run from, /dev/tty, saying how many tests skipped for
-// want of which server and the command that provides it:
+// package's test binary ends (Main, from its TestMain) one line is written
+// where the person who ran `go test` reads: the go command's own standard
+// error (the test binary's parent's; a terminal, or the pipe of a log), else
+// the controlling terminal, /dev/tty. It says how many tests skipped for want
+// of which server and the command that provides it:
 //
 //	./internal/app: SKIPPED 4 tests for want of kube-apiserver and etcd (KUBEBUILDER_ASSETS=$(scripts/kube-testenv.sh | tail -1) go test ./...)
 //
-// Where no terminal can be opened (CI, an editor) nothing is written; CI sets
+// A go command whose standard error is a regular file gets the line at its
+// terminal only (a second writer would overwrite the file's lines). CI sets
 // REQUIRE_KUBE=1, REQUIRE_MOTO=1 and REQUIRE_RANCHER=1, under which a skip is
 // a failure. The go command would replay a cached "ok" without running the
 // binary, and the line would not come again: a package that skipped is kept
@@ -133,7 +136,7 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Report writes c's line through open (the terminal) when there were skips,
+// Report writes c's line through open (where the person reads) when there were skips,
 // naming the package by its directory (where); a terminal that cannot be
 // opened gets nothing.
 func Report(c *Counter, where func() (root, pkg string), open func() (io.WriteCloser, error)) {
@@ -149,9 +152,19 @@ func Report(c *Counter, where func() (root, pkg string), open func() (io.WriteCl
 	_, _ = io.WriteString(w, c.Line(pkg)+"\n")
 }
 
-// openTerminal opens the controlling terminal of the process, which the go
-// command's test binaries share with the person who ran `go test`.
-func openTerminal() (io.WriteCloser, error) { return os.OpenFile("/dev/tty", os.O_WRONLY, 0) }
+// openTerminal opens where the person who ran `go test` reads: the go
+// command's standard error when it is a terminal or a pipe (proc(5),
+// /proc/<pid>/fd), else the controlling terminal the test binary shares
+// with it.
+func openTerminal() (io.WriteCloser, error) {
+	parent := fmt.Sprintf("/proc/%d/fd/2", os.Getppid())
+	if fi, err := os.Stat(parent); err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeCharDevice) != 0 {
+		if f, err := os.OpenFile(parent, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			return f, nil
+		}
+	}
+	return os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+}
 
 // MarkerName is the file uncache opens, at the module's root (.gitignore
 // lists it).
