@@ -133,17 +133,24 @@ type daemon struct {
 func startDaemon(b testing.TB, bin string, srv *kubetest.Server, ecrURL string, extra ...string) *daemon {
 	b.Helper()
 	dir := b.TempDir()
-	d := &daemon{port: testbin.FreePort(b), logPath: filepath.Join(dir, "daemon.log"), exited: make(chan struct{})}
+	return runDaemon(b, bin, append([]string{"HOME=" + dir, "KUBECONFIG=" + kubetest.WriteKubeconfig(b, srv.UserConfig(benchUser, "system:masters"), ""),
+		"AWS_REGION=us-east-1", "AWS_ECR_REGISTRY_IDS=" + apptest.Account, "LOG_FORMAT=json",
+		"AWS_ENDPOINT_URL_ECR=" + ecrURL, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none")}, extra...))
+}
+
+// runDaemon runs bin with env and a free LISTEN_PORT, its output in a log
+// file, until the benchmark ends.
+func runDaemon(b testing.TB, bin string, env []string) *daemon {
+	b.Helper()
+	d := &daemon{port: testbin.FreePort(b), logPath: filepath.Join(b.TempDir(), "daemon.log"), exited: make(chan struct{})}
 	logFile, err := os.Create(d.logPath)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer logFile.Close()
 	d.cmd = exec.Command(bin)
-	d.cmd.Env = append([]string{"HOME=" + dir, "KUBECONFIG=" + kubetest.WriteKubeconfig(b, srv.UserConfig(benchUser, "system:masters"), ""),
-		"AWS_REGION=us-east-1", "AWS_ECR_REGISTRY_IDS=" + apptest.Account, "LISTEN_PORT=" + d.port, "LOG_FORMAT=json",
-		"AWS_ENDPOINT_URL_ECR=" + ecrURL, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none")}, extra...)
+	d.cmd.Env = append(env, "LISTEN_PORT="+d.port)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.started = time.Now()
 	if err := d.cmd.Start(); err != nil {

@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
 
 // BenchmarkFootprint_Rancher1x is the daemon's footprint in Rancher mode
@@ -46,27 +43,8 @@ func BenchmarkFootprint_Rancher1x(b *testing.B) {
 		if i > 0 {
 			continue // one process start is the measurement
 		}
-		dir := b.TempDir()
-		port := testbin.FreePort(b)
-		log, err := os.Create(filepath.Join(dir, "daemon.log"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := &daemon{port: port, logPath: log.Name(), exited: make(chan struct{})}
-		d.cmd = exec.Command(bin)
-		d.cmd.Env = append(os.Environ(), "HOME="+dir, "LISTEN_PORT="+port, "LOG_LEVEL=warn", "AWS_REGION=us-east-1",
-			"CATTLE_URL="+w.Env["CATTLE_URL"], "CATTLE_ACCESS_KEY="+w.Env["CATTLE_ACCESS_KEY"], "CATTLE_SECRET_KEY="+w.Env["CATTLE_SECRET_KEY"])
-		d.cmd.Stdout, d.cmd.Stderr = log, log
-		d.started = time.Now()
-		if err := d.cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		log.Close()
-		go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
-		b.Cleanup(func() {
-			_ = d.cmd.Process.Kill() // an error when it has exited already
-			<-d.exited
-		})
+		d := runDaemon(b, bin, append(os.Environ(), "HOME="+b.TempDir(), "LOG_LEVEL=warn", "AWS_REGION=us-east-1",
+			"CATTLE_URL="+w.Env["CATTLE_URL"], "CATTLE_ACCESS_KEY="+w.Env["CATTLE_ACCESS_KEY"], "CATTLE_SECRET_KEY="+w.Env["CATTLE_SECRET_KEY"]))
 		d.waitFor(b, time.Minute, 50*time.Millisecond, "ready", func() bool {
 			code, _, _ := d.get(b, "/readyz")
 			return code == http.StatusOK
