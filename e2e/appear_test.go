@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
 )
@@ -110,7 +113,32 @@ func TestBinary_NamespacesAppearOverAMinute(t *testing.T) {
 	if after := metricSeries(t, d); after != before {
 		t.Errorf("%d metric series at %d namespaces, %d at %d: the series grow with the cluster", before, appear, after, later)
 	}
+	// No password in /readyz, /metrics or the log (the part every answer shares).
+	var out []byte
+	for _, path := range []string{"/readyz", "/metrics"} {
+		out = append(out, endpointBody(t, d, path)...)
+	}
 	d.stop(t)
+	log, err := os.ReadFile(d.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apptest.NoSecrets(t, string(append(out, log...)), realPassword(1)[15:79])
+}
+
+// endpointBody is the body the daemon answers at path.
+func endpointBody(t *testing.T, d *daemon, path string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + d.port + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // issuedExpiry is when the token s holds expires: its password is
