@@ -34,17 +34,23 @@ func (t *Target) plan(want refresher.Input, s *corev1.Secret) refresher.Plan {
 			"secret %s/%s: label %s=%q is not a registry host (%v): set it to the host of a registry this daemon manages", s.Namespace, s.Name, HostLabel, label, err)))
 	}
 	if want.Managed == nil || !want.Managed(host) {
+		managed := managedHosts(want.Tokens)
 		return consumer.Fail(host, refresher.Permanent(fmt.Errorf(
 			"secret %s/%s: label %s=%s names a registry this daemon does not manage (it manages %s): set the label to one of those, or add the registry (AWS_ECR_REGISTRY_IDS, ECR_PROXY_HOST, AWS_ECR_PUBLIC)",
-			s.Namespace, s.Name, HostLabel, label, managedHosts(want.Tokens))))
+			s.Namespace, s.Name, HostLabel, label, managed)))
+	}
+	f, err := formatOf(s)
+	if err != nil {
+		return consumer.Fail(host, refresher.Permanent(err))
 	}
 	tok, err := consumer.Token(want, host)
 	if err != nil {
 		return consumer.Fail(host, err)
 	}
-	edit, format, err := formatOf(s, host, kubesecret.Auth{Username: tok.Username, Password: tok.Password})
-	if err != nil {
-		return consumer.Fail(host, refresher.Permanent(err))
+	a := kubesecret.Auth{Username: tok.Username, Password: tok.Password}
+	edit := kubesecret.BasicAuth(a)
+	if f.configKey != "" {
+		edit = kubesecret.DockerConfig(f.configKey, host, a)
 	}
 	shape := shapeOf(s)
 	edit.Check = func(cur *corev1.Secret) error {
@@ -53,29 +59,36 @@ func (t *Target) plan(want refresher.Input, s *corev1.Secret) refresher.Plan {
 		}
 		return nil
 	}
-	return t.w.Write(s, tok, edit, format, logrus.Fields{"consumer": Group, "namespace": s.Namespace, "secret": s.Name, "format": format})
+	return t.w.Write(s, tok, edit, f.name, logrus.Fields{"consumer": Group, "namespace": s.Namespace, "secret": s.Name, "format": f.name})
 }
 
-// formatOf is what a Secret of s's type holds for host (CONTRACT: by its
-// type), and the format's name for logs.
-func formatOf(s *corev1.Secret, host string, a kubesecret.Auth) (kubesecret.Edit, string, error) {
+// format is what a Secret of some type holds (CONTRACT: by its type).
+type format struct {
+	name string // for logs: dockerconfigjson, basic-auth, docker-config, username-password
+	// configKey is the key that holds a Docker config; "" for the keys
+	// username and password.
+	configKey string
+}
+
+// formatOf is the format of s, by its type and format annotation.
+func formatOf(s *corev1.Secret) (format, error) {
 	f := s.Annotations[FormatAnnotation]
 	if f != "" && f != FormatDockerConfig {
-		return kubesecret.Edit{}, "", fmt.Errorf("secret %s/%s: annotation %s=%q is not a format: the one format is %s (a Docker config in key %s of an Opaque Secret); remove the annotation for the keys username and password",
+		return format{}, fmt.Errorf("secret %s/%s: annotation %s=%q is not a format: the one format is %s (a Docker config in key %s of an Opaque Secret); remove the annotation for the keys username and password",
 			s.Namespace, s.Name, FormatAnnotation, f, FormatDockerConfig, ConfigJSONKey)
 	}
 	switch s.Type {
 	case corev1.SecretTypeDockerConfigJson:
-		return kubesecret.DockerConfig(corev1.DockerConfigJsonKey, host, a), "dockerconfigjson", nil
+		return format{name: "dockerconfigjson", configKey: corev1.DockerConfigJsonKey}, nil
 	case corev1.SecretTypeBasicAuth:
-		return kubesecret.BasicAuth(a), "basic-auth", nil
+		return format{name: "basic-auth"}, nil
 	case corev1.SecretTypeOpaque, "":
 		if f == FormatDockerConfig {
-			return kubesecret.DockerConfig(ConfigJSONKey, host, a), "docker-config", nil
+			return format{name: "docker-config", configKey: ConfigJSONKey}, nil
 		}
-		return kubesecret.BasicAuth(a), "username-password", nil
+		return format{name: "username-password"}, nil
 	}
-	return kubesecret.Edit{}, "", fmt.Errorf("secret %s/%s has type %s, which holds no registry credential: label a Secret of type %s, %s or %s instead",
+	return format{}, fmt.Errorf("secret %s/%s has type %s, which holds no registry credential: label a Secret of type %s, %s or %s instead",
 		s.Namespace, s.Name, s.Type, corev1.SecretTypeDockerConfigJson, corev1.SecretTypeBasicAuth, corev1.SecretTypeOpaque)
 }
 

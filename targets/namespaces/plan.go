@@ -102,46 +102,44 @@ func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Pla
 	if len(want.Tokens) == 0 {
 		w.Written, w.Detail, w.Action = "secret emptied of this daemon's registries: the namespace gets no credential", detail+";none", refresher.ResultUpdated
 	}
-	w.Apply = func(ctx context.Context) (refresher.Result, error) {
-		return n.write(ctx, want.Tokens, own, drop, false)
-	}
-	w.Check = func(ctx context.Context) (refresher.Result, error) {
-		return n.write(ctx, want.Tokens, own, drop, true)
-	}
+	w.Apply, w.Check = n.write(want.Tokens, own, drop)
 	return refresher.Plan{Writes: []refresher.Write{w}}, nil
 }
 
-// write writes (or, dry, checks) the Secret holding toks, then adds it to
-// the named ServiceAccounts that lack it. With drop, the entries of the hosts
-// it reports that toks lack are taken out.
-func (n *namespace) write(ctx context.Context, toks []refresher.Token, own func(*corev1.Secret) error, drop func(string) bool, dry bool) (refresher.Result, error) {
+// write is the write of the Secret holding toks, and its dry run: the Secret,
+// then the named ServiceAccounts that lack it. With drop, the entries of the
+// hosts it reports that toks lack are taken out.
+func (n *namespace) write(toks []refresher.Token, own func(*corev1.Secret) error, drop func(string) bool) (apply, check func(context.Context) (refresher.Result, error)) {
 	t := n.t
 	auths := kubesecret.Auths(toks)
-	var res refresher.Result
-	var err error
-	switch {
-	case drop != nil && dry:
-		res, err = t.writer.CheckReplace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
-	case drop != nil:
-		res, err = t.writer.Replace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
-	case dry:
-		res, err = t.writer.Check(ctx, n.name, t.SecretName, ownLabels, auths, own)
-	default:
-		res, err = t.writer.Apply(ctx, n.name, t.SecretName, ownLabels, auths, own)
+	write := func(ctx context.Context, dry bool) (res refresher.Result, err error) {
+		switch {
+		case drop != nil && dry:
+			res, err = t.writer.CheckReplace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
+		case drop != nil:
+			res, err = t.writer.Replace(ctx, n.name, t.SecretName, ownLabels, auths, drop, own)
+		case dry:
+			res, err = t.writer.Check(ctx, n.name, t.SecretName, ownLabels, auths, own)
+		default:
+			res, err = t.writer.Apply(ctx, n.name, t.SecretName, ownLabels, auths, own)
+		}
+		if errors.Is(err, kubesecret.ErrRancherCopy) {
+			err = fmt.Errorf("%w; leave namespace %s out (%s) or set %s to another name", err, n.name, envExclude, envSecretName)
+		}
+		if err != nil || len(auths) == 0 {
+			return res, err
+		}
+		if !dry {
+			n.first.Store(false)
+		}
+		if err := t.patchServiceAccounts(ctx, n.name, dry); err != nil {
+			return refresher.ResultFailed, fmt.Errorf("secret %s/%s %s, but: %w", n.name, t.SecretName, res, err)
+		}
+		return res, nil
 	}
-	if errors.Is(err, kubesecret.ErrRancherCopy) {
-		err = fmt.Errorf("%w; leave namespace %s out (%s) or set %s to another name", err, n.name, envExclude, envSecretName)
-	}
-	if err != nil || len(auths) == 0 {
-		return res, err
-	}
-	if !dry {
-		n.first.Store(false)
-	}
-	if err := t.patchServiceAccounts(ctx, n.name, dry); err != nil {
-		return refresher.ResultFailed, fmt.Errorf("secret %s/%s %s, but: %w", n.name, t.SecretName, res, err)
-	}
-	return res, nil
+	apply = func(ctx context.Context) (refresher.Result, error) { return write(ctx, false) }
+	check = func(ctx context.Context) (refresher.Result, error) { return write(ctx, true) }
+	return apply, check
 }
 
 // owner is the rule for an existing Secret of that name: this daemon's when
