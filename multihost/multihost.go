@@ -56,13 +56,13 @@ type Assignment struct {
 	Kept []string
 }
 
-// Plan decides, for every token in in, which objects hold it after this run:
+// Assign decides, for every token in want, which objects hold it after this run:
 // every existing object that is wholly this process's and holds the host,
 // or else one named nameFor(host), created or (when it is wholly ours
 // already, its host removed by hand) given the host back. A host whose own
 // name is taken by an object that is not wholly ours fails, naming it. Each
 // object is assigned once, with every host it holds.
-func Plan(want refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
+func Assign(want refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
 	p := planner{want: want, byKey: map[string]int{}}
 	byName := map[string]*Object{}
 	held := map[string][]*Object{} // host → objects wholly ours that hold it

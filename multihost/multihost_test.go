@@ -45,7 +45,7 @@ func TestPlan_EachObjectOnceWithEveryHost(t *testing.T) {
 	t.Parallel()
 	var log logbuf.Buffer
 	objs := []multihost.Object{{Key: "1", Name: "both", Hosts: []string{hostA, hostB, hostB}}}
-	as, fs := multihost.Plan(input(&log, []string{hostA, hostB}), objs, registryhost.CredentialName)
+	as, fs := multihost.Assign(input(&log, []string{hostA, hostB}), objs, registryhost.CredentialName)
 	if len(fs) != 0 || len(as) != 1 || as[0].Object == nil || hosts(as[0]) != hostA+","+hostB || len(as[0].Kept) != 0 {
 		t.Fatalf("assignments %+v, failures %v: want both once, with both hosts", as, fs)
 	}
@@ -56,7 +56,7 @@ func TestPlan_Kept(t *testing.T) {
 	t.Parallel()
 	var log logbuf.Buffer
 	objs := []multihost.Object{{Key: "1", Name: "two-regions", Hosts: []string{hostA, hostC}}}
-	as, _ := multihost.Plan(input(&log, []string{hostA, hostB}, hostC), objs, registryhost.CredentialName)
+	as, _ := multihost.Assign(input(&log, []string{hostA, hostB}, hostC), objs, registryhost.CredentialName)
 	if len(as) != 2 || hosts(as[0]) != hostA || strings.Join(as[0].Kept, ",") != hostC || as[1].Object != nil || as[1].Name != registryhost.CredentialName(hostB) {
 		t.Fatalf("assignments = %+v", as)
 	}
@@ -76,7 +76,7 @@ func TestPlan_NotOurs(t *testing.T) {
 		{Key: "3", Name: "theirs", Hosts: []string{hostB}, Refused: refused},
 		{Key: "4", Name: "unknown", Unknown: true},
 	}
-	as, fs := multihost.Plan(input(&log, []string{hostA, hostB}), objs, registryhost.CredentialName)
+	as, fs := multihost.Assign(input(&log, []string{hostA, hostB}), objs, registryhost.CredentialName)
 	if len(as) != 1 || as[0].Object != nil || hosts(as[0]) != hostB {
 		t.Errorf("assignments = %+v, want only a new object for %s", as, hostB)
 	}
@@ -92,7 +92,7 @@ func TestPlan_NotOurs(t *testing.T) {
 
 	// Our name taken by one that is someone else's: its own reason.
 	objs = []multihost.Object{{Key: "1", Name: nameA, Hosts: []string{hostA}, Refused: refused}}
-	if _, fs := multihost.Plan(input(&log, []string{hostA}), objs, registryhost.CredentialName); len(fs) != 1 || !errors.Is(fs[0].Err, refused) {
+	if _, fs := multihost.Assign(input(&log, []string{hostA}), objs, registryhost.CredentialName); len(fs) != 1 || !errors.Is(fs[0].Err, refused) {
 		t.Errorf("failures = %v, want the refusal", fs)
 	}
 }
@@ -104,7 +104,7 @@ func TestPlan_UpdateOnly(t *testing.T) {
 	var log logbuf.Buffer
 	nameA := registryhost.CredentialName(hostA)
 	objs := []multihost.Object{{Key: "ns:x", Name: nameA, Hosts: []string{hostA}, UpdateOnly: true}}
-	as, fs := multihost.Plan(input(&log, []string{hostA}), objs, registryhost.CredentialName)
+	as, fs := multihost.Assign(input(&log, []string{hostA}), objs, registryhost.CredentialName)
 	if len(fs) != 0 || len(as) != 2 || as[0].Object != nil || as[0].Name != nameA || as[1].Object == nil {
 		t.Errorf("assignments %+v, failures %v: want a new %s and the update-only one", as, fs, nameA)
 	}

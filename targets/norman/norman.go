@@ -51,31 +51,16 @@ var _ refresher.Target = (*Target)(nil)
 // write of every credential that is wholly this process's and holds a host of
 // want.Tokens, and a new credential for each host that none holds.
 func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
-	creds, err := tg.Store.ListDockerCredentials(ctx)
+	byKey, objects, err := tg.read(ctx, want.Log)
 	if err != nil {
-		return refresher.Plan{}, fmt.Errorf("list dockerCredentials: %w", err)
+		return refresher.Plan{}, err
 	}
-	nsCreds, err := tg.Store.ListNamespacedDockerCredentials(ctx)
-	if err != nil {
-		want.Log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
-	}
-	byKey := map[string]credential{}
-	var objects []multihost.Object
-	for _, c := range creds {
-		cr := newCredential(c, false)
-		byKey[cr.object.Key], objects = cr, append(objects, cr.object)
-	}
-	for _, c := range nsCreds {
-		cr := newCredential(c, true)
-		byKey[cr.object.Key], objects = cr, append(objects, cr.object)
-	}
-	assigned, failures := multihost.Plan(want, objects, registryhost.CredentialName)
+	assigned, failures := multihost.Assign(want, objects, registryhost.CredentialName)
 	p := refresher.Plan{Failures: failures}
 	for _, a := range assigned {
 		var cr *credential
 		if a.Object != nil {
-			c := byKey[a.Object.Key]
-			cr = &c
+			cr = byKey[a.Object.Key]
 		}
 		if len(a.Kept) > 0 {
 			// Its registries are replaced whole: without every password it
@@ -86,9 +71,77 @@ func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Pla
 			}
 			continue
 		}
-		p.Writes = append(p.Writes, tg.write(a, cr))
+		// Every host under the keys the credential already spells it with. A
+		// host removed by hand, or another user name, shows that it holds
+		// something else than this process last wrote there.
+		regs := map[string]rancherapi.RegistryAuth{}
+		stale := cr == nil
+		for _, t := range a.Tokens {
+			keys := []string{t.Host}
+			if cr != nil {
+				if k := cr.keys[t.Host]; len(k) > 0 {
+					keys = k
+				} else {
+					stale = true
+				}
+				stale = stale || cr.users[t.Host] != t.Username
+			}
+			for _, k := range keys {
+				regs[k] = rancherapi.RegistryAuth{Username: t.Username, Password: t.Password}
+			}
+		}
+		w := refresher.Write{
+			What: "docker credential", Object: "dockerCredential " + a.Name, Tokens: a.Tokens, Stale: stale,
+			Detail: "keys=" + strings.Join(slices.Sorted(maps.Keys(regs)), ","),
+			Fields: logrus.Fields{"credential": a.Name},
+		}
+		if cr == nil {
+			name := a.Name
+			w.Action = refresher.ResultCreated
+			w.Apply = func(ctx context.Context) (refresher.Result, error) {
+				if _, err := tg.Store.CreateDockerCredential(ctx, name, regs); err != nil {
+					return refresher.ResultFailed, fmt.Errorf("create dockerCredential %s: %w", name, err)
+				}
+				return refresher.ResultCreated, nil
+			}
+		} else {
+			id, title, update := cr.id, cr.object.Title, tg.Store.UpdateDockerCredential
+			if cr.namespaced {
+				w.Object = "namespacedDockerCredential " + id
+				update = tg.Store.UpdateNamespacedDockerCredential
+			}
+			w.Action = refresher.ResultUpdated
+			w.Apply = func(ctx context.Context) (refresher.Result, error) {
+				if _, err := update(ctx, id, regs); err != nil {
+					return refresher.ResultFailed, fmt.Errorf("update %s: %w", title, err)
+				}
+				return refresher.ResultUpdated, nil
+			}
+		}
+		p.Writes = append(p.Writes, w)
 	}
 	return p, nil
+}
+
+// read lists the project's dockerCredentials and namespaced ones, as
+// multihost sees them and by key. The namespaced ones are only refreshed:
+// when they cannot be read, the project-scoped ones still are.
+func (tg *Target) read(ctx context.Context, log logrus.FieldLogger) (map[string]*credential, []multihost.Object, error) {
+	creds, err := tg.Store.ListDockerCredentials(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list dockerCredentials: %w", err)
+	}
+	nsCreds, err := tg.Store.ListNamespacedDockerCredentials(ctx)
+	if err != nil {
+		log.WithError(err).Warn("namespaced docker credentials unreadable; only project-scoped ones are refreshed")
+	}
+	byKey := map[string]*credential{}
+	objects := make([]multihost.Object, 0, len(creds)+len(nsCreds))
+	for i, c := range slices.Concat(creds, nsCreds) {
+		cr := newCredential(c, i >= len(creds))
+		byKey[cr.object.Key], objects = cr, append(objects, cr.object)
+	}
+	return byKey, objects, nil
 }
 
 // credential is a listed dockerCredential as multihost sees it, and the keys
@@ -101,8 +154,8 @@ type credential struct {
 	users      map[string]string   // host → user name, as read back
 }
 
-func newCredential(c rancherapi.DockerCredential, namespaced bool) credential {
-	cr := credential{id: c.ID, namespaced: namespaced, keys: map[string][]string{}, users: map[string]string{}}
+func newCredential(c rancherapi.DockerCredential, namespaced bool) *credential {
+	cr := &credential{id: c.ID, namespaced: namespaced, keys: map[string][]string{}, users: map[string]string{}}
 	o := multihost.Object{Key: c.ID, Name: c.Name, Title: "dockerCredential " + c.Name, UpdateOnly: namespaced}
 	if namespaced {
 		o.Name = c.NamespaceID + "/" + c.Name
@@ -126,55 +179,4 @@ func newCredential(c rancherapi.DockerCredential, namespaced bool) credential {
 	}
 	cr.object = o
 	return cr
-}
-
-// write makes the credential of a (a new one when cr is nil) hold a.Tokens,
-// every host under the keys it already spells it with.
-func (tg *Target) write(a multihost.Assignment, cr *credential) refresher.Write {
-	regs := map[string]rancherapi.RegistryAuth{}
-	stale := cr == nil
-	for _, t := range a.Tokens {
-		keys := []string{t.Host}
-		if cr != nil {
-			if k := cr.keys[t.Host]; len(k) > 0 {
-				keys = k
-			} else {
-				stale = true // its host removed by hand: put back
-			}
-			stale = stale || cr.users[t.Host] != t.Username
-		}
-		for _, k := range keys {
-			regs[k] = rancherapi.RegistryAuth{Username: t.Username, Password: t.Password}
-		}
-	}
-	w := refresher.Write{
-		What: "docker credential", Object: "dockerCredential " + a.Name, Tokens: a.Tokens, Stale: stale,
-		Detail: "keys=" + strings.Join(slices.Sorted(maps.Keys(regs)), ","),
-		Fields: logrus.Fields{"credential": a.Name},
-	}
-	switch {
-	case cr == nil:
-		name := a.Name
-		w.Action = refresher.ResultCreated
-		w.Apply = func(ctx context.Context) (refresher.Result, error) {
-			if _, err := tg.Store.CreateDockerCredential(ctx, name, regs); err != nil {
-				return refresher.ResultFailed, fmt.Errorf("create dockerCredential %s: %w", name, err)
-			}
-			return refresher.ResultCreated, nil
-		}
-	default:
-		id, title, update := cr.id, cr.object.Title, tg.Store.UpdateDockerCredential
-		if cr.namespaced {
-			w.Object = "namespacedDockerCredential " + id
-			update = tg.Store.UpdateNamespacedDockerCredential
-		}
-		w.Action = refresher.ResultUpdated
-		w.Apply = func(ctx context.Context) (refresher.Result, error) {
-			if _, err := update(ctx, id, regs); err != nil {
-				return refresher.ResultFailed, fmt.Errorf("update %s: %w", title, err)
-			}
-			return refresher.ResultUpdated, nil
-		}
-	}
-	return w
 }

@@ -83,7 +83,7 @@ func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan
 			Hosts: hosts, Unknown: err != nil, Refused: refusal(s, project)})
 		byName[s.Name] = s
 	}
-	assigned, failures := multihost.Plan(want, objects, registryhost.CredentialName)
+	assigned, failures := multihost.Assign(want, objects, registryhost.CredentialName)
 	p := refresher.Plan{Failures: failures}
 	for _, a := range assigned {
 		var s *corev1.Secret
