@@ -65,14 +65,61 @@ var secretVerbs = []string{"get", "list", "create", "update"}
 // write of every one that is this process's and holds a host of want.Tokens,
 // and a new Secret for each host that none holds.
 func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
-	ns, err := t.backingNamespace(ctx)
+	_, project, _ := SplitProject(t.Project)
+	ns, objects, byName, err := t.read(ctx, project)
 	if err != nil {
 		return refresher.Plan{}, err
 	}
-	_, project, _ := SplitProject(t.Project)
+	own := owner(project, want.Managed)
+	assigned, failures := multihost.Assign(want, objects, registryhost.CredentialName)
+	p := refresher.Plan{Failures: failures}
+	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
+	for _, a := range assigned {
+		// The writer starts from the Secret as listed (a refresh is one update
+		// after the list, no create ending in 409 and no second read), asks own
+		// before changing it, and keeps the entries of hosts whose token is not
+		// in hand as they are.
+		var s *corev1.Secret
+		if a.Object != nil {
+			s = byName[a.Name]
+		}
+		id, name, auths := ns+"/"+a.Name, a.Name, kubesecret.Auths(a.Tokens)
+		w := refresher.Write{
+			What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: a.Tokens, Detail: "project=" + project,
+			Action: refresher.ResultCreated, Fields: logrus.Fields{"secret": id},
+		}
+		if s != nil {
+			w.Action = refresher.ResultUpdated
+			if s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
+				w.Fields["adopted"] = "made through /v3; now labelled " + ProjectScopedLabel
+			}
+		}
+		// A dry run meets the same refusals through the API server's own dry run.
+		w.Apply = func(ctx context.Context) (refresher.Result, error) {
+			res, err := t.Cluster.Writer.ApplyFrom(ctx, ns, name, s, labels, auths, own)
+			return t.explainWrite(ns, res, err)
+		}
+		w.Check = func(ctx context.Context) (refresher.Result, error) {
+			res, err := t.Cluster.Writer.CheckFrom(ctx, ns, name, s, labels, auths, own)
+			return t.explainWrite(ns, res, err)
+		}
+		// Read back as something else than this process last wrote there.
+		w.Stale = s == nil || !kubesecret.Holds(s, labels, auths)
+		p.Writes = append(p.Writes, w)
+	}
+	return p, nil
+}
+
+// read finds the backing namespace and lists its dockerconfigjson Secrets,
+// as multihost sees them and by name.
+func (t *Target) read(ctx context.Context, project string) (string, []multihost.Object, map[string]*corev1.Secret, error) {
+	ns, err := t.backingNamespace(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
 	secrets, err := t.list(ctx, ns)
 	if err != nil {
-		return refresher.Plan{}, err
+		return "", nil, nil, err
 	}
 	objects := make([]multihost.Object, 0, len(secrets))
 	byName := make(map[string]*corev1.Secret, len(secrets))
@@ -83,16 +130,7 @@ func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan
 			Hosts: hosts, Unknown: err != nil, Refused: refusal(s, project)})
 		byName[s.Name] = s
 	}
-	assigned, failures := multihost.Assign(want, objects, registryhost.CredentialName)
-	p := refresher.Plan{Failures: failures}
-	for _, a := range assigned {
-		var s *corev1.Secret
-		if a.Object != nil {
-			s = byName[a.Name]
-		}
-		p.Writes = append(p.Writes, t.write(ns, project, a.Name, s, a.Tokens, want.Managed))
-	}
-	return p, nil
+	return ns, objects, byName, nil
 }
 
 func (t *Target) backingNamespace(ctx context.Context) (string, error) {
@@ -132,50 +170,27 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 	}
 }
 
-// write makes Secret ns/name (s as listed; nil when it is new) hold toks.
-// The writer starts from s (a refresh is one update after the list, no
-// create ending in 409 and no second read), asks own before changing it, and
-// keeps the entries of hosts whose token is not in hand as they are.
-func (t *Target) write(ns, project, name string, s *corev1.Secret, toks []refresher.Token, managed func(string) bool) refresher.Write {
-	id := ns + "/" + name
-	own := owner(id, project, managed)
-	labels := map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedBy, ProjectScopedLabel: project}
-	auths := kubesecret.Auths(toks)
-	w := refresher.Write{
-		What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: toks, Detail: "project=" + project,
-		Action: refresher.ResultCreated, Stale: s == nil || !kubesecret.Holds(s, labels, auths),
-		Fields: logrus.Fields{"secret": id},
-	}
-	if s != nil {
-		w.Action = refresher.ResultUpdated
-		if s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
-			w.Fields["adopted"] = "made through /v3; now labelled " + ProjectScopedLabel
-		}
-	}
-	apply := func(ctx context.Context, write func(context.Context, string, string, *corev1.Secret, map[string]string, map[string]kubesecret.Auth, func(*corev1.Secret) error) (refresher.Result, error)) (refresher.Result, error) {
-		res, err := write(ctx, ns, name, s, labels, auths, own)
-		if err != nil {
-			if isForbidden(err) {
-				err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
-			}
-			return refresher.ResultFailed, err
-		}
+// explainWrite is the outcome of a write into namespace ns, a refusal
+// naming the grant that lets it through.
+func (t *Target) explainWrite(ns string, res refresher.Result, err error) (refresher.Result, error) {
+	if err == nil {
 		return res, nil
 	}
-	// A dry run meets the same refusals through the API server's own dry run.
-	w.Apply = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.ApplyFrom) }
-	w.Check = func(ctx context.Context) (refresher.Result, error) { return apply(ctx, t.Cluster.Writer.CheckFrom) }
-	return w
+	if isForbidden(err) {
+		err = fmt.Errorf("%w; %s", err, grantHint(t.Project, &kubeapi.Error{Resource: "secrets", Namespace: ns, Verbs: secretVerbs}, t.Cluster.Proxy))
+	}
+	return refresher.ResultFailed, err
 }
 
-// owner is the rule for the existing Secret id as the writer reads it: it is
+// owner is the rule for an existing Secret as the writer reads it: it is
 // rewritten only when refusal finds it this process's for project and every
 // host in it is managed.
-func owner(id, project string, managed func(string) bool) func(*corev1.Secret) error {
+func owner(project string, managed func(string) bool) func(*corev1.Secret) error {
 	return func(s *corev1.Secret) error {
 		if err := refusal(s, project); err != nil {
 			return err
 		}
+		id := s.Namespace + "/" + s.Name
 		hosts, err := kubesecret.Hosts(s)
 		if err != nil {
 			return fmt.Errorf("secret %s: %v; it is not rewritten: check it, or delete it", id, err)
