@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -63,20 +62,74 @@ var _ refresher.Target = (*Target)(nil)
 // credential for a host that has no registry. Without AutoCreate such a host
 // fails, naming the fix. Rancher has no dry run: the writes have no Check.
 func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
+	byHost, err := tg.registries(ctx, want)
+	if err != nil {
+		return refresher.Plan{}, err
+	}
+	var p refresher.Plan
+	var changes []change
+	var missing []string
+	for _, t := range want.Tokens {
+		regs := byHost[t.Host]
+		if len(regs) == 0 {
+			if tg.AutoCreate {
+				changes = append(changes, change{token: t})
+			} else {
+				missing = append(missing, t.Host)
+			}
+			continue
+		}
+		for _, reg := range regs {
+			if reg.ServerAddress != t.Host {
+				want.Log.WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "server_address": short(reg.ServerAddress, 256)}).
+					Debug("registry address is not the bare host; Rancher 1.x pulls only use registries whose address is the bare host")
+			}
+			if reg.err != nil {
+				p.Failures = append(p.Failures, refresher.Failure{Host: t.Host, Err: fmt.Errorf("registry %s: %w", reg.ID, reg.err)})
+				continue
+			}
+			for _, sl := range reg.slots {
+				changes = append(changes, change{token: t, slot: sl})
+			}
+		}
+	}
+	for _, c := range changes {
+		w := c.describe(tg.detail())
+		w.Apply = func(ctx context.Context) (refresher.Result, error) { return tg.put(ctx, c) }
+		p.Writes = append(p.Writes, w)
+	}
+	for _, h := range missing {
+		p.Failures = append(p.Failures, refresher.Failure{Host: h, Err: refresher.Permanent(fmt.Errorf(
+			"%w: add a registry with server address %s in this Rancher environment, or set AUTO_CREATE=true", ErrNoRegistry, h))})
+	}
+	return p, nil
+}
+
+// registry is a listed registry whose address matches a token's host, and
+// where in it the token goes (or why that could not be read).
+type registry struct {
+	rancherapi.Registry
+	slots []slot
+	err   error
+}
+
+// registries reads the environment's registries that are not being removed
+// and whose address matches the host of a token, by host, each with its
+// credentials. Only the hosts being written are indexed: a scope's thousands
+// of other registries cost their decoding and nothing more.
+func (tg *Target) registries(ctx context.Context, want refresher.Input) (map[string][]registry, error) {
 	regs, err := tg.Store.ListRegistries(ctx)
 	if err != nil {
-		return refresher.Plan{}, fmt.Errorf("list registries: %w", err)
+		return nil, fmt.Errorf("list registries: %w", err)
 	}
-	// Only the hosts being written are indexed: a scope's thousands of other
-	// registries cost their decoding and nothing more.
-	byHost := make(map[string][]rancherapi.Registry, len(want.Tokens))
+	byHost := make(map[string][]registry, len(want.Tokens))
 	for _, t := range want.Tokens {
 		byHost[t.Host] = nil
 	}
 	var bad unparsable
 	for i, reg := range regs {
 		if i%1024 == 0 && ctx.Err() != nil {
-			return refresher.Plan{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 		if gone(reg.State) {
 			continue
@@ -87,153 +140,123 @@ func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Pla
 			continue
 		}
 		if matches, want := byHost[h]; want {
-			byHost[h] = append(matches, reg)
+			slots, err := tg.slots(ctx, reg.ID)
+			byHost[h] = append(matches, registry{Registry: reg, slots: slots, err: err})
 		}
 	}
 	bad.log(want.Log)
-	var p refresher.Plan
-	for _, t := range want.Tokens {
-		matches := byHost[t.Host]
-		if len(matches) == 0 {
-			if tg.AutoCreate {
-				p.Writes = append(p.Writes, tg.createRegistry(t))
-				continue
-			}
-			p.Failures = append(p.Failures, refresher.Failure{Host: t.Host, Err: refresher.Permanent(fmt.Errorf(
-				"%w: add a registry with server address %s in this Rancher environment, or set AUTO_CREATE=true", ErrNoRegistry, t.Host))})
-			continue
-		}
-		for _, reg := range matches {
-			if reg.ServerAddress != t.Host {
-				want.Log.WithFields(logrus.Fields{"registry": t.Host, "registry_id": reg.ID, "server_address": short(reg.ServerAddress, 256)}).
-					Debug("registry address is not the bare host; Rancher 1.x pulls only use registries whose address is the bare host")
-			}
-			writes, err := tg.planRegistry(ctx, t, reg)
-			if err != nil {
-				p.Failures = append(p.Failures, refresher.Failure{Host: t.Host, Err: fmt.Errorf("registry %s: %w", reg.ID, err)})
-				continue
-			}
-			p.Writes = append(p.Writes, writes...)
-		}
-	}
-	return p, nil
+	return byHost, nil
 }
 
-// planRegistry plans the update in place of every usable credential of reg,
-// or a new credential when it has none.
-func (tg *Target) planRegistry(ctx context.Context, t refresher.Token, reg rancherapi.Registry) ([]refresher.Write, error) {
-	creds, err := tg.Store.ListRegistryCredentials(ctx, reg.ID)
+// slot is where a token goes in a registry: a usable credential, or a new
+// one when the registry has none (credential ""). A zero slot is a registry
+// still to be created (AutoCreate).
+type slot struct {
+	registry   string
+	credential string
+	// user is the credential's user name as read back: Rancher never
+	// returns the secret, so only a changed user name shows that the
+	// credential holds something else than this process last wrote.
+	user string
+}
+
+// slots lists the credentials of registry regID and returns where a token
+// goes: every usable credential, or a new one when it has none.
+func (tg *Target) slots(ctx context.Context, regID string) ([]slot, error) {
+	creds, err := tg.Store.ListRegistryCredentials(ctx, regID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials: %w", err)
 	}
-	usable := slices.DeleteFunc(creds, func(cr rancherapi.RegistryCredential) bool { return !usable(cr) })
-	if len(usable) == 0 {
-		return []refresher.Write{tg.createCredential(t, reg)}, nil
+	var out []slot
+	for _, cr := range creds {
+		if usable(cr) {
+			out = append(out, slot{registry: regID, credential: cr.ID, user: cr.PublicValue})
+		}
 	}
-	var out []refresher.Write
-	for _, cr := range usable {
-		out = append(out, tg.updateCredential(t, reg.ID, cr))
+	if len(out) == 0 {
+		out = append(out, slot{registry: regID})
 	}
 	return out, nil
 }
 
-// updateCredential is the update in place of credential cr of registry
-// regID. Rancher never returns the secret, so only a changed user name shows
-// that the credential holds something else than this process last wrote.
-func (tg *Target) updateCredential(t refresher.Token, regID string, cr rancherapi.RegistryCredential) refresher.Write {
-	id := cr.ID
-	return refresher.Write{
-		What: "registry credential", Object: "credential " + id, Tokens: []refresher.Token{t}, Detail: tg.detail(),
-		Stale: cr.PublicValue != t.Username, Action: refresher.ResultUpdated,
-		Fields: logrus.Fields{"registry": t.Host, "registry_id": regID, "credential_id": id},
-		Apply: func(ctx context.Context) (refresher.Result, error) {
-			if _, err := tg.Store.UpdateRegistryCredential(ctx, id, tg.input(t, "")); err != nil {
-				return refresher.ResultFailed, fmt.Errorf("registry %s: update credential %s: %w", regID, id, err)
-			}
-			return refresher.ResultUpdated, nil
-		},
-	}
+// change is one planned write of a token, into a slot.
+type change struct {
+	token refresher.Token
+	slot
 }
 
-// createCredential is a new credential for registry reg, which has none.
-func (tg *Target) createCredential(t refresher.Token, reg rancherapi.Registry) refresher.Write {
-	regID := reg.ID
-	return refresher.Write{
-		What: "registry credential", Object: "credential of registry " + regID, Tokens: []refresher.Token{t}, Detail: tg.detail(),
-		Stale: true, Action: refresher.ResultCreated,
-		Fields: logrus.Fields{"registry": t.Host, "registry_id": regID},
-		Apply: func(ctx context.Context) (refresher.Result, error) {
-			if _, err := tg.Store.CreateRegistryCredential(ctx, tg.input(t, regID)); err != nil {
-				return refresher.ResultFailed, fmt.Errorf("registry %s: create credential: %w", regID, err)
-			}
-			return refresher.ResultCreated, nil
-		},
+// describe is the write of c as the refresher logs and remembers it; the
+// caller adds Apply.
+func (c change) describe(detail string) refresher.Write {
+	t := c.token
+	w := refresher.Write{Tokens: []refresher.Token{t}, Detail: detail, Stale: true, Action: refresher.ResultCreated}
+	switch {
+	case c.registry == "":
+		w.What, w.Object, w.Fields = "registry and its credential", "registry "+t.Host, logrus.Fields{"registry": t.Host}
+	case c.credential == "":
+		w.What, w.Object = "registry credential", "credential of registry "+c.registry
+		w.Fields = logrus.Fields{"registry": t.Host, "registry_id": c.registry}
+	default:
+		w.What, w.Object = "registry credential", "credential "+c.credential
+		w.Fields = logrus.Fields{"registry": t.Host, "registry_id": c.registry, "credential_id": c.credential}
+		w.Stale, w.Action = c.user != t.Username, refresher.ResultUpdated
 	}
+	return w
 }
 
-// createRegistry is a new registry for t's host, then its credential
-// (AUTO_CREATE). When Rancher answers that the address is in use (a registry
-// created meanwhile by someone else) the registries are read again and the
-// ones that match are written instead: never a second registry.
-func (tg *Target) createRegistry(t refresher.Token) refresher.Write {
-	return refresher.Write{
-		What: "registry and its credential", Object: "registry " + t.Host, Tokens: []refresher.Token{t}, Detail: tg.detail(),
-		Stale: true, Action: refresher.ResultCreated,
-		Fields: logrus.Fields{"registry": t.Host},
-		Apply: func(ctx context.Context) (refresher.Result, error) {
-			reg, err := tg.Store.CreateRegistry(ctx, t.Host, registryDescription)
-			switch {
-			case err == nil:
-				return tg.createCredential(t, reg).Apply(ctx)
-			case !rancherapi.HasCode(err, "ServerAddressUsed"):
-				return refresher.ResultFailed, fmt.Errorf("create registry: %w", err)
-			}
-			found, lerr := tg.registriesFor(ctx, t.Host)
-			switch {
-			case lerr != nil:
+// put carries c out. A registry is created first when c has none; when
+// Rancher answers that the address is in use (a registry created meanwhile by
+// someone else) the registries are read again and the token goes into the
+// ones that match instead: never a second registry. Credentials are updated
+// in place (containers hold their id), never deleted and re-created.
+func (tg *Target) put(ctx context.Context, c change) (refresher.Result, error) {
+	in := tg.input(c.token)
+	host := c.token.Host
+	slots := []slot{c.slot}
+	if c.registry == "" {
+		reg, err := tg.Store.CreateRegistry(ctx, host, registryDescription)
+		switch {
+		case err == nil:
+			slots = []slot{{registry: reg.ID}}
+		case !rancherapi.HasCode(err, "ServerAddressUsed"):
+			return refresher.ResultFailed, fmt.Errorf("create registry: %w", err)
+		default: // the registries are read again: the token goes into those of host
+			regs, lerr := tg.Store.ListRegistries(ctx)
+			if lerr != nil {
 				return refresher.ResultFailed, fmt.Errorf("create registry: address in use, then list registries: %w", lerr)
-			case len(found) == 0:
-				return refresher.ResultFailed, fmt.Errorf("create registry: Rancher says a registry with address %s exists but none is listed (being removed?): %w", t.Host, err)
 			}
-			return tg.writeInto(ctx, t, found)
-		},
-	}
-}
-
-// registriesFor lists the registries whose address matches host.
-func (tg *Target) registriesFor(ctx context.Context, host string) ([]rancherapi.Registry, error) {
-	regs, err := tg.Store.ListRegistries(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var found []rancherapi.Registry
-	for _, reg := range regs {
-		if h, err := registryhost.NormalizeHost(reg.ServerAddress); err == nil && h == host && !gone(reg.State) {
-			found = append(found, reg)
+			slots = nil
+			for _, reg := range regs {
+				if h, herr := registryhost.NormalizeHost(reg.ServerAddress); herr != nil || h != host || gone(reg.State) {
+					continue
+				}
+				found, serr := tg.slots(ctx, reg.ID)
+				if serr != nil {
+					return refresher.ResultFailed, fmt.Errorf("create registry: address in use, then registry %s: %w", reg.ID, serr)
+				}
+				slots = append(slots, found...)
+			}
+			if len(slots) == 0 {
+				return refresher.ResultFailed, fmt.Errorf("create registry: Rancher says a registry with address %s exists but none is listed (being removed?): %w", host, err)
+			}
 		}
 	}
-	return found, nil
-}
-
-// writeInto writes t into every usable credential of regs (or a new one per
-// registry that has none), at once: the registries were found while applying.
-func (tg *Target) writeInto(ctx context.Context, t refresher.Token, regs []rancherapi.Registry) (refresher.Result, error) {
 	res := refresher.ResultCreated
 	var errs []error
-	for _, reg := range regs {
-		writes, err := tg.planRegistry(ctx, t, reg)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("registry %s: %w", reg.ID, err))
+	for _, sl := range slots {
+		if sl.credential == "" {
+			in.RegistryID = sl.registry
+			if _, err := tg.Store.CreateRegistryCredential(ctx, in); err != nil {
+				errs = append(errs, fmt.Errorf("registry %s: create credential: %w", sl.registry, err))
+			}
 			continue
 		}
-		for _, w := range writes {
-			r, err := w.Apply(ctx)
-			if err != nil {
-				errs = append(errs, err)
-			} else if r == refresher.ResultUpdated {
-				res = r
-			}
+		in.RegistryID = ""
+		if _, err := tg.Store.UpdateRegistryCredential(ctx, sl.credential, in); err != nil {
+			errs = append(errs, fmt.Errorf("registry %s: update credential %s: %w", sl.registry, sl.credential, err))
+			continue
 		}
+		res = refresher.ResultUpdated
 	}
 	if err := errors.Join(errs...); err != nil {
 		return refresher.ResultFailed, err
@@ -251,8 +274,8 @@ func (tg *Target) email() string {
 // detail is what a credential holds besides the token.
 func (tg *Target) detail() string { return "email=" + tg.email() }
 
-func (tg *Target) input(t refresher.Token, registryID string) rancherapi.CredentialInput {
-	return rancherapi.CredentialInput{RegistryID: registryID, PublicValue: t.Username, SecretValue: t.Password, Email: tg.email()}
+func (tg *Target) input(t refresher.Token) rancherapi.CredentialInput {
+	return rancherapi.CredentialInput{PublicValue: t.Username, SecretValue: t.Password, Email: tg.email()}
 }
 
 // usable reports whether a credential is one Rancher uses for pulls: not
