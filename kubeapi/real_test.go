@@ -3,7 +3,6 @@ package kubeapi_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -27,10 +26,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 )
-
-var server kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 // real returns an admin client of the shared server and creates namespaces.
 func real(t *testing.T, namespaces ...string) (*kubetest.Server, *kubeapi.Client) {

@@ -2,7 +2,6 @@ package kubesecret_test
 
 import (
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 
@@ -14,10 +13,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
-
-var server kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 const host = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
 

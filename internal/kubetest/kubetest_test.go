@@ -24,10 +24,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 )
 
-var kube kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(kube.Run(m)) }
-
 func clientset(t *testing.T, cfg *rest.Config) *kubernetes.Clientset {
 	t.Helper()
 	c, err := kubernetes.NewForConfig(cfg)

@@ -1,7 +1,6 @@
 package argocd_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,15 +9,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/consumertest"
-	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/argocd"
 )
-
-var server kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 // The registries of consumertest.Hosts: two private, ECR Public.
 var hostA, hostB, public = consumertest.Hosts[0], consumertest.Hosts[1], consumertest.Hosts[2]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,10 +29,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
 )
-
-var server kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 const (
 	host        = "111122223333.dkr.ecr.us-east-1.amazonaws.com"

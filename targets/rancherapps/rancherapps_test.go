@@ -2,7 +2,6 @@ package rancherapps_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +19,6 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/rancherapps"
 )
-
-var server kubetest.Shared
-
-func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 // CRD is Rancher's ClusterRepo resource as the real Rancher v2.12.3 installs it.
 const CRD = "testdata/clusterrepos.catalog.cattle.io.yaml"

@@ -1,0 +1,14 @@
+package kubetest_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+)
+
+// kube is the package's kube-apiserver and etcd, started by the first test
+// that asks for it and stopped once every test has run.
+var kube kubetest.Shared
+
+func TestMain(m *testing.M) { os.Exit(kube.Run(m)) }
