@@ -40,38 +40,49 @@ func ecrError(status int, code, msg string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) { ecrtest.WriteError(w, status, code, msg) }
 }
 
+// errorCase is an answer of ECR's or ECR Public's API and what the error
+// says of it: text in the error, whether retrying soon can help, the code the
+// ecr_errors_total metric counts.
+type errorCase struct {
+	name      string
+	handler   http.HandlerFunc
+	text      string
+	temporary bool
+	code      string
+}
+
+// commonErrors are the answers ECR and ECR Public give alike.
+func commonErrors() []errorCase {
+	return []errorCase{
+		{"Throttling", ecrError(400, "ThrottlingException", "Rate exceeded"), "ThrottlingException (HTTP 400): Rate exceeded", true, "ThrottlingException"},
+		{"Server", ecrError(500, "ServerException", "boom"), "ServerException (HTTP 500): boom", true, "ServerException"},
+		{"Unavailable", ecrError(503, "ServiceUnavailable", ""), "ServiceUnavailable (HTTP 503)", true, "ServiceUnavailable"},
+		{"InvalidParameter", ecrError(400, "InvalidParameterException", "bad"), "InvalidParameterException (HTTP 400)", false, "InvalidParameterException"},
+		{"HTMLGateway", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(502)
+			_, _ = w.Write([]byte("<html>Bad Gateway</html>"))
+		}, "the answer is not ECR's JSON (HTTP 502)", true, "other"},
+	}
+}
+
 // Each ECR failure, through the real SDK: what an operator reads (the code,
 // the status, the registries asked for), whether retrying soon can help
 // (what the SDK itself retries, 5xx, 429 and network trouble can; other 4xx
 // cannot), and the code the ecr_errors_total metric counts.
 func TestSource_Errors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		handler   http.HandlerFunc
-		text      string // in the error
-		temporary bool
-		code      string
-	}{
-		{"Throttling", ecrError(400, "ThrottlingException", "Rate exceeded"), "ThrottlingException (HTTP 400): Rate exceeded", true, "ThrottlingException"},
+	tests := append(commonErrors(), []errorCase{
 		{"TooManyRequests", ecrError(429, "TooManyRequestsException", "slow down"), "TooManyRequestsException (HTTP 429)", true, "TooManyRequestsException"},
 		{"Unknown429", ecrError(429, "SlowDownPlease", "slow down"), "SlowDownPlease (HTTP 429)", true, "SlowDownPlease"},
-		{"Server", ecrError(500, "ServerException", "boom"), "ServerException (HTTP 500): boom", true, "ServerException"},
-		{"Unavailable", ecrError(503, "ServiceUnavailable", ""), "ServiceUnavailable (HTTP 503)", true, "ServiceUnavailable"},
 		{"Namespaced", ecrError(400, "com.amazonaws.ecr#ThrottlingException", "Rate exceeded"), "ThrottlingException (HTTP 400)", true, "ThrottlingException"},
 		{"AccessDenied", ecrError(400, "AccessDeniedException", "User: arn:aws:iam::111122223333:user/x is not authorized to perform: ecr:GetAuthorizationToken on resource: *"),
 			"AccessDeniedException (HTTP 400): User: arn:aws:iam::111122223333:user/x is not authorized", false, "AccessDeniedException"},
-		{"InvalidParameter", ecrError(400, "InvalidParameterException", "Invalid parameter at 'registryIds'"), "InvalidParameterException (HTTP 400)", false, "InvalidParameterException"},
 		{"UnrecognizedClient", ecrError(403, "UnrecognizedClientException", "The security token included in the request is invalid."), "UnrecognizedClientException (HTTP 403)", false, "UnrecognizedClientException"},
-		{"HTMLGateway", func(w http.ResponseWriter, _ *http.Request) {
-			w.WriteHeader(502)
-			_, _ = w.Write([]byte("<html>Bad Gateway</html>"))
-		}, "the answer is not ECR's JSON (HTTP 502)", true, "other"},
 		{"GarbageJSON", raw(`{"authorizationData":[{`), "not ECR's JSON", true, "other"},
 		{"ISODate", raw(`{"authorizationData":[{"authorizationToken":"QVdTOng=","expiresAt":"2026-01-01T00:00:00Z","proxyEndpoint":"https://` + hostA + `"}]}`),
 			"not ECR's JSON", true, "other"},
 		{"WeirdCode", ecrError(400, "Bad Code <script>", "m"), "(HTTP 400)", false, "other"},
-	}
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -169,28 +169,11 @@ func TestPublicSource_Fetch_Unusable(t *testing.T) {
 // names the two permissions ECR Public takes.
 func TestPublicSource_Errors(t *testing.T) {
 	t.Parallel()
-	ecrErr := func(status int, code, msg string) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) { ecrtest.WriteError(w, status, code, msg) }
-	}
-	tests := []struct {
-		name      string
-		handler   http.HandlerFunc
-		text      string
-		temporary bool
-		code      string
-	}{
-		{"Throttling", ecrErr(400, "ThrottlingException", "Rate exceeded"), "ThrottlingException (HTTP 400): Rate exceeded", true, "ThrottlingException"},
-		{"Server", ecrErr(500, "ServerException", "boom"), "ServerException (HTTP 500): boom", true, "ServerException"},
-		{"Unavailable", ecrErr(503, "ServiceUnavailable", ""), "ServiceUnavailable (HTTP 503)", true, "ServiceUnavailable"},
-		{"AccessDenied", ecrErr(400, "AccessDeniedException", "User: arn:aws:iam::111122223333:user/x is not authorized to perform: ecr-public:GetAuthorizationToken"),
+	tests := append(commonErrors(), []errorCase{
+		{"AccessDenied", ecrError(400, "AccessDeniedException", "User: arn:aws:iam::111122223333:user/x is not authorized to perform: ecr-public:GetAuthorizationToken"),
 			"is not authorized to perform: ecr-public:GetAuthorizationToken (ECR Public needs ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken)", false, "AccessDeniedException"},
-		{"UnsupportedRegion", ecrErr(400, "UnsupportedCommandException", "The action isn't supported in this Region."), "UnsupportedCommandException (HTTP 400)", false, "UnsupportedCommandException"},
-		{"InvalidParameter", ecrErr(400, "InvalidParameterException", "bad"), "InvalidParameterException (HTTP 400)", false, "InvalidParameterException"},
-		{"HTMLGateway", func(w http.ResponseWriter, _ *http.Request) {
-			w.WriteHeader(502)
-			_, _ = w.Write([]byte("<html>Bad Gateway</html>"))
-		}, "the answer is not ECR's JSON (HTTP 502)", true, "other"},
-	}
+		{"UnsupportedRegion", ecrError(400, "UnsupportedCommandException", "The action isn't supported in this Region."), "UnsupportedCommandException (HTTP 400)", false, "UnsupportedCommandException"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

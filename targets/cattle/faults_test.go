@@ -2,7 +2,6 @@ package cattle_test
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/plantest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
 
@@ -74,8 +74,7 @@ func cattleError(status int, code string) func(http.ResponseWriter, *http.Reques
 	}
 }
 
-func isWrite(r *http.Request) bool { return r.Method == http.MethodPut || r.Method == http.MethodPost }
-func isPut(r *http.Request) bool   { return r.Method == http.MethodPut }
+func isPut(r *http.Request) bool { return r.Method == http.MethodPut }
 func isList(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/registries")
 }
@@ -212,13 +211,7 @@ func TestTarget_RedirectedWriteFails(t *testing.T) {
 			t.Parallel()
 			s := newStand(t, 10*time.Second)
 			evil := newSink(t)
-			s.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if !isWrite(r) {
-					return false
-				}
-				http.Redirect(w, r, evil.url+r.URL.RequestURI(), status)
-				return true
-			})
+			s.rancher.SetIntercept(ranchertest.RedirectWrites(evil.url, status))
 			o, err := s.run(t, tokA)
 			if err != nil {
 				t.Fatal(err)
@@ -241,28 +234,12 @@ func TestTarget_RedirectedWriteFails(t *testing.T) {
 	}
 }
 
-// echoWrites answers every write with a 422 whose code, message and fieldName
-// echo the request's body and Authorization header, after a 900 KB code.
-func echoWrites(w http.ResponseWriter, r *http.Request) bool {
-	if !isWrite(r) {
-		return false
-	}
-	b, _ := io.ReadAll(r.Body)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusUnprocessableEntity)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "error", "status": 422,
-		"code":      strings.Repeat("X", 900<<10) + string(b),
-		"message":   "you sent " + string(b) + " with " + r.Header.Get("Authorization"),
-		"fieldName": string(b)})
-	return true
-}
-
 // A server that echoes the request into its errors puts no secret into the
 // log or the error (what /readyz shows), and no line grows past a few KB.
 func TestTarget_EchoingServerLeaksNothing(t *testing.T) {
 	t.Parallel()
 	s := newStand(t, 10*time.Second)
-	s.rancher.SetIntercept(echoWrites)
+	s.rancher.SetIntercept(ranchertest.EchoWrites)
 	o, err := s.run(t, tokA)
 	if err == nil {
 		err = o.Err()

@@ -1,19 +1,16 @@
 package norman_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi/ranchertest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
-
-func isWrite(r *http.Request) bool { return r.Method == http.MethodPut || r.Method == http.MethodPost }
 
 // A write redirected to another origin is not sent there and fails, naming
 // CATTLE_URL; nothing is created.
@@ -31,13 +28,7 @@ func TestTarget_RedirectedWriteFails(t *testing.T) {
 				seen = append(seen, r.Method+" "+r.URL.String())
 			}))
 			t.Cleanup(evil.Close)
-			e.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if !isWrite(r) {
-					return false
-				}
-				http.Redirect(w, r, evil.URL+r.URL.RequestURI(), status)
-				return true
-			})
+			e.rancher.SetIntercept(ranchertest.RedirectWrites(evil.URL, status))
 			o, err := e.run(t, []refresher.Token{tokA, tokB})
 			if err != nil {
 				t.Fatal(err)
@@ -66,19 +57,7 @@ func TestTarget_RedirectedWriteFails(t *testing.T) {
 func TestTarget_EchoingServerLeaksNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if !isWrite(r) {
-			return false
-		}
-		b, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		_ = json.NewEncoder(w).Encode(map[string]any{"type": "error", "status": 422,
-			"code":      strings.Repeat("X", 900<<10) + string(b),
-			"message":   "you sent " + string(b) + " with " + r.Header.Get("Authorization"),
-			"fieldName": string(b)})
-		return true
-	})
+	e.rancher.SetIntercept(ranchertest.EchoWrites)
 	o, err := e.run(t, []refresher.Token{tokA, tokB})
 	if err == nil {
 		err = o.Err()
