@@ -75,12 +75,11 @@ func goTestAtTerminal(t *testing.T, goTool, root string, env ...string) (termina
 	return strings.ReplaceAll(<-shown, "\r\n", "\n"), out.String(), err
 }
 
-// What a person sees: `go test` (package-list mode, no -v) prints only "ok"
-// for a package whose tests skipped, and the terminal gets one line saying
-// how many skipped for want of what and the command that provides it, again
-// at the next run (not replayed from the test cache). Under REQUIRE_KUBE=1
-// the same package fails.
-func TestMain_TellsTheTerminal(t *testing.T) {
+// skipper is what running the skipper package takes (the go command, the
+// module root) and the line it must show; the test skips where the go
+// command cannot run.
+func skipper(t *testing.T) (goTool, root, want string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the go command")
 	}
@@ -88,8 +87,17 @@ func TestMain_TellsTheTerminal(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command")
 	}
-	root, _ := moduleRoot()
-	want := "./internal/testskip/testdata/skipper: SKIPPED 2 tests for want of kube-apiserver and etcd (" + Kube.Provide + "); 1 for want of moto_server (" + Moto.Provide + ")\n"
+	root, _ = moduleRoot()
+	return goTool, root, "./internal/testskip/testdata/skipper: SKIPPED 2 tests for want of kube-apiserver and etcd (" + Kube.Provide + "); 1 for want of moto_server (" + Moto.Provide + ")\n"
+}
+
+// What a person sees: `go test` (package-list mode, no -v) prints only "ok"
+// for a package whose tests skipped, and the terminal gets one line saying
+// how many skipped for want of what and the command that provides it, again
+// at the next run (not replayed from the test cache). Under REQUIRE_KUBE=1
+// the same package fails.
+func TestMain_TellsTheTerminal(t *testing.T) {
+	goTool, root, want := skipper(t)
 	for run := 1; run <= 2; run++ {
 		shown, stdout, err := goTestAtTerminal(t, goTool, root)
 		if err != nil {
@@ -115,15 +123,7 @@ func TestMain_TellsTheTerminal(t *testing.T) {
 // the go command's standard error, which that log holds, and not to its
 // standard output: run after run, as at a terminal.
 func TestMain_TellsTheLog(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command")
-	}
-	root, _ := moduleRoot()
-	want := "./internal/testskip/testdata/skipper: SKIPPED 2 tests for want of kube-apiserver and etcd (" + Kube.Provide + "); 1 for want of moto_server (" + Moto.Provide + ")\n"
+	goTool, root, want := skipper(t)
 	for run := 1; run <= 2; run++ {
 		cmd := goTestCommand(goTool, root)
 		var stdout, stderr bytes.Buffer

@@ -140,27 +140,30 @@ func (s *Server) addCredential(project, registryID, pub, secret, email, state st
 func (s *Server) Registries(project string) []Registry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Registry
-	for _, r := range s.regs {
-		if r.Project == project {
-			out = append(out, *r)
-		}
-	}
-	slices.SortFunc(out, func(a, b Registry) int { return cmpID(a.ID, b.ID) })
-	return out
+	return ofProject(s.regs, project, func(r *Registry) (string, string) { return r.Project, r.ID })
 }
 
 // Credentials returns copies of the stored credentials of a project, by id.
 func (s *Server) Credentials(project string) []Credential {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Credential
-	for _, c := range s.creds {
-		if c.Project == project {
-			out = append(out, *c)
+	return ofProject(s.creds, project, func(c *Credential) (string, string) { return c.Project, c.ID })
+}
+
+// ofProject returns copies of the items of m in project (key tells an
+// item's project and id), by id. The caller holds s.mu.
+func ofProject[T any](m map[string]*T, project string, key func(*T) (project, id string)) []T {
+	var out []T
+	for _, v := range m {
+		if p, _ := key(v); p == project {
+			out = append(out, *v)
 		}
 	}
-	slices.SortFunc(out, func(a, b Credential) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b T) int {
+		_, ia := key(&a)
+		_, ib := key(&b)
+		return cmpID(ia, ib)
+	})
 	return out
 }
 
