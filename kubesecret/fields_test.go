@@ -84,8 +84,7 @@ func sameButFields(t *testing.T, before, after *corev1.Secret, fields ...string)
 // makes no update; the record follows the resourceVersion.
 func TestFieldWriter_BasicAuthInPlace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("fields-basic")
+	e := newEnvIn(t, "fields-basic")
 	before := e.Create(consumerSecret("fields-basic", "helm", corev1.SecretTypeBasicAuth, map[string][]byte{"username": []byte("old"), "password": []byte("old-pw")}))
 	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	ctx := t.Context()
@@ -114,8 +113,7 @@ func TestFieldWriter_BasicAuthInPlace(t *testing.T) {
 // other entries byte for byte.
 func TestFieldWriter_DockerConfigInPlace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("fields-docker")
+	e := newEnvIn(t, "fields-docker")
 	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	for _, c := range []struct {
 		name, key string
@@ -148,8 +146,7 @@ func TestFieldWriter_DockerConfigInPlace(t *testing.T) {
 // Secret is read again and their change kept.
 func TestFieldWriter_ConflictReadsAgain(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("fields-conflict")
+	e := newEnvIn(t, "fields-conflict")
 	e.Create(consumerSecret("fields-conflict", "repo", corev1.SecretTypeOpaque, nil))
 	w := e.fieldWriter(e.Srv.AdminConfig(), func() {
 		s := e.Secret("fields-conflict", "repo")
@@ -174,8 +171,7 @@ func TestFieldWriter_ConflictReadsAgain(t *testing.T) {
 // What is not the writer's to write is refused, named, and left as it is.
 func TestFieldWriter_Refusals(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("fields-refuse")
+	e := newEnvIn(t, "fields-refuse")
 	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	ctx := t.Context()
 	basic := kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "pw-never-shown"})
@@ -216,8 +212,7 @@ func TestFieldWriter_Refusals(t *testing.T) {
 // stores and remembers nothing.
 func TestFieldWriter_CheckStoresNothing(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("fields-dry")
+	e := newEnvIn(t, "fields-dry")
 	before := e.Create(consumerSecret("fields-dry", "repo", corev1.SecretTypeOpaque, nil))
 	w := e.fieldWriter(e.Srv.AdminConfig(), nil)
 	res, err := w.Check(t.Context(), "fields-dry", "repo", kubesecret.BasicAuth(kubesecret.Auth{Username: "AWS", Password: "pw"}))

@@ -19,8 +19,7 @@ import (
 // the list. The dry run starts from it too and stores nothing.
 func TestWriter_ApplyFromListed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("from-a")
+	e := newEnvIn(t, "from-a")
 	ctx := t.Context()
 	const path = "/api/v1/namespaces/from-a/secrets"
 	if _, err := e.writer(e.Srv.AdminConfig()).Apply(ctx, "from-a", "pull", managed, auths("pw-one"), nil); err != nil {

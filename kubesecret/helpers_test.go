@@ -35,6 +35,14 @@ func newEnv(t *testing.T) *env {
 	return &env{Env: targettest.New(t, &server, host)}
 }
 
+// newEnvIn is newEnv with namespace ns made.
+func newEnvIn(t *testing.T, ns string) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.Namespace(ns)
+	return e
+}
+
 // writer returns a Writer over cfg whose requests e counts.
 func (e *env) writer(cfg *rest.Config) *kubesecret.Writer {
 	c := e.core(cfg)

@@ -19,8 +19,7 @@ import (
 // Secret that is not its own as it is; CheckReplace stores nothing.
 func TestWriter_Replace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("replace-a")
+	e := newEnvIn(t, "replace-a")
 	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
 	const other = "444455556666.dkr.ecr.us-east-1.amazonaws.com"

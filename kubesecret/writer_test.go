@@ -19,8 +19,7 @@ import (
 // added; a change made between two writes is read again, not clobbered.
 func TestWriter_UpdateInPlaceWithoutClobbering(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("writer-a")
+	e := newEnvIn(t, "writer-a")
 	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
 	apply := func(pw string, want refresher.Result, wantRequests ...string) *corev1.Secret {
@@ -111,8 +110,7 @@ func (e *env) freshRV(s *corev1.Secret) *corev1.Secret {
 // entry as the Secret holds it.
 func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("keep-a")
+	e := newEnvIn(t, "keep-a")
 	w := e.writer(e.Srv.AdminConfig())
 	ctx := t.Context()
 	e.Create(&corev1.Secret{
@@ -154,8 +152,7 @@ func TestWriter_KeepsWhatIsNotItsOwn(t *testing.T) {
 // A refusal names the verb, resource and namespace, and the grant that fixes it.
 func TestWriter_Forbidden(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("rbac-a")
+	e := newEnvIn(t, "rbac-a")
 	e.Grant("rbac-a", "limited", targettest.SecretRule("get"))
 	w := e.writer(e.Srv.UserConfig("limited"))
 	for name, call := range map[string]func() (refresher.Result, error){
@@ -176,8 +173,7 @@ func TestWriter_Forbidden(t *testing.T) {
 
 func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("own-a")
+	e := newEnvIn(t, "own-a")
 	ctx := t.Context()
 	w := e.writer(e.Srv.AdminConfig())
 	if _, err := w.Apply(ctx, "own-a", "s", managed, auths("pw-own"), nil); err != nil {
@@ -203,8 +199,7 @@ func TestWriter_RefusesForeignByDefaultAndByOwnRule(t *testing.T) {
 // neither is a dry run of it.
 func TestWriter_RancherCopyNeverWritten(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("copy-a")
+	e := newEnvIn(t, "copy-a")
 	ctx := t.Context()
 	cp := e.Create(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "ecr-credentials", Namespace: "copy-a",
@@ -241,8 +236,7 @@ func TestWriter_RancherCopyNeverWritten(t *testing.T) {
 // admission) and stores nothing, neither on the server nor in the writer.
 func TestWriter_CheckIsTheServersDryRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.Namespace("dry-a")
+	e := newEnvIn(t, "dry-a")
 	ctx := t.Context()
 	w := e.writer(e.Srv.AdminConfig())
 	check := func(pw string, want refresher.Result) {
