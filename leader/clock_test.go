@@ -121,6 +121,11 @@ func (f *fakeLeases) setFault(fail error, hang bool) {
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// fakeWorld is a fake clock at t0 and an empty Lease store.
+func fakeWorld() (*clocktesting.FakeClock, *fakeLeases) {
+	return clocktesting.NewFakeClock(t0), &fakeLeases{}
+}
+
 // replica is one elector running on the fake clock.
 type replica struct {
 	e       *Elector
@@ -175,8 +180,7 @@ func TestElector_StopsAtRenewDeadline(t *testing.T) {
 		name := map[bool]string{false: "Refused", true: "NoAnswer"}[hang]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			fc := clocktesting.NewFakeClock(t0)
-			leases := &fakeLeases{}
+			fc, leases := fakeWorld()
 			a := startReplica(t, fc, leases, "a")
 			leadCtx := testwait.Recv(t, a.leadCtx)
 			a.step(t, fc, DefaultTimes.RetryPeriod) // a renewal that succeeds, started at t0+2s
@@ -225,8 +229,7 @@ func TestElector_StopsAtRenewDeadline(t *testing.T) {
 // change, and a renewal it sees starts that wait again.
 func TestElector_FollowerWaitsLeaseDuration(t *testing.T) {
 	t.Parallel()
-	fc := clocktesting.NewFakeClock(t0)
-	leases := &fakeLeases{}
+	fc, leases := fakeWorld()
 	leases.set("other", t0)
 	b := startReplica(t, fc, leases, "b")
 	step := func(until time.Time) {
@@ -266,8 +269,7 @@ func TestElector_FollowerWaitsLeaseDuration(t *testing.T) {
 // A clean stop releases the Lease and a follower takes it at its next try.
 func TestElector_ReleasedLeaseTakenAtOnce(t *testing.T) {
 	t.Parallel()
-	fc := clocktesting.NewFakeClock(t0)
-	leases := &fakeLeases{}
+	fc, leases := fakeWorld()
 	a := startReplica(t, fc, leases, "a")
 	testwait.Recv(t, a.leadCtx)
 	a.settle(t, 0)
@@ -295,8 +297,7 @@ func TestElector_ReleasedLeaseTakenAtOnce(t *testing.T) {
 // at the deadline.
 func TestElector_TakenOverStopsAtOnce(t *testing.T) {
 	t.Parallel()
-	fc := clocktesting.NewFakeClock(t0)
-	leases := &fakeLeases{}
+	fc, leases := fakeWorld()
 	a := startReplica(t, fc, leases, "a")
 	leadCtx := testwait.Recv(t, a.leadCtx)
 	a.settle(t, 0)
@@ -314,8 +315,7 @@ func TestElector_TakenOverStopsAtOnce(t *testing.T) {
 // then at Debug while it repeats.
 func TestElector_FailureLoggedOnce(t *testing.T) {
 	t.Parallel()
-	fc := clocktesting.NewFakeClock(t0)
-	leases := &fakeLeases{}
+	fc, leases := fakeWorld()
 	refused := apierrors.NewForbidden(leaseGR, "lease", errors.New("no grant"))
 	leases.setFault(refused, false)
 	a := startReplica(t, fc, leases, "a")
