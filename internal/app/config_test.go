@@ -144,21 +144,16 @@ func TestParseShared_Region(t *testing.T) {
 // the flag or alias it came from), in the order --help lists them.
 func TestCheck_Invalid(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string
-	}{
-		{name: "Empty", env: map[string]string{}, want: []string{"AWS_REGION: required",
+	apptest.Problems(t, []apptest.Problem{
+		{Name: "Empty", Env: map[string]string{}, Want: []string{"AWS_REGION: required",
 			"nothing to write into: no target is configured; set what one of them requires. Rancher 1.x: CATTLE_URL"}},
-		{name: "Everything", env: map[string]string{
+		{Name: "Everything", Env: map[string]string{
 			"CATTLE_URL": "ftp://x", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s", "AWS_REGION": "useast1",
 			"AWS_ECR_REGISTRY_IDS": "12345,111122223333:mars", "AUTO_CREATE": "yes please", "LISTEN_PORT": "99999",
 			"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "REFRESH_SCHEDULE": "every day", "SHUTDOWN_TIMEOUT": "10",
 			"RETRY_MIN_INTERVAL": "1h", "RETRY_MAX_INTERVAL": "1m", "AWS_ROLE_ARN": "role/x", "RANCHER_CA_FILE": "/nonexistent/ca.pem",
 			"METRICS_PER_SCOPE": "some", "LEADER_ELECTION_NAMESPACE": "-x",
-		}, want: []string{
+		}, Want: []string{
 			"AWS_REGION: \"useast1\" is not an AWS region", "AWS_ECR_REGISTRY_IDS: \"12345\" is not a 12-digit",
 			"AWS_ECR_REGISTRY_IDS: \"111122223333:mars\"", "AWS_ROLE_ARN: \"role/x\" is not an ARN", "LISTEN_PORT: \"99999\"",
 			"LOG_LEVEL: \"loud\"", "LOG_FORMAT: \"xml\"", "REFRESH_SCHEDULE: invalid cron spec", "SHUTDOWN_TIMEOUT: \"10\" is not a positive Go duration",
@@ -166,63 +161,46 @@ func TestCheck_Invalid(t *testing.T) {
 			"LEADER_ELECTION_NAMESPACE: \"-x\" is not a namespace name",
 			"CATTLE_URL: scheme must be http or https", "AUTO_CREATE: \"yes please\" is not true or false", "RANCHER_CA_FILE: cannot read",
 		}},
-		{name: "ProxyWithTwoRegistries", env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
-			want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
-		{name: "ProxyNotAHost", env: with(minimal(), "ECR_PROXY_HOST", "a b"), want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
-		{name: "PublicNotABool", env: with(minimal(), "AWS_ECR_PUBLIC", "yes"), want: []string{"AWS_ECR_PUBLIC: \"yes\" is not true or false"}},
-		{name: "ProxyIsPublic", env: with(with(minimal(), "AWS_ECR_PUBLIC", "true"), "ECR_PROXY_HOST", "https://Public.ECR.aws/"),
-			want: []string{"ECR_PROXY_HOST: \"https://Public.ECR.aws/\" is ECR Public's own host, which AWS_ECR_PUBLIC=true writes"}},
-		{name: "TooManyIDs", env: with(minimal(), "AWS_ECR_REGISTRY_IDS", "111122223333,100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
-			want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
-		{name: "UnknownFlag", env: minimal(), args: []string{"--cattle-uri=x"}, want: []string{"command line: flag provided but not defined: -cattle-uri"}},
-		{name: "StrayArgument", env: minimal(), args: []string{"once"}, want: []string{"unexpected argument \"once\""}},
+		{Name: "ProxyWithTwoRegistries", Env: with(with(minimal(), "ECR_PROXY_HOST", "proxy.example.com"), "AWS_ECR_REGISTRY_IDS", "111122223333,444455556666"),
+			Want: []string{"ECR_PROXY_HOST: set, but AWS_ECR_REGISTRY_IDS names 2 registries"}},
+		{Name: "ProxyNotAHost", Env: with(minimal(), "ECR_PROXY_HOST", "a b"), Want: []string{"ECR_PROXY_HOST: \"a b\" is not a host"}},
+		{Name: "PublicNotABool", Env: with(minimal(), "AWS_ECR_PUBLIC", "yes"), Want: []string{"AWS_ECR_PUBLIC: \"yes\" is not true or false"}},
+		{Name: "ProxyIsPublic", Env: with(with(minimal(), "AWS_ECR_PUBLIC", "true"), "ECR_PROXY_HOST", "https://Public.ECR.aws/"),
+			Want: []string{"ECR_PROXY_HOST: \"https://Public.ECR.aws/\" is ECR Public's own host, which AWS_ECR_PUBLIC=true writes"}},
+		{Name: "TooManyIDs", Env: with(minimal(), "AWS_ECR_REGISTRY_IDS", "111122223333,100000000001,100000000002,100000000003,100000000004,100000000005,100000000006,100000000007,100000000008,100000000009,100000000010"),
+			Want: []string{"AWS_ECR_REGISTRY_IDS: more than 10 registry ids in region us-east-1"}},
+		{Name: "UnknownFlag", Env: minimal(), Args: []string{"--cattle-uri=x"}, Want: []string{"command line: flag provided but not defined: -cattle-uri"}},
+		{Name: "StrayArgument", Env: minimal(), Args: []string{"once"}, Want: []string{"unexpected argument \"once\""}},
 		// Issue 18: a Kubernetes-only setup, valid or not, hears nothing of CATTLE_URL.
-		{name: "KubernetesOnlyBadSelector", env: map[string]string{"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "a in ("},
-			want: []string{"KUBE_NAMESPACE_SELECTOR: "}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantProblems(t, tt.args, tt.env, tt.want...)
-		})
-	}
+		{Name: "KubernetesOnlyBadSelector", Env: map[string]string{"AWS_REGION": "us-east-1", "KUBE_NAMESPACE_SELECTOR": "a in ("},
+			Want: []string{"KUBE_NAMESPACE_SELECTOR: "}},
+	}, wantProblems)
 }
 
 // Settings that would hammer ECR and the platforms or hide errors are
 // refused, each with the variable (or flag) and the fix.
 func TestCheck_Refused(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want string
-	}{
-		{"ScheduleEvery0s", with(minimal(), "REFRESH_SCHEDULE", "@every 0s"), nil, `REFRESH_SCHEDULE: "@every 0s" runs every 1s: use a schedule at least 1m0s apart`},
-		{"ScheduleEvery1ns", with(minimal(), "REFRESH_SCHEDULE", "@every 1ns"), nil, `REFRESH_SCHEDULE: "@every 1ns" runs every 1s`},
-		{"ScheduleEvery59s", with(minimal(), "REFRESH_SCHEDULE", "@every 59s"), nil, `REFRESH_SCHEDULE: "@every 59s" runs every 59s`},
-		{"ScheduleBareDuration", with(minimal(), "REFRESH_SCHEDULE", "6h"), nil, `REFRESH_SCHEDULE: invalid cron spec "6h": a bare duration needs @every, e.g. REFRESH_SCHEDULE="@every 6h"`},
-		{"ScheduleFlag", minimal(), []string{"--refresh-schedule", "@every 1s"}, `--refresh-schedule (REFRESH_SCHEDULE): "@every 1s" runs every 1s`},
-		{"RetryMinTooShort", with(minimal(), "RETRY_MIN_INTERVAL", "1s"), nil, "RETRY_MIN_INTERVAL: 1s would retry and refresh too often: use 5s or more"},
-		{"RetryMinNanosecond", with(minimal(), "RETRY_MIN_INTERVAL", "1ns"), nil, "RETRY_MIN_INTERVAL: 1ns would retry"},
-		{"RetryMaxTooShort", with(with(minimal(), "RETRY_MIN_INTERVAL", "5s"), "RETRY_MAX_INTERVAL", "10s"), nil, "RETRY_MAX_INTERVAL: 10s would retry errors that retrying cannot fix (a rejected key) too often: use 1m0s or more"},
-		{"RetryMinOverMax", with(with(minimal(), "RETRY_MIN_INTERVAL", "2h"), "RETRY_MAX_INTERVAL", "1h"), nil, "RETRY_MAX_INTERVAL: 1h0m0s is shorter than RETRY_MIN_INTERVAL 2h0m0s"},
-		{"RetryFlag", minimal(), []string{"--retry-min-interval=10ms"}, "--retry-min-interval (RETRY_MIN_INTERVAL): 10ms would retry"},
-		{"LogLevelPanic", with(minimal(), "LOG_LEVEL", "panic"), nil, `LOG_LEVEL: "panic" would hide every error: use error, or a more verbose level`},
-		{"LogLevelFatal", with(minimal(), "LOG_LEVEL", "FATAL"), nil, `LOG_LEVEL: "FATAL" would hide every error`},
-		{"ListenAddressPort", with(minimal(), "LISTEN_ADDRESS", "127.0.0.1:8080"), nil, `LISTEN_ADDRESS: "127.0.0.1:8080" holds a port: set LISTEN_ADDRESS=127.0.0.1 and LISTEN_PORT=8080`},
-		{"ListenAddressJunk", with(minimal(), "LISTEN_ADDRESS", "http://0.0.0.0"), nil, `LISTEN_ADDRESS: "http://0.0.0.0" is not an IP address or host name`},
-		{"ListenAddressFlag", minimal(), []string{"--listen-address", "a b"}, `--listen-address (LISTEN_ADDRESS): "a b" is not an IP address or host name`},
-		{"RegionFromAlias", with(with(minimal(), "AWS_REGION", ""), "AWS_DEFAULT_REGION", "mars"), nil, `AWS_DEFAULT_REGION: "mars" is not an AWS region name`},
-		{"RegionMissingForOneID", with(with(minimal(), "AWS_REGION", ""), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1,444455556666"), nil,
-			"AWS_REGION: required (or AWS_DEFAULT_REGION), e.g. us-east-1, unless every AWS_ECR_REGISTRY_IDS entry names its region as id:region"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantProblems(t, tt.args, tt.env, tt.want)
-		})
-	}
+	apptest.Problems(t, []apptest.Problem{
+		{Name: "ScheduleEvery0s", Env: with(minimal(), "REFRESH_SCHEDULE", "@every 0s"), Want: []string{`REFRESH_SCHEDULE: "@every 0s" runs every 1s: use a schedule at least 1m0s apart`}},
+		{Name: "ScheduleEvery1ns", Env: with(minimal(), "REFRESH_SCHEDULE", "@every 1ns"), Want: []string{`REFRESH_SCHEDULE: "@every 1ns" runs every 1s`}},
+		{Name: "ScheduleEvery59s", Env: with(minimal(), "REFRESH_SCHEDULE", "@every 59s"), Want: []string{`REFRESH_SCHEDULE: "@every 59s" runs every 59s`}},
+		{Name: "ScheduleBareDuration", Env: with(minimal(), "REFRESH_SCHEDULE", "6h"), Want: []string{`REFRESH_SCHEDULE: invalid cron spec "6h": a bare duration needs @every, e.g. REFRESH_SCHEDULE="@every 6h"`}},
+		{Name: "ScheduleFlag", Env: minimal(), Args: []string{"--refresh-schedule", "@every 1s"}, Want: []string{`--refresh-schedule (REFRESH_SCHEDULE): "@every 1s" runs every 1s`}},
+		{Name: "RetryMinTooShort", Env: with(minimal(), "RETRY_MIN_INTERVAL", "1s"), Want: []string{"RETRY_MIN_INTERVAL: 1s would retry and refresh too often: use 5s or more"}},
+		{Name: "RetryMinNanosecond", Env: with(minimal(), "RETRY_MIN_INTERVAL", "1ns"), Want: []string{"RETRY_MIN_INTERVAL: 1ns would retry"}},
+		{Name: "RetryMaxTooShort", Env: with(with(minimal(), "RETRY_MIN_INTERVAL", "5s"), "RETRY_MAX_INTERVAL", "10s"), Want: []string{"RETRY_MAX_INTERVAL: 10s would retry errors that retrying cannot fix (a rejected key) too often: use 1m0s or more"}},
+		{Name: "RetryMinOverMax", Env: with(with(minimal(), "RETRY_MIN_INTERVAL", "2h"), "RETRY_MAX_INTERVAL", "1h"), Want: []string{"RETRY_MAX_INTERVAL: 1h0m0s is shorter than RETRY_MIN_INTERVAL 2h0m0s"}},
+		{Name: "RetryFlag", Env: minimal(), Args: []string{"--retry-min-interval=10ms"}, Want: []string{"--retry-min-interval (RETRY_MIN_INTERVAL): 10ms would retry"}},
+		{Name: "LogLevelPanic", Env: with(minimal(), "LOG_LEVEL", "panic"), Want: []string{`LOG_LEVEL: "panic" would hide every error: use error, or a more verbose level`}},
+		{Name: "LogLevelFatal", Env: with(minimal(), "LOG_LEVEL", "FATAL"), Want: []string{`LOG_LEVEL: "FATAL" would hide every error`}},
+		{Name: "ListenAddressPort", Env: with(minimal(), "LISTEN_ADDRESS", "127.0.0.1:8080"), Want: []string{`LISTEN_ADDRESS: "127.0.0.1:8080" holds a port: set LISTEN_ADDRESS=127.0.0.1 and LISTEN_PORT=8080`}},
+		{Name: "ListenAddressJunk", Env: with(minimal(), "LISTEN_ADDRESS", "http://0.0.0.0"), Want: []string{`LISTEN_ADDRESS: "http://0.0.0.0" is not an IP address or host name`}},
+		{Name: "ListenAddressFlag", Env: minimal(), Args: []string{"--listen-address", "a b"}, Want: []string{`--listen-address (LISTEN_ADDRESS): "a b" is not an IP address or host name`}},
+		{Name: "RegionFromAlias", Env: with(with(minimal(), "AWS_REGION", ""), "AWS_DEFAULT_REGION", "mars"), Want: []string{`AWS_DEFAULT_REGION: "mars" is not an AWS region name`}},
+		{Name: "RegionMissingForOneID", Env: with(with(minimal(), "AWS_REGION", ""), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1,444455556666"), Args: nil,
+			Want: []string{"AWS_REGION: required (or AWS_DEFAULT_REGION), e.g. us-east-1, unless every AWS_ECR_REGISTRY_IDS entry names its region as id:region"}},
+	}, wantProblems)
 }
 
 // AWS_ECR_PUBLIC turns ECR Public on, by variable or flag; a proxy host for

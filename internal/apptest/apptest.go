@@ -92,6 +92,27 @@ func NoSecrets(t testing.TB, out string, secrets ...string) {
 	}
 }
 
+// Problem is settings that must be refused: the environment, the flags, and
+// what each line of the error holds (one line per entry).
+type Problem struct {
+	Name string
+	Env  map[string]string
+	Args []string
+	Want []string
+}
+
+// Problems runs each case as a parallel subtest, check parsing its settings
+// and wanting its lines.
+func Problems(t *testing.T, cases []Problem, check func(t *testing.T, args []string, env map[string]string, want ...string)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			check(t, c.Args, c.Env, c.Want...)
+		})
+	}
+}
+
 // WantLines fails the test unless err has exactly one line per entry of want,
 // each entry held by some line.
 func WantLines(t testing.TB, err error, want ...string) {

@@ -143,53 +143,42 @@ func TestParse_KeyFiles(t *testing.T) {
 // Every problem is reported at once, one line each, naming the variable.
 func TestParse_Invalid(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string
-	}{
-		{name: "Everything", env: map[string]string{"CATTLE_URL": "ftp://x", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s",
-			"AUTO_CREATE": "yes please", "RANCHER_CA_FILE": "/nonexistent/ca.pem", "RANCHER_INSECURE_SKIP_VERIFY": "nope"}, want: []string{
+	apptest.Problems(t, []apptest.Problem{
+		{Name: "Everything", Env: map[string]string{"CATTLE_URL": "ftp://x", "CATTLE_ACCESS_KEY": "a", "CATTLE_SECRET_KEY": "s",
+			"AUTO_CREATE": "yes please", "RANCHER_CA_FILE": "/nonexistent/ca.pem", "RANCHER_INSECURE_SKIP_VERIFY": "nope"}, Want: []string{
 			"CATTLE_URL: scheme must be http or https", "AUTO_CREATE: \"yes please\" is not true or false",
 			"RANCHER_INSECURE_SKIP_VERIFY: \"nope\" is not true or false", "RANCHER_CA_FILE: cannot read",
 		}},
-		{name: "NoKeys", env: map[string]string{"CATTLE_URL": "https://rancher.example.com/v2-beta"}, want: []string{
+		{Name: "NoKeys", Env: map[string]string{"CATTLE_URL": "https://rancher.example.com/v2-beta"}, Want: []string{
 			"CATTLE_ACCESS_KEY: required (or CATTLE_ACCESS_KEY_FILE, or PLATFORM_ACCESS_KEY)", "CATTLE_SECRET_KEY: required"}},
-		{name: "BlankURL", env: with(minimal(), "CATTLE_URL", "  "), want: []string{"CATTLE_URL: required: the Rancher API URL"}},
-		{name: "Rancher2WithoutProject", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), want: []string{"RANCHER_PROJECTS: required with a Rancher 2.x URL that names no project"}},
-		{name: "Rancher2ProjectIDs", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "RANCHER_PROJECTS", "1a5,c-abcde:p-fghij"),
-			want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
-		{name: "Rancher1ProjectIDs", env: with(minimal(), "RANCHER_PROJECTS", "1a5, c-abcde:p-fghij"),
-			want: []string{"CATTLE_URL: http://rancher.example.com:8080/v1 is not a Rancher 2.x API URL, but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=http://rancher.example.com:8080/v3"}},
+		{Name: "BlankURL", Env: with(minimal(), "CATTLE_URL", "  "), Want: []string{"CATTLE_URL: required: the Rancher API URL"}},
+		{Name: "Rancher2WithoutProject", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), Want: []string{"RANCHER_PROJECTS: required with a Rancher 2.x URL that names no project"}},
+		{Name: "Rancher2ProjectIDs", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "RANCHER_PROJECTS", "1a5,c-abcde:p-fghij"),
+			Want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
+		{Name: "Rancher1ProjectIDs", Env: with(minimal(), "RANCHER_PROJECTS", "1a5, c-abcde:p-fghij"),
+			Want: []string{"CATTLE_URL: http://rancher.example.com:8080/v1 is not a Rancher 2.x API URL, but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=http://rancher.example.com:8080/v3"}},
 		// The URL mistakes people make with Rancher 2.x project ids: each answer names the …/v3 URL to use.
-		{name: "BareHostWith2xProject", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com"), "RANCHER_PROJECTS", "c-m-abc123:p-vwxyz"),
-			want: []string{"CATTLE_URL: https://rancher.example.com is a bare host, which means Rancher 1.x, but RANCHER_PROJECTS names c-m-abc123:p-vwxyz, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3"}},
-		{name: "UIPathWith2xProject", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/dashboard/c/local/explorer"), "RANCHER_PROJECTS", "local:p-abcde"),
-			want: []string{"is not a Rancher 2.x API URL (path \"/dashboard/c/local/explorer\" is the Rancher UI, not its API; use https://<rancher>/v3 (Rancher 2.x) or https://<rancher>/v2-beta (Rancher 1.x)), but RANCHER_PROJECTS names local:p-abcde, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3"}},
-		{name: "KubePathWith2xProject", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), "RANCHER_PROJECTS", "local:p-abcde"),
-			want: []string{"use CATTLE_URL=https://rancher.example.com/v3"}},
-		{name: "2xProjectInPath", env: with(minimal(), "CATTLE_URL", "https://example.com/rancher/v2-beta/projects/c-abcde:p-fghij"),
-			want: []string{"its path names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://example.com/rancher/v3/project/c-abcde:p-fghij"}},
-		{name: "2xProjectNoVersion", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/c-abcde:p-fghij"),
-			want: []string{"use CATTLE_URL=https://rancher.example.com/v3/project/c-abcde:p-fghij"}},
-		{name: "SecretAPIUnknown", env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3/project/c-abcde:p-fghij"), "RANCHER_SECRET_API", "steve"),
-			want: []string{"RANCHER_SECRET_API: \"steve\" is not auto, v3 or kubernetes"}},
-		{name: "SecretAPIOnRancher1", env: with(minimal(), "RANCHER_SECRET_API", "kubernetes"), want: []string{"RANCHER_SECRET_API: \"kubernetes\" applies to Rancher 2.x only"}},
-		{name: "InClusterV3", env: map[string]string{"RANCHER_PROJECTS": "local:p-abcde", "RANCHER_SECRET_API": "v3"},
-			want: []string{"RANCHER_SECRET_API: v3 needs CATTLE_URL"}},
-		{name: "InCluster1xID", env: map[string]string{"RANCHER_PROJECTS": "1a5"},
-			want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
-		{name: "AllNotAlone", env: with(minimal(), "RANCHER_PROJECTS", "all,1a5"), want: []string{"RANCHER_PROJECTS: \"all\" must stand alone"}},
-		{name: "KubernetesURL", env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), want: []string{"CATTLE_URL: path \"/k8s/clusters/local\" is a Kubernetes API"}},
-		{name: "Rancher1BearerOnly", env: with(with(minimal(), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abc:xyz"), want: []string{"CATTLE_ACCESS_KEY: required"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantProblems(t, tt.args, tt.env, tt.want...)
-		})
-	}
+		{Name: "BareHostWith2xProject", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com"), "RANCHER_PROJECTS", "c-m-abc123:p-vwxyz"),
+			Want: []string{"CATTLE_URL: https://rancher.example.com is a bare host, which means Rancher 1.x, but RANCHER_PROJECTS names c-m-abc123:p-vwxyz, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3"}},
+		{Name: "UIPathWith2xProject", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/dashboard/c/local/explorer"), "RANCHER_PROJECTS", "local:p-abcde"),
+			Want: []string{"is not a Rancher 2.x API URL (path \"/dashboard/c/local/explorer\" is the Rancher UI, not its API; use https://<rancher>/v3 (Rancher 2.x) or https://<rancher>/v2-beta (Rancher 1.x)), but RANCHER_PROJECTS names local:p-abcde, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3"}},
+		{Name: "KubePathWith2xProject", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), "RANCHER_PROJECTS", "local:p-abcde"),
+			Want: []string{"use CATTLE_URL=https://rancher.example.com/v3"}},
+		{Name: "2xProjectInPath", Env: with(minimal(), "CATTLE_URL", "https://example.com/rancher/v2-beta/projects/c-abcde:p-fghij"),
+			Want: []string{"its path names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://example.com/rancher/v3/project/c-abcde:p-fghij"}},
+		{Name: "2xProjectNoVersion", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/c-abcde:p-fghij"),
+			Want: []string{"use CATTLE_URL=https://rancher.example.com/v3/project/c-abcde:p-fghij"}},
+		{Name: "SecretAPIUnknown", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3/project/c-abcde:p-fghij"), "RANCHER_SECRET_API", "steve"),
+			Want: []string{"RANCHER_SECRET_API: \"steve\" is not auto, v3 or kubernetes"}},
+		{Name: "SecretAPIOnRancher1", Env: with(minimal(), "RANCHER_SECRET_API", "kubernetes"), Want: []string{"RANCHER_SECRET_API: \"kubernetes\" applies to Rancher 2.x only"}},
+		{Name: "InClusterV3", Env: map[string]string{"RANCHER_PROJECTS": "local:p-abcde", "RANCHER_SECRET_API": "v3"},
+			Want: []string{"RANCHER_SECRET_API: v3 needs CATTLE_URL"}},
+		{Name: "InCluster1xID", Env: map[string]string{"RANCHER_PROJECTS": "1a5"},
+			Want: []string{"RANCHER_PROJECTS: \"1a5\" is not a Rancher 2.x project id"}},
+		{Name: "AllNotAlone", Env: with(minimal(), "RANCHER_PROJECTS", "all,1a5"), Want: []string{"RANCHER_PROJECTS: \"all\" must stand alone"}},
+		{Name: "KubernetesURL", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/k8s/clusters/local"), Want: []string{"CATTLE_URL: path \"/k8s/clusters/local\" is a Kubernetes API"}},
+		{Name: "Rancher1BearerOnly", Env: with(with(minimal(), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abc:xyz"), Want: []string{"CATTLE_ACCESS_KEY: required"}},
+	}, wantProblems)
 }
 
 // Values that name no real scope are refused, each with the variable (or
@@ -197,40 +186,29 @@ func TestParse_Invalid(t *testing.T) {
 func TestParse_Refused(t *testing.T) {
 	t.Parallel()
 	v3 := with(with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v3"), "CATTLE_ACCESS_KEY", ""), "CATTLE_SECRET_KEY", "token-abcde:secret")
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want string
-	}{
-		{"BoolFlag", minimal(), []string{"--auto-create=maybe"}, `--auto-create (AUTO_CREATE): "maybe" is not true or false`},
-		{"ProjectPercent", with(minimal(), "RANCHER_PROJECTS", "%ff"), nil, `RANCHER_PROJECTS: "%ff" is not a Rancher 1.x environment id such as 1a5`},
-		{"ProjectDotDot", with(minimal(), "RANCHER_PROJECTS", ".."), nil, `RANCHER_PROJECTS: ".." is not a Rancher 1.x environment id`},
-		{"ProjectSlash", with(minimal(), "RANCHER_PROJECTS", "1a5/../1a6"), nil, `RANCHER_PROJECTS: "1a5/../1a6" is not`},
-		{"ProjectSpace", with(minimal(), "RANCHER_PROJECTS", "1a 5"), nil, `RANCHER_PROJECTS: "1a 5" is not`},
-		{"V3ProjectPercent", with(v3, "RANCHER_PROJECTS", "c-x:p-%ff"), nil, `RANCHER_PROJECTS: "c-x:p-%ff" is not a Rancher 2.x project id such as c-abcde:p-fghij`},
-		{"V3NoColon", with(v3, "RANCHER_PROJECTS", "nocolon"), nil, `RANCHER_PROJECTS: "nocolon" is not a Rancher 2.x project id`},
-		{"V3Slash", with(v3, "RANCHER_PROJECTS", "c-x/p-y"), nil, `RANCHER_PROJECTS: "c-x/p-y" is not a Rancher 2.x project id`},
-		{"V3URLProjectPercent", with(v3, "CATTLE_URL", "https://rancher.example.com/v3/project/c-x:p-%25ff"), nil, `CATTLE_URL: "c-x:p-%ff" is not a Rancher 2.x project id`},
-		{"V1URLProjectDotDot", with(minimal(), "CATTLE_URL", "https://rancher.example.com/v1/projects/.."), nil, `CATTLE_URL: ".." is not a Rancher 1.x environment id`},
-		{"V1URLWithV3Project", with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2-beta/projects/c-abcde:p-fghij"), nil,
-			`CATTLE_URL: https://rancher.example.com/v2-beta/projects/c-abcde:p-fghij is not a Rancher 2.x API URL, but its path names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3/project/c-abcde:p-fghij`},
-		{"BareHostWithV3Projects", with(minimal(), "RANCHER_PROJECTS", "c-abcde:p-fghij"), nil,
-			`CATTLE_URL: http://rancher.example.com:8080/v1 is not a Rancher 2.x API URL, but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=http://rancher.example.com:8080/v3`},
-		{"WrongPathWithV3Projects", with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2"), "RANCHER_PROJECTS", "c-abcde:p-fghij"), nil,
-			`names no API version: use https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x), after any proxy prefix; the forms are Rancher 1.x: https://<rancher>, …/v1, …/v2-beta, …/v1/projects/<environment id>, …/v2-beta/projects/<environment id>; Rancher 2.x: https://<rancher>/v3, …/v3/project/<cluster id>:<project id>), but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3`},
-		{"URLPathV2", with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2"), nil, `CATTLE_URL: path "/v2" names no API version: use https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)`},
-		{"URLNoScheme", with(minimal(), "CATTLE_URL", "rancher.example.com:8080/v1"), nil, `CATTLE_URL: "rancher.example.com:8080/v1" has no scheme: use https://rancher.example.com:8080/v1 (or http://rancher.example.com:8080/v1 if Rancher answers plain HTTP)`},
-		{"URLNoSchemeWithPassword", with(minimal(), "CATTLE_URL", "user:pw@rancher.example.com/v1"), nil, "CATTLE_URL: has no scheme: start it with https://"},
-		{"URLFlag", minimal(), []string{"--cattle-url", "ftp://x"}, "--cattle-url (CATTLE_URL): scheme must be http or https"},
-		{"AliasURL", with(with(minimal(), "CATTLE_URL", ""), "PLATFORM_URL", "https://rancher.example.com/v9"), nil, `PLATFORM_URL: path "/v9" names no API version`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantProblems(t, tt.args, tt.env, tt.want)
-		})
-	}
+	apptest.Problems(t, []apptest.Problem{
+		{Name: "BoolFlag", Env: minimal(), Args: []string{"--auto-create=maybe"}, Want: []string{`--auto-create (AUTO_CREATE): "maybe" is not true or false`}},
+		{Name: "ProjectPercent", Env: with(minimal(), "RANCHER_PROJECTS", "%ff"), Want: []string{`RANCHER_PROJECTS: "%ff" is not a Rancher 1.x environment id such as 1a5`}},
+		{Name: "ProjectDotDot", Env: with(minimal(), "RANCHER_PROJECTS", ".."), Want: []string{`RANCHER_PROJECTS: ".." is not a Rancher 1.x environment id`}},
+		{Name: "ProjectSlash", Env: with(minimal(), "RANCHER_PROJECTS", "1a5/../1a6"), Want: []string{`RANCHER_PROJECTS: "1a5/../1a6" is not`}},
+		{Name: "ProjectSpace", Env: with(minimal(), "RANCHER_PROJECTS", "1a 5"), Want: []string{`RANCHER_PROJECTS: "1a 5" is not`}},
+		{Name: "V3ProjectPercent", Env: with(v3, "RANCHER_PROJECTS", "c-x:p-%ff"), Want: []string{`RANCHER_PROJECTS: "c-x:p-%ff" is not a Rancher 2.x project id such as c-abcde:p-fghij`}},
+		{Name: "V3NoColon", Env: with(v3, "RANCHER_PROJECTS", "nocolon"), Want: []string{`RANCHER_PROJECTS: "nocolon" is not a Rancher 2.x project id`}},
+		{Name: "V3Slash", Env: with(v3, "RANCHER_PROJECTS", "c-x/p-y"), Want: []string{`RANCHER_PROJECTS: "c-x/p-y" is not a Rancher 2.x project id`}},
+		{Name: "V3URLProjectPercent", Env: with(v3, "CATTLE_URL", "https://rancher.example.com/v3/project/c-x:p-%25ff"), Want: []string{`CATTLE_URL: "c-x:p-%ff" is not a Rancher 2.x project id`}},
+		{Name: "V1URLProjectDotDot", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v1/projects/.."), Want: []string{`CATTLE_URL: ".." is not a Rancher 1.x environment id`}},
+		{Name: "V1URLWithV3Project", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2-beta/projects/c-abcde:p-fghij"), Args: nil,
+			Want: []string{`CATTLE_URL: https://rancher.example.com/v2-beta/projects/c-abcde:p-fghij is not a Rancher 2.x API URL, but its path names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3/project/c-abcde:p-fghij`}},
+		{Name: "BareHostWithV3Projects", Env: with(minimal(), "RANCHER_PROJECTS", "c-abcde:p-fghij"), Args: nil,
+			Want: []string{`CATTLE_URL: http://rancher.example.com:8080/v1 is not a Rancher 2.x API URL, but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=http://rancher.example.com:8080/v3`}},
+		{Name: "WrongPathWithV3Projects", Env: with(with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2"), "RANCHER_PROJECTS", "c-abcde:p-fghij"), Args: nil,
+			Want: []string{`names no API version: use https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x), after any proxy prefix; the forms are Rancher 1.x: https://<rancher>, …/v1, …/v2-beta, …/v1/projects/<environment id>, …/v2-beta/projects/<environment id>; Rancher 2.x: https://<rancher>/v3, …/v3/project/<cluster id>:<project id>), but RANCHER_PROJECTS names c-abcde:p-fghij, a Rancher 2.x project (<cluster id>:<project id>): use CATTLE_URL=https://rancher.example.com/v3`}},
+		{Name: "URLPathV2", Env: with(minimal(), "CATTLE_URL", "https://rancher.example.com/v2"), Want: []string{`CATTLE_URL: path "/v2" names no API version: use https://rancher.example.com/v2-beta (Rancher 1.x) or https://rancher.example.com/v3 (Rancher 2.x)`}},
+		{Name: "URLNoScheme", Env: with(minimal(), "CATTLE_URL", "rancher.example.com:8080/v1"), Want: []string{`CATTLE_URL: "rancher.example.com:8080/v1" has no scheme: use https://rancher.example.com:8080/v1 (or http://rancher.example.com:8080/v1 if Rancher answers plain HTTP)`}},
+		{Name: "URLNoSchemeWithPassword", Env: with(minimal(), "CATTLE_URL", "user:pw@rancher.example.com/v1"), Want: []string{"CATTLE_URL: has no scheme: start it with https://"}},
+		{Name: "URLFlag", Env: minimal(), Args: []string{"--cattle-url", "ftp://x"}, Want: []string{"--cattle-url (CATTLE_URL): scheme must be http or https"}},
+		{Name: "AliasURL", Env: with(with(minimal(), "CATTLE_URL", ""), "PLATFORM_URL", "https://rancher.example.com/v9"), Want: []string{`PLATFORM_URL: path "/v9" names no API version`}},
+	}, wantProblems)
 }
 
 func TestParse_DuplicateProjects(t *testing.T) {
