@@ -198,7 +198,7 @@ func TestCheck_Refused(t *testing.T) {
 		{Name: "ListenAddressJunk", Env: with(minimal(), "LISTEN_ADDRESS", "http://0.0.0.0"), Want: []string{`LISTEN_ADDRESS: "http://0.0.0.0" is not an IP address or host name`}},
 		{Name: "ListenAddressFlag", Env: minimal(), Args: []string{"--listen-address", "a b"}, Want: []string{`--listen-address (LISTEN_ADDRESS): "a b" is not an IP address or host name`}},
 		{Name: "RegionFromAlias", Env: with(with(minimal(), "AWS_REGION", ""), "AWS_DEFAULT_REGION", "mars"), Want: []string{`AWS_DEFAULT_REGION: "mars" is not an AWS region name`}},
-		{Name: "RegionMissingForOneID", Env: with(with(minimal(), "AWS_REGION", ""), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1,444455556666"), Args: nil,
+		{Name: "RegionMissingForOneID", Env: with(with(minimal(), "AWS_REGION", ""), "AWS_ECR_REGISTRY_IDS", "111122223333:eu-west-1,444455556666"),
 			Want: []string{"AWS_REGION: required (or AWS_DEFAULT_REGION), e.g. us-east-1, unless every AWS_ECR_REGISTRY_IDS entry names its region as id:region"}},
 	}, wantProblems)
 }
