@@ -33,8 +33,7 @@ func (e *env) checkAdopted(p rancherreal.Project, name string, uid string) *core
 // through /v3 (still labelled cattle.io/creator=norman) is adopted in place, and copied from then on.
 func TestRancher_AdoptBeforeRelabel(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProject(t, "adopt-before-"+rancherreal.Suffix()) // no namespace: no event relabels it
 	e.mustRun(append(e.projectEnv(p, e.srv.AdminToken), "RANCHER_SECRET_API=v3")...)
 	v3 := e.mustGet(p.BackingNamespace, ourName)
@@ -56,8 +55,7 @@ func TestRancher_AdoptAfterRelabel(t *testing.T) {
 	t.Parallel()
 	t.Run("OwnFromBeforeTheUpgrade", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t)
-		need212(t, e.srv)
+		e := setup212(t)
 		p := e.srv.NewProject(t, "adopt-after-"+rancherreal.Suffix())
 		nsA := e.srv.NewNamespace(t, p, "adopt-after-a")
 		e.mustRun(append(e.projectEnv(p, e.srv.AdminToken), "RANCHER_SECRET_API=v3")...)
@@ -76,8 +74,7 @@ func TestRancher_AdoptAfterRelabel(t *testing.T) {
 	})
 	t.Run("MadeByHandThroughV3", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t)
-		need212(t, e.srv)
+		e := setup212(t)
 		p := e.srv.NewProject(t, "adopt-hand-"+rancherreal.Suffix())
 		nsA := e.srv.NewNamespace(t, p, "adopt-hand-a")
 		e.createV3Credential(p, e.srv.AdminToken, "ecr-by-hand", map[string][2]string{host: {"AWS", "stale-by-hand-password"}})
@@ -104,8 +101,7 @@ func TestRancher_ForeignSecretsNeverRewritten(t *testing.T) {
 	t.Parallel()
 	t.Run("V3CredentialWithOtherHosts", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t)
-		need212(t, e.srv)
+		e := setup212(t)
 		p := e.srv.NewProject(t, "foreign-v3-"+rancherreal.Suffix())
 		e.createV3Credential(p, e.srv.AdminToken, "mixed", map[string][2]string{
 			host: {"AWS", "stale-mixed-password"}, "index.docker.io": {"someone", "hub-password-of-someone"}})
@@ -126,8 +122,7 @@ func TestRancher_ForeignSecretsNeverRewritten(t *testing.T) {
 	})
 	t.Run("MadeByHand", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t)
-		need212(t, e.srv)
+		e := setup212(t)
 		p := e.srv.NewProject(t, "foreign-hand-"+rancherreal.Suffix())
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()

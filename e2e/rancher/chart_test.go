@@ -24,8 +24,7 @@ import (
 // /readyz and the token-expiry metric say so, as the README's checks do.
 func TestRancher_ChartThroughRancher(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProjectWithBackingNamespace(t, "chart-api-"+rancherreal.Suffix())
 	nsP := e.srv.NewNamespace(t, p, "chart-api")
 	m := e.newUser("chart-api")
@@ -105,8 +104,7 @@ func TestRancher_ChartThroughRancher(t *testing.T) {
 // all the chart grants need, and a Secret outside the backing namespaces stays out of reach.
 func TestRancher_ChartInCluster(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p1 := e.srv.NewProjectWithBackingNamespace(t, "chart-in-1-"+rancherreal.Suffix())
 	p2 := e.srv.NewProject(t, "chart-in-2-"+rancherreal.Suffix())
 	other := e.srv.NewProjectWithBackingNamespace(t, "chart-in-other-"+rancherreal.Suffix())

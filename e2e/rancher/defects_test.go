@@ -38,8 +38,7 @@ func (e *env) proxyKubeconfig(key string) string {
 // until the source changes) and reports it; other namespaces are written as usual.
 func TestRancher_NamespacesTargetLeavesCopies(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProject(t, "covered-"+rancherreal.Suffix())
 	ns := e.srv.NewNamespace(t, p, "covered")
 	plain := "plain-" + rancherreal.Suffix() // in no project
@@ -78,8 +77,7 @@ func TestRancher_NamespacesTargetLeavesCopies(t *testing.T) {
 // clean first run logs no warning at all.
 func TestRancher_NewSecretLogsNoWarning(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProject(t, "nowarn-"+rancherreal.Suffix())
 	out := e.mustRun(e.projectEnv(p, e.srv.AdminToken)...)
 	e.checkSource(p)

@@ -30,8 +30,7 @@ func (e *env) systemProject() rancherreal.Project {
 // Project Member of two fresh projects and of System, so no other test's project is in "all".
 func TestRancher_AllProjectsWithoutSystem(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	sys := e.systemProject()
 	p1 := e.srv.NewProject(t, "all-1-"+rancherreal.Suffix())
 	p2 := e.srv.NewProjectWithBackingNamespace(t, "all-2-"+rancherreal.Suffix())

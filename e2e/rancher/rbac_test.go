@@ -59,8 +59,7 @@ func leastGrants(p rancherreal.Project) []string {
 // The requests the real apiserver served for that user are logged: what the daemon needs.
 func TestRancher_ProjectMemberWrites(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProject(t, "member-"+rancherreal.Suffix())
 	ns := e.srv.NewNamespace(t, p, "member")
 	m := e.newUser("member")
@@ -85,8 +84,7 @@ func TestRancher_ProjectMemberWrites(t *testing.T) {
 // lets every member of a project read the project itself.
 func TestRancher_LeastPrivilegeProjectRole(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var role struct {
@@ -112,8 +110,7 @@ func TestRancher_LeastPrivilegeProjectRole(t *testing.T) {
 // and the Rancher role to grant, and nothing is written.
 func TestRancher_NoRoleNamesTheRole(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProject(t, "norole-"+rancherreal.Suffix())
 	u := e.newUser("norole")
 	out, code := e.runOnce(e.projectEnv(p, u.Key)...)

@@ -41,8 +41,7 @@ func grantWithCode(r kubetest.AuditEvent) string {
 // Counted in the real apiserver's audit log, as the Project Member the token belongs to.
 func TestRancher_RefreshIsOneUpdate(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	need212(t, e.srv)
+	e := setup212(t)
 	p := e.srv.NewProjectWithBackingNamespace(t, "refresh-"+rancherreal.Suffix())
 	ns := e.srv.NewNamespace(t, p, "refresh")
 	m := e.newUser("refresh")

@@ -29,6 +29,14 @@ func need212(t *testing.T, srv *rancherreal.Server) {
 	}
 }
 
+// setup212 is setup for a test of what only Rancher 2.12+ does (need212).
+func setup212(t *testing.T) *env {
+	t.Helper()
+	e := setup(t)
+	need212(t, e.srv)
+	return e
+}
+
 // The version decides the way: on 2.12+ the real server answers /v3/settings/server-version only
 // with authentication (401 without), the daemon reads it with its key and writes Secrets through
 // Kubernetes; before 2.12 it keeps /v3.
