@@ -41,7 +41,7 @@ func TestRefresher_RetryCadence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+			src := sourceA()
 			if tt.fetch != nil {
 				src.FetchFunc = func(context.Context, int64) refresher.Fetched { return refresher.Fetched{Err: tt.fetch} }
 			}
@@ -86,7 +86,7 @@ func TestPermanent(t *testing.T) {
 // planned again, and the tokens in hand serve it.
 func TestRefresher_RunDue_OnlyWhatFailed(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	fine := &fakeTarget{}
 	failing := &fakeTarget{ApplyFunc: func(_ context.Context, n int) (refresher.Result, error) {
 		if n == 1 {

@@ -56,6 +56,12 @@ type fakeSource struct {
 	FetchFunc func(ctx context.Context, n int64) refresher.Fetched
 }
 
+// sourceA is a source of hostA in us-east-1 whose tokens live 12 hours, as
+// ECR's do.
+func sourceA() *fakeSource {
+	return &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+}
+
 func (s *fakeSource) Region() string { return s.region }
 func (s *fakeSource) Label() string  { return "fake " + s.region + " " + s.identity }
 

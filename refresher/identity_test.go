@@ -38,7 +38,7 @@ func tenants(e *env, hosts []string, allowed ...string) map[string]*fakeSource {
 // never the daemon's own; it fails with the refusal, and costs no ECR call.
 func TestRefresher_RefusedIdentity(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	e := newEnv(t, []refresher.Source{own}, scope("plain", &fakeTarget{}))
 	tenants(e, []string{hostA}) // none allowed
 	bad := &fakeTarget{}
@@ -79,7 +79,7 @@ func TestRefresher_RefusedIdentity(t *testing.T) {
 // number of scopes of each, and every scope holds its own identity's.
 func TestRefresher_TwoTenants(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	e := newEnv(t, []refresher.Source{own})
 	srcs := tenants(e, []string{hostA}, roleA, roleB)
 	tgs := map[string][]*fakeTarget{}
@@ -189,7 +189,7 @@ func TestRefresher_VanishedHost(t *testing.T) {
 // someone else's.
 func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	var mu sync.Mutex
 	var wrong []string
 	checking := func(inner *fakeTarget) *fakeTarget {
@@ -232,7 +232,7 @@ func TestRefresher_VanishedHostStillManagedByAnother(t *testing.T) {
 // (RANCHER_PROJECTS=all with a project's role annotation, under --once).
 func TestRefresher_DiscoveredTenantWrittenInTheSameRun(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	e := newEnv(t, []refresher.Source{own})
 	srcs := tenants(e, []string{hostA}, roleA)
 	tg := &fakeTarget{}

@@ -3,7 +3,6 @@ package refresher_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -17,7 +16,7 @@ import (
 // they never become label values).
 func TestRefresher_ScopesPerIdentity(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	e := newEnv(t, []refresher.Source{own})
 	reg := prometheus.NewRegistry()
 	e.r.Metrics = refresher.NewMetrics(reg)

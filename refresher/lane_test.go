@@ -79,7 +79,7 @@ func (g gate) applyFunc(ctx context.Context, n int) (refresher.Result, error) {
 // fetch (issue 22, item 5).
 func TestRefresher_AddScope_ExpressLaneBesideASlowRun(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	slow := &fakeTarget{ApplyFunc: g.applyFunc}
 	e := newEnv(t, []refresher.Source{src}, scope("slow", slow))
@@ -108,7 +108,7 @@ func TestRefresher_AddScope_ExpressLaneBesideASlowRun(t *testing.T) {
 // a write it marks Stale is applied again).
 func TestRefresher_AddScope_AgainWhileWriting_Run(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	tg := &fakeTarget{ApplyFunc: g.applyFunc}
 	var plans atomic.Int64
@@ -131,7 +131,7 @@ func TestRefresher_AddScope_AgainWhileWriting_Run(t *testing.T) {
 // within a minute, so readiness follows a person's fix).
 func TestRefresher_AddScope_ExpressFailureRetriedOnTime(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 	runs, stop := e.start(t)
 	testwait.For(t, testwait.Limit, "the first run", func() bool { return runs.Load() == 1 })
@@ -159,7 +159,7 @@ func TestRefresher_AddScope_ExpressFailureRetriedOnTime(t *testing.T) {
 // fetched at once, and it is written.
 func TestRefresher_AddScope_NewIdentityFetchedAtOnce(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 	srcs := tenants(e, []string{hostA}, roleA)
 	runs, stop := e.start(t)
@@ -180,7 +180,7 @@ func TestRefresher_AddScope_NewIdentityFetchedAtOnce(t *testing.T) {
 // namespace costs what that one namespace costs, not a pass over all of them.
 func TestRefresher_AddScope_NoRunForAnExpressWrite(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 	discovers := atomic.Int64{}
 	e.r.Discover = func(context.Context) ([]refresher.Scope, error) {
@@ -216,7 +216,7 @@ func TestRefresher_AddScope_NoRunForAnExpressWrite(t *testing.T) {
 // not one after the other: a slow write does not hold up the next namespace.
 func TestRefresher_AddScope_BurstWrittenInParallel(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 	e.r.Workers = 4
 	runs, stop := e.start(t)

@@ -211,7 +211,7 @@ func TestMetrics_RemoveScopeDropsItsSeries(t *testing.T) {
 // behind once that write ends.
 func TestMetrics_RemoveScopeDuringItsWrite(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	e := newEnv(t, []refresher.Source{src}, scope("kept", &fakeTarget{}), scope("gone", &fakeTarget{ApplyFunc: g.applyFunc}))
 	reg := prometheus.NewRegistry()
@@ -236,7 +236,7 @@ func TestMetrics_RemoveScopeDuringItsWrite(t *testing.T) {
 // expired, fresh is 0 and the expiry stays in the past.
 func TestMetrics_WhileRefreshesFail(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	broken := false
 	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
 		if broken {

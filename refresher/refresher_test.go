@@ -13,7 +13,7 @@ const hostA, hostB = "111122223333.dkr.ecr.us-east-1.amazonaws.com", "4444555566
 
 func TestRefresher_RunOnce_WritesEveryScopeOnceThenSkips(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	a, b := &fakeTarget{}, &fakeTarget{}
 	e := newEnv(t, []refresher.Source{src}, scope("a", a), scope("b", b))
 	if err := e.r.RunOnce(t.Context()); err != nil {
@@ -46,7 +46,7 @@ func TestRefresher_RunOnce_WritesEveryScopeOnceThenSkips(t *testing.T) {
 
 func TestRefresher_AddScope_UsesTokensInHand(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 	if err := e.r.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 // wakes the loop next: its retry time, a Wake, a full run (issue 18, item 1).
 func TestRefresher_RemoveScope_DropsPendingRetry(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	failing := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
 		return "", tempErr("503 Service Unavailable")
 	}}
@@ -52,7 +52,7 @@ func TestRefresher_RemoveScope_DropsPendingRetry(t *testing.T) {
 // written by that run: a namespace that left the selection gets no Secret.
 func TestRefresher_RemoveScope_DuringARun(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	planned := false
 	var mu sync.Mutex
@@ -82,7 +82,7 @@ func TestRefresher_RemoveScope_DuringARun(t *testing.T) {
 // A scope removed between two of its writes gets the first only.
 func TestRefresher_RemoveScope_BetweenWrites(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	tg := &fakeTarget{}
 	var e *env
 	tg.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
@@ -105,7 +105,7 @@ func TestRefresher_RemoveScope_BetweenWrites(t *testing.T) {
 // change) is planned again once that write ends.
 func TestRefresher_AddScope_AgainWhileWriting(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	plans := 0
 	var mu sync.Mutex
@@ -177,7 +177,7 @@ func TestRefresher_AddScope_NewIdentityWaitsForTheWriteInFlight(t *testing.T) {
 		t.Run(map[bool]string{false: "Replaced", true: "RemovedAndAdded"}[removeFirst], func(t *testing.T) {
 			t.Parallel()
 			const role = "arn:aws:iam::111122223333:role/team-a"
-			own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+			own := sourceA()
 			tenant := &fakeSource{region: "us-east-1", hosts: []string{hostA}, identity: role, life: 12 * time.Hour}
 			g := newGate()
 			p := &platform{}

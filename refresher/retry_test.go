@@ -21,7 +21,7 @@ func TestRefresher_Backoff(t *testing.T) {
 		for _, what := range []string{"Write", "Fetch"} {
 			t.Run(what+"Jitter"+jitter, func(t *testing.T) {
 				t.Parallel()
-				src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+				src := sourceA()
 				tg := &fakeTarget{}
 				e := newEnv(t, []refresher.Source{src}, scope("a", tg))
 				if jitter == "Most" {
@@ -68,7 +68,7 @@ func TestRefresher_Backoff(t *testing.T) {
 // item 4).
 func TestRefresher_Refused_RecoversWithinAMinute(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	refuse := true
 	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
 		if refuse {
@@ -106,7 +106,7 @@ func TestRefresher_Refused_RecoversWithinAMinute(t *testing.T) {
 // land, and Run returns nil.
 func TestRefresher_Run_ShutdownLetsTheRunFinish(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	tg := &fakeTarget{ApplyFunc: g.applyFunc}
 	e := newEnv(t, []refresher.Source{src}, scope("a", tg))
@@ -129,7 +129,7 @@ func TestRefresher_Run_ShutdownLetsTheRunFinish(t *testing.T) {
 // A run stuck past ShutdownTimeout is cancelled, and Run still returns nil.
 func TestRefresher_Run_ShutdownTimeout(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	entered := make(chan struct{})
 	tg := &fakeTarget{ApplyFunc: func(ctx context.Context, _ int) (refresher.Result, error) {
 		close(entered)
@@ -153,7 +153,7 @@ func TestRefresher_PanicFailsOneScope(t *testing.T) {
 	for _, where := range []string{"Plan", "Apply"} {
 		t.Run(where, func(t *testing.T) {
 			t.Parallel()
-			src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+			src := sourceA()
 			bad := &fakeTarget{}
 			if where == "Plan" {
 				bad.PlanFunc = func(context.Context, refresher.Input) (refresher.Plan, error) { panic("a bug in a target") }
@@ -187,7 +187,7 @@ func TestRefresher_PanicFailsOneScope(t *testing.T) {
 // them, nor once the loop has exited.
 func TestRefresher_Healthy(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{ApplyFunc: g.applyFunc}))
 	if !e.r.Healthy(t0) {
@@ -213,7 +213,7 @@ func TestRefresher_Healthy(t *testing.T) {
 // item 5: a run stays inside its timeout whatever the number of scopes).
 func TestRefresher_RunTimeout_UnreachedScopesNext(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	// The first write outlasts the run's deadline but succeeds.
 	slow := &fakeTarget{ApplyFunc: func(ctx context.Context, n int) (refresher.Result, error) {
 		if n == 1 {
@@ -255,7 +255,7 @@ func TestRefresher_RunTimeout_UnreachedScopesNext(t *testing.T) {
 // like those the run did not reach.
 func TestRefresher_RunTimeout_CutWriteHandedOn(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	slow := &fakeTarget{ApplyFunc: func(ctx context.Context, n int) (refresher.Result, error) {
 		if n == 1 {
 			<-ctx.Done()

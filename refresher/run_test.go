@@ -12,7 +12,7 @@ import (
 
 func TestRefresher_Run_BadSchedule(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, []refresher.Source{&fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}})
+	e := newEnv(t, []refresher.Source{sourceA()})
 	if err := e.r.Run(t.Context(), "every day"); err == nil || !strings.Contains(err.Error(), `"every day"`) {
 		t.Fatalf("Run = %v, want the bad cron spec named", err)
 	}
@@ -25,7 +25,7 @@ func TestRefresher_Run_ScheduleGapNote(t *testing.T) {
 	for spec, wantNote := range map[string]bool{"@every 6h": false, "@every 4h": false, "0 3 * * *": true, "@every 7h": true} {
 		t.Run(strings.ReplaceAll(spec, " ", "_"), func(t *testing.T) {
 			t.Parallel()
-			src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+			src := sourceA()
 			e := newEnv(t, []refresher.Source{src}, scope("a", &fakeTarget{}))
 			e.simulate(t, spec, t0.Add(time.Minute), nil)
 			if got := e.count("the freshness guard refreshes each registry in time regardless"); got != map[bool]int{false: 0, true: 1}[wantNote] {
@@ -40,7 +40,7 @@ func TestRefresher_Run_ScheduleGapNote(t *testing.T) {
 // those written so far.
 func TestRefresher_NotReadyUntilEveryScopeIsWritten(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	g := newGate()
 	fast := &fakeTarget{}
 	e := newEnv(t, []refresher.Source{src}, scope("fast", fast), scope("slow", &fakeTarget{ApplyFunc: g.applyFunc}))
@@ -64,7 +64,7 @@ func TestRefresher_NotReadyUntilEveryScopeIsWritten(t *testing.T) {
 // selected nothing), and readiness says so too.
 func TestRefresher_NoScopes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, []refresher.Source{&fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}})
+	e := newEnv(t, []refresher.Source{sourceA()})
 	e.r.ExplainNoScopes = func() string { return `KUBE_NAMESPACE_SELECTOR "team=a" matches no namespace` }
 	err := e.r.RunOnce(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "matches no namespace") {
@@ -79,7 +79,7 @@ func TestRefresher_NoScopes(t *testing.T) {
 // forgotten (its pairs, its state), a new one written; what it holds is left.
 func TestRefresher_Discover(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	a, b := &fakeTarget{}, &fakeTarget{}
 	found := []refresher.Scope{{Name: "c-1:p-a", Target: a}}
 	e := newEnv(t, []refresher.Source{src}, scope("1a5", &fakeTarget{}))

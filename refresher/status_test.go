@@ -228,7 +228,7 @@ func TestRefresher_SummaryMatchesTheLines(t *testing.T) {
 // A scope that panics is one failure and one line, stack included.
 func TestRefresher_SummaryMatchesTheLines_Panic(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	bad := &fakeTarget{}
 	bad.PlanFunc = func(ctx context.Context, want refresher.Input) (refresher.Plan, error) {
 		w := bad.write("obj", want.Tokens)

@@ -43,7 +43,7 @@ func refusedEnv(t *testing.T, n int) (e *env, refuse *atomic.Bool, applies *atom
 	t.Helper()
 	refuse, applies = &atomic.Bool{}, &atomic.Int64{}
 	refuse.Store(true)
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	var scopes []refresher.Scope
 	for i := range n {
 		tg := &refusing{ns: fmt.Sprintf("team-%04d", i), refuse: refuse, applies: applies}
@@ -235,7 +235,7 @@ func probeName(t *testing.T, e *env) string {
 // while it repeats; so is a source's.
 func TestRefresher_RepeatedFailureLoggedOnce(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	src := sourceA()
 	why := "secret team-a/ecr-credentials is a copy Rancher made of a project Secret"
 	tg := &fakeTarget{ApplyFunc: func(context.Context, int) (refresher.Result, error) {
 		if why == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 )
@@ -16,7 +15,7 @@ import (
 // the refusal. The take-back is written once, not at every retry.
 func TestRefresher_RefusedIdentityPlannedWithNoToken(t *testing.T) {
 	t.Parallel()
-	own := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+	own := sourceA()
 	e := newEnv(t, []refresher.Source{own})
 	tenants(e, []string{hostA}) // none allowed
 	tg := &fakeTarget{}

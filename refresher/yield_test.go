@@ -73,7 +73,7 @@ func TestRefresher_ExpressWriteGoesFirst(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ev := &events{}
 				bulkGate, expressGate := make(chan struct{}), make(chan struct{})
-				src := &fakeSource{region: "us-east-1", hosts: []string{hostA}, life: 12 * time.Hour}
+				src := sourceA()
 				var scopes []refresher.Scope
 				for i := range 3 {
 					g := &gated{name: fmt.Sprintf("bulk-%d", i), ev: ev}
