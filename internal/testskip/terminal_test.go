@@ -139,3 +139,50 @@ func TestMain_TellsTheLog(t *testing.T) {
 		}
 	}
 }
+
+// With the go command's output in files (a log, an agent's captured output),
+// the line is in the file of its standard error, and nothing the go command
+// writes after it overwrites it: standard error a file of its own, and both
+// standard output and standard error one file (2>&1).
+func TestMain_TellsTheFile(t *testing.T) {
+	goTool, root, want := skipper(t)
+	dir := t.TempDir()
+	create := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	read := func(f *os.File) string {
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	cmd := goTestCommand(goTool, root)
+	stdout, stderr := create("stdout"), create("stderr")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("separate files: %v\n%s%s", err, read(stdout), read(stderr))
+	}
+	if got := read(stderr); got != want {
+		t.Errorf("separate files: standard error holds %q\nwant %q", got, want)
+	}
+	if out := read(stdout); !strings.HasPrefix(out, "ok  \t") || strings.Contains(out, "SKIP") {
+		t.Errorf("separate files: standard output holds %q, want one ok line", out)
+	}
+
+	cmd = goTestCommand(goTool, root)
+	both := create("both")
+	cmd.Stdout, cmd.Stderr = both, both
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("one file: %v\n%s", err, read(both))
+	}
+	if got := read(both); !strings.HasPrefix(got, want+"ok  \t") || strings.Count(got, "\n") != 2 {
+		t.Errorf("one file holds %q\nwant %q and then the ok line", got, want)
+	}
+}

@@ -12,8 +12,11 @@
 //
 //	./internal/app: SKIPPED 4 tests for want of kube-apiserver and etcd (KUBEBUILDER_ASSETS=$(scripts/kube-testenv.sh | tail -1) go test ./...)
 //
-// A go command whose standard error is a regular file gets the line at its
-// terminal only (a second writer would overwrite the file's lines). CI sets
+// A go command whose standard error is a regular file (a log) gets the line
+// in that file, written through the go command's own open file so that its
+// later lines follow it (where the kernel lets a process share its parent's
+// file, else at the terminal only: a second writer with an offset of its own
+// would overwrite the file's lines). CI sets
 // REQUIRE_KUBE=1, REQUIRE_MOTO=1 and REQUIRE_RANCHER=1, under which a skip is
 // a failure. The go command would replay a cached "ok" without running the
 // binary, and the line would not come again: a package that skipped is kept
@@ -153,14 +156,22 @@ func Report(c *Counter, where func() (root, pkg string), open func() (io.WriteCl
 }
 
 // openTerminal opens where the person who ran `go test` reads: the go
-// command's standard error when it is a terminal or a pipe (proc(5),
-// /proc/<pid>/fd), else the controlling terminal the test binary shares
-// with it.
+// command's standard error (proc(5), /proc/<pid>/fd): a terminal or a pipe
+// opened again; a regular file (a log) shared with the go command, so that
+// neither overwrites the other's lines (shareStderr); else the controlling
+// terminal the test binary shares with it.
 func openTerminal() (io.WriteCloser, error) {
 	parent := fmt.Sprintf("/proc/%d/fd/2", os.Getppid())
-	if fi, err := os.Stat(parent); err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeCharDevice) != 0 {
-		if f, err := os.OpenFile(parent, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-			return f, nil
+	if fi, err := os.Stat(parent); err == nil {
+		switch mode := fi.Mode(); {
+		case mode&(os.ModeNamedPipe|os.ModeCharDevice) != 0:
+			if f, err := os.OpenFile(parent, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+				return f, nil
+			}
+		case mode.IsRegular():
+			if f, err := shareStderr(os.Getppid()); err == nil {
+				return f, nil
+			}
 		}
 	}
 	return os.OpenFile("/dev/tty", os.O_WRONLY, 0)
