@@ -146,6 +146,11 @@ func TestMain_TellsTheLog(t *testing.T) {
 // standard output and standard error one file (2>&1).
 func TestMain_TellsTheFile(t *testing.T) {
 	goTool, root, want := skipper(t)
+	if f, err := shareStderr(os.Getppid()); err != nil {
+		t.Skipf("this kernel does not let a process share its parent's open file (pidfd_getfd: %v): the line goes to /dev/tty", err)
+	} else {
+		f.Close()
+	}
 	dir := t.TempDir()
 	create := func(name string) *os.File {
 		f, err := os.Create(filepath.Join(dir, name))
