@@ -67,13 +67,14 @@ func serveReadyz(w http.ResponseWriter, s State, e Elected) {
 // merely that nobody holds it.
 func followerReadiness(e Elected, now time.Time, rd refresher.Readiness) (role, leader string, ready bool, reason string) {
 	role, leader, fresh := e.Role(now)
+	lastErr := e.LastError() // once: the election may clear it meanwhile
 	switch {
 	case role == "leader":
 		return role, leader, rd.Ready, rd.Reason
 	case fresh:
 		return role, leader, true, ""
-	case e.LastError() != nil:
-		return role, leader, false, "follower: leader election cannot use its Lease: " + e.LastError().Error()
+	case lastErr != nil:
+		return role, leader, false, "follower: leader election cannot use its Lease: " + lastErr.Error()
 	case leader == "":
 		return role, leader, false, "follower: no replica holds the lease"
 	default:
