@@ -15,8 +15,9 @@ const (
 	envKubeBurst        = "KUBE_API_BURST"
 	envWriteConcurrency = "WRITE_CONCURRENCY"
 
-	// MaxKubeQPS and MaxWriteConcurrency bound what the settings take: more
-	// is a typo, not a plan.
+	// MinKubeQPS, MaxKubeQPS and MaxWriteConcurrency bound what the settings
+	// take: beyond them is a typo, not a plan.
+	MinKubeQPS          = 1
 	MaxKubeQPS          = 10000
 	MaxWriteConcurrency = 256
 )
@@ -54,8 +55,8 @@ func parseLimits(v setup.Values) Limits {
 		l.WriteConcurrency = n
 	}
 	q, err := strconv.ParseFloat(v.Get(envKubeQPS), 32)
-	if err != nil || q <= 0 || q > MaxKubeQPS {
-		v.Problem(envKubeQPS, "%q is not a rate above 0 and at most %d requests per second", v.Get(envKubeQPS), MaxKubeQPS)
+	if err != nil || !(q >= MinKubeQPS && q <= MaxKubeQPS) { // NaN fails both
+		v.Problem(envKubeQPS, "%q is not a rate of %d to %d requests per second", v.Get(envKubeQPS), MinKubeQPS, MaxKubeQPS)
 		return l
 	}
 	l.KubeQPS = float32(q)

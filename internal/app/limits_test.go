@@ -5,34 +5,29 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 )
 
 // Rate and concurrency settings: each bad value is named with the fix.
 func TestCheck_LimitsInvalid(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string
-	}{
-		{name: "ConcurrencyZero", env: with(minimal(), "WRITE_CONCURRENCY", "0"), want: []string{`WRITE_CONCURRENCY: "0" is not a number of scopes from 1 to 256`}},
-		{name: "ConcurrencyHuge", env: with(minimal(), "WRITE_CONCURRENCY", "1000"), want: []string{`WRITE_CONCURRENCY: "1000" is not a number of scopes from 1 to 256`}},
-		{name: "ConcurrencyText", args: []string{"--write-concurrency", "many"}, env: minimal(), want: []string{`--write-concurrency (WRITE_CONCURRENCY): "many" is not a number of scopes`}},
-		{name: "QPSZero", env: with(minimal(), "KUBE_API_QPS", "0"), want: []string{`KUBE_API_QPS: "0" is not a rate above 0 and at most 10000 requests per second`}},
-		{name: "QPSNegative", env: with(minimal(), "KUBE_API_QPS", "-5"), want: []string{`KUBE_API_QPS: "-5" is not a rate above 0`}},
-		{name: "QPSHuge", env: with(minimal(), "KUBE_API_QPS", "1e6"), want: []string{`KUBE_API_QPS: "1e6" is not a rate above 0 and at most 10000`}},
-		{name: "BurstZero", env: with(minimal(), "KUBE_API_BURST", "0"), want: []string{`KUBE_API_BURST: "0" is not a whole number of requests of 1 or more`}},
-		{name: "BurstBelowQPS", env: with(with(minimal(), "KUBE_API_QPS", "100"), "KUBE_API_BURST", "50"),
-			want: []string{"KUBE_API_BURST: 50 is below KUBE_API_QPS 100: set it to at least that (or leave it unset for twice KUBE_API_QPS)"}},
-		{name: "Both", env: with(with(minimal(), "WRITE_CONCURRENCY", "-1"), "KUBE_API_QPS", "fast"),
-			want: []string{`WRITE_CONCURRENCY: "-1"`, `KUBE_API_QPS: "fast"`}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			wantProblems(t, tc.args, tc.env, tc.want...)
-		})
-	}
+	apptest.Problems(t, []apptest.Problem{
+		{Name: "ConcurrencyZero", Env: with(minimal(), "WRITE_CONCURRENCY", "0"), Want: []string{`WRITE_CONCURRENCY: "0" is not a number of scopes from 1 to 256`}},
+		{Name: "ConcurrencyHuge", Env: with(minimal(), "WRITE_CONCURRENCY", "1000"), Want: []string{`WRITE_CONCURRENCY: "1000" is not a number of scopes from 1 to 256`}},
+		{Name: "ConcurrencyText", Args: []string{"--write-concurrency", "many"}, Env: minimal(), Want: []string{`--write-concurrency (WRITE_CONCURRENCY): "many" is not a number of scopes`}},
+		{Name: "QPSZero", Env: with(minimal(), "KUBE_API_QPS", "0"), Want: []string{`KUBE_API_QPS: "0" is not a rate of 1 to 10000 requests per second`}},
+		{Name: "QPSNegative", Env: with(minimal(), "KUBE_API_QPS", "-5"), Want: []string{`KUBE_API_QPS: "-5" is not a rate of 1 to 10000`}},
+		{Name: "QPSHuge", Env: with(minimal(), "KUBE_API_QPS", "1e6"), Want: []string{`KUBE_API_QPS: "1e6" is not a rate of 1 to 10000`}},
+		{Name: "QPSNaN", Env: with(minimal(), "KUBE_API_QPS", "NaN"), Want: []string{`KUBE_API_QPS: "NaN" is not a rate of 1 to 10000`}},
+		{Name: "QPSInf", Env: with(minimal(), "KUBE_API_QPS", "+Inf"), Want: []string{`KUBE_API_QPS: "+Inf" is not a rate of 1 to 10000`}},
+		{Name: "QPSTiny", Env: with(minimal(), "KUBE_API_QPS", "1e-30"), Want: []string{`KUBE_API_QPS: "1e-30" is not a rate of 1 to 10000`}},
+		{Name: "BurstZero", Env: with(minimal(), "KUBE_API_BURST", "0"), Want: []string{`KUBE_API_BURST: "0" is not a whole number of requests of 1 or more`}},
+		{Name: "BurstBelowQPS", Env: with(with(minimal(), "KUBE_API_QPS", "100"), "KUBE_API_BURST", "50"),
+			Want: []string{"KUBE_API_BURST: 50 is below KUBE_API_QPS 100: set it to at least that (or leave it unset for twice KUBE_API_QPS)"}},
+		{Name: "Both", Env: with(with(minimal(), "WRITE_CONCURRENCY", "-1"), "KUBE_API_QPS", "fast"),
+			Want: []string{`WRITE_CONCURRENCY: "-1"`, `KUBE_API_QPS: "fast"`}},
+	}, wantProblems)
 }
 
 // The settings reach what they limit: the refresher's workers and the
