@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +47,7 @@ type Options struct {
 // Validate names what is wrong with o.
 func (o Options) Validate() error {
 	var errs []error
-	if o.QPS < 0 {
+	if q := float64(o.QPS); q < 0 || math.IsNaN(q) || math.IsInf(q, 0) {
 		errs = append(errs, fmt.Errorf("kubernetes client QPS %v: must be positive (or 0 for %d)", o.QPS, DefaultQPS))
 	}
 	if o.Burst < 0 {

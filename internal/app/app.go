@@ -145,7 +145,8 @@ type daemon struct {
 // leader election; routeKlog sends client-go's log lines to log.
 func deps(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer, info buildinfo.Info, routeKlog bool) (setup.Deps, *cluster) {
 	c := &cluster{userAgent: info.UserAgent(), limits: cfg.Limits, log: log, routeKlog: routeKlog}
-	return setup.Deps{Log: log, Metrics: reg, UserAgent: info.UserAgent(), DryRun: cfg.DryRun, Kubernetes: c.config}, c
+	return setup.Deps{Log: log, Metrics: reg, UserAgent: info.UserAgent(), DryRun: cfg.DryRun, Kubernetes: c.config,
+		KubeQPS: cfg.Limits.KubeQPS, KubeBurst: cfg.Limits.KubeBurst}, c
 }
 
 // configure checks every setting and builds the daemon; nothing here touches

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/setup"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
@@ -30,7 +31,7 @@ type rancher2 struct {
 // newRancher2 wires what the Rancher 2.x projects of n share. Nothing here
 // touches the network: the server version is read at the first run.
 func newRancher2(c config, n *rancherapi.Norman, d setup.Deps) (*rancher2, error) {
-	cluster, err := projectsecret.NewCluster(projectsecret.ProxyConfig(n.Client, d.UserAgent), true)
+	cluster, err := projectsecret.NewCluster(projectsecret.ProxyConfig(n.Client, kubeapi.Options{UserAgent: d.UserAgent, QPS: d.KubeQPS, Burst: d.KubeBurst}), true)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,11 @@ type Deps struct {
 	// Kubernetes returns the configuration of the cluster the daemon runs in
 	// or KUBECONFIG names, and the namespace it is in; made once and shared.
 	Kubernetes func() (*rest.Config, string, error)
+	// KubeQPS and KubeBurst are KUBE_API_QPS and KUBE_API_BURST, for a
+	// Kubernetes client a part builds itself (through Rancher's proxy); 0
+	// is the client's default.
+	KubeQPS   float32
+	KubeBurst int
 }
 
 // Part is what a kind adds to the daemon.

@@ -53,9 +53,10 @@ func NewCluster(cfg *rest.Config, proxy bool) (*Cluster, error) {
 
 // ProxyConfig is the configuration of Rancher's proxy to the local cluster,
 // <rancher>/k8s/clusters/local, over the Rancher client's own transport (its
-// TLS settings, RANCHER_CA_FILE included) with its API token.
-func ProxyConfig(c *rancherapi.Client, userAgent string) *rest.Config {
-	return kubeapi.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, kubeapi.Options{UserAgent: userAgent})
+// TLS settings, RANCHER_CA_FILE included) with its API token; o sets the
+// user agent and the rate limit.
+func ProxyConfig(c *rancherapi.Client, o kubeapi.Options) *rest.Config {
+	return kubeapi.Prepare(&rest.Config{Host: c.KubeURL("local"), Transport: c.KubeTransport(), Timeout: c.Timeout()}, o)
 }
 
 // SplitProject splits "<cluster id>:<project id>".

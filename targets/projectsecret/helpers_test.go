@@ -182,7 +182,7 @@ func (e *env) client() *rancherapi.Client {
 // proxied is the local cluster through the stand-in Rancher's proxy.
 func (e *env) proxied() *projectsecret.Cluster {
 	e.T.Helper()
-	c, err := projectsecret.NewCluster(projectsecret.ProxyConfig(e.client(), "test"), true)
+	c, err := projectsecret.NewCluster(projectsecret.ProxyConfig(e.client(), kubeapi.Options{UserAgent: "test"}), true)
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -289,3 +289,17 @@ func TestListProjects(t *testing.T) {
 		t.Errorf("Annotations of a missing project: %v", err)
 	}
 }
+
+// Rancher's proxy to the local cluster is a Kubernetes client like any other:
+// KUBE_API_QPS and KUBE_API_BURST (here through kubeapi.Options) limit it.
+func TestProxyConfig_RateLimit(t *testing.T) {
+	t.Parallel()
+	c, err := rancherapi.NewClient("https://rancher.example.com/v3", "", "token-x:sk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := projectsecret.ProxyConfig(c, kubeapi.Options{UserAgent: "ua", QPS: 7, Burst: 9})
+	if cfg.QPS != 7 || cfg.Burst != 9 || cfg.UserAgent != "ua" || cfg.Host != "https://rancher.example.com/k8s/clusters/local" {
+		t.Errorf("proxy config: host %s, QPS %v, burst %d, user agent %q; want Rancher's /k8s/clusters/local at 7/9 with ua", cfg.Host, cfg.QPS, cfg.Burst, cfg.UserAgent)
+	}
+}
