@@ -213,6 +213,7 @@ func (tg *Target) put(ctx context.Context, c change) (refresher.Result, error) {
 	in := tg.input(c.token)
 	host := c.token.Host
 	slots := []slot{c.slot}
+	var errs []error
 	if c.registry == "" {
 		reg, err := tg.Store.CreateRegistry(ctx, host, registryDescription)
 		switch {
@@ -226,23 +227,25 @@ func (tg *Target) put(ctx context.Context, c change) (refresher.Result, error) {
 				return refresher.ResultFailed, fmt.Errorf("create registry: address in use, then list registries: %w", lerr)
 			}
 			slots = nil
+			matched := 0
 			for _, reg := range regs {
 				if h, herr := registryhost.NormalizeHost(reg.ServerAddress); herr != nil || h != host || gone(reg.State) {
 					continue
 				}
+				matched++
 				found, serr := tg.slots(ctx, reg.ID)
-				if serr != nil {
-					return refresher.ResultFailed, fmt.Errorf("create registry: address in use, then registry %s: %w", reg.ID, serr)
+				if serr != nil { // the other registries are still written
+					errs = append(errs, fmt.Errorf("create registry: address in use, then registry %s: %w", reg.ID, serr))
+					continue
 				}
 				slots = append(slots, found...)
 			}
-			if len(slots) == 0 {
+			if matched == 0 {
 				return refresher.ResultFailed, fmt.Errorf("create registry: Rancher says a registry with address %s exists but none is listed (being removed?): %w", host, err)
 			}
 		}
 	}
 	res := refresher.ResultCreated
-	var errs []error
 	for _, sl := range slots {
 		if sl.credential == "" {
 			in.RegistryID = sl.registry

@@ -89,6 +89,43 @@ func TestTarget_AutoCreateRace(t *testing.T) {
 	}
 }
 
+// When Rancher answers ServerAddressUsed and one of the registries found
+// cannot be read, the others are still written; the write fails naming the
+// one that could not be.
+func TestTarget_AutoCreateRaceOneUnreadable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.tg.AutoCreate = true
+	var broken, fine string
+	e.rancher.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/registries") && broken == "":
+			broken = e.rancher.AddRegistry(project, strings.ToUpper(hostA), "")
+			fine = e.rancher.AddRegistry(project, "https://"+hostA, "")
+			w.WriteHeader(http.StatusBadRequest)
+			b, _ := os.ReadFile("../../rancherapi/testdata/v2beta-error-400-server-address-used.json")
+			_, _ = w.Write(b)
+			return true
+		case r.Method == http.MethodGet && broken != "" && r.URL.Query().Get("registryId") == broken:
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	p, err := e.tg.Plan(t.Context(), plantest.Input(e.logger, []refresher.Token{tokA}))
+	if err != nil || len(p.Writes) != 1 {
+		t.Fatalf("plan = %+v, %v; want one write", p, err)
+	}
+	_, err = p.Writes[0].Apply(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "registry "+broken) {
+		t.Errorf("apply = %v, want a failure naming registry %s", err, broken)
+	}
+	creds := e.rancher.Credentials(project)
+	if len(creds) != 1 || creds[0].RegistryID != fine || creds[0].SecretValue != "pw-A" {
+		t.Errorf("credentials %+v: want ours in registry %s, the one that could be read", creds, fine)
+	}
+}
+
 // With ECR_PROXY_HOST the token's host is the proxy's: its registry is
 // written, the ECR host's is not.
 func TestTarget_ProxyHost(t *testing.T) {
