@@ -193,6 +193,12 @@ func (r *Refresher) writeAll(ctx context.Context, scopes []*scopeState, full boo
 // the plan and books the outcome, then logs its failures (new ones at Error,
 // repeats at Debug). A panic (a bug) fails that scope only. A scope removed
 // since the run took it is not written at all.
+// DefaultScopeTimeout bounds the writing of one scope: its plan's reads and
+// its writes take milliseconds each, so what has not answered in a minute has
+// stalled (the Kubernetes client bounds no request of its own: its watches
+// share it).
+const DefaultScopeTimeout = time.Minute
+
 func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, error) {
 	r.mu.Lock()
 	if sc.removed {
@@ -222,7 +228,11 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 					o.scopeErr = fmt.Errorf("scope %s: internal error (a bug; the stack is logged): %v", sc.Name, p)
 				}
 			}()
-			r.apply(ctx, sc, toks, o, log)
+			// A platform that stops answering holds one scope this long,
+			// not the run: the scope then fails and is retried with backoff.
+			sctx, cancel := context.WithTimeout(ctx, cmp.Or(r.ScopeTimeout, DefaultScopeTimeout))
+			defer cancel()
+			r.apply(sctx, sc, toks, o, log)
 		}()
 		if refused != nil {
 			o.scopeErr, o.identityRefused = errors.Join(fmt.Errorf("scope %s: %w", sc.Name, refused), o.scopeErr), true

@@ -80,6 +80,9 @@ type Refresher struct {
 	Workers int
 	// FetchTimeout bounds one source's fetch (DefaultFetchTimeout when zero).
 	FetchTimeout time.Duration
+	// ScopeTimeout bounds the writing of one scope, its plan's reads and
+	// its writes (DefaultScopeTimeout when zero).
+	ScopeTimeout time.Duration
 	// RunTimeout bounds each run. What a run could not reach in time stays due
 	// and is taken up by the next one at once.
 	RunTimeout time.Duration

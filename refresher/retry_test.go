@@ -290,3 +290,40 @@ func TestRefresher_RunTimeout_CutWriteHandedOn(t *testing.T) {
 		t.Error("the next run did not write the cut scope")
 	}
 }
+
+// A platform that takes a write and never answers holds that scope for
+// ScopeTimeout, not the whole run: the scope fails (logged, on /readyz),
+// the other scopes are written, and it is retried after the backoff, not at
+// once in a loop of stalled runs.
+func TestRefresher_StalledWriteFailsTheScope(t *testing.T) {
+	t.Parallel()
+	stalled := &fakeTarget{ApplyFunc: func(ctx context.Context, n int) (refresher.Result, error) {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}}
+	fine := &fakeTarget{}
+	e := newEnv(t, []refresher.Source{sourceA()}, scope("a", stalled), scope("b", fine))
+	e.r.Workers = 1
+	e.r.ScopeTimeout = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // as Run bounds each run
+	defer cancel()
+	if err := e.r.RunOnce(ctx); err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Fatalf("RunOnce = %v, want the stalled write's failure", err)
+	}
+	if fine.held(hostA) == "" {
+		t.Error("the other scope was not written")
+	}
+	if n := e.count("level=error", "credential not written", "scope=a"); n != 1 {
+		t.Errorf("%d failure lines for the stalled scope, want 1:\n%s", n, e.log)
+	}
+	var booked bool
+	for _, p := range e.r.Status() {
+		booked = booked || p.Scope == "a" && strings.Contains(p.LastError, "deadline exceeded")
+	}
+	if !booked {
+		t.Errorf("the stalled scope's failure is not on its status: %+v", e.r.Status())
+	}
+	if next := e.r.NextDue(); next.Before(e.clock.Now().Add(e.r.RetryMinInterval)) {
+		t.Errorf("next due %s, want the backoff (%s) after now %s", next, e.r.RetryMinInterval, e.clock.Now())
+	}
+}
