@@ -2,7 +2,7 @@
 # Prepares the binaries the Kubernetes tests and the Helm chart test run: etcd, kube-apiserver and helm,
 # in a cache folder outside the clone. Idempotent: what is already built (per version) is kept.
 #
-#   KUBEBUILDER_ASSETS=$(scripts/kube-testenv.sh | tail -1) go test -race ./targets/kube/...
+#   KUBEBUILDER_ASSETS=$(scripts/kube-testenv.sh | tail -1) go test -race ./targets/namespaces/...
 #
 # Progress goes to stderr; the last line on stdout is the folder holding kube-apiserver, etcd and helm.
 #
