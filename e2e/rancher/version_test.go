@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/rancherreal"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // atLeast212 reports whether version (v2.12.3) is Rancher 2.12 or later.
@@ -20,12 +21,17 @@ func atLeast212(version string) bool {
 	return major > 2 || (major == 2 && minor >= 12)
 }
 
-// need212 skips a test of what only Rancher 2.12+ does, when the server is older (a run of the
-// suite against a 2.11 binary proves the /v3 path only).
+// rancher212 is what a test of Rancher 2.12+ project-scoped Secrets needs. A run of the suite
+// against an older binary proves the /v3 path only: its skips are counted and reported, and
+// REQUIRE_RANCHER_212=1 makes them failures.
+var rancher212 = testskip.Server{Name: "Rancher 2.12 or later", Require: "REQUIRE_RANCHER_212",
+	Provide: "build Rancher " + rancherreal.DefaultVersion + " as docs/testing-rancher.md says"}
+
+// need212 skips a test of what only Rancher 2.12+ does, when the server is older.
 func need212(t *testing.T, srv *rancherreal.Server) {
 	t.Helper()
 	if !atLeast212(srv.Version) {
-		t.Skipf("Rancher %s: this test is about Rancher 2.12+ project-scoped Secrets", srv.Version)
+		testskip.Skip(t, rancher212, fmt.Sprintf("Rancher %s: this test is about Rancher 2.12+ project-scoped Secrets", srv.Version))
 	}
 }
 

@@ -49,8 +49,6 @@ import (
 const (
 	// EnvAssets names the folder holding the kube-apiserver and etcd binaries (envtest's variable).
 	EnvAssets = "KUBEBUILDER_ASSETS"
-	// EnvRequire set to 1 turns a skip for missing binaries into a failure (testskip.Kube.Require).
-	EnvRequire = "REQUIRE_KUBE"
 	// Script builds the binaries and prints the folder to put in KUBEBUILDER_ASSETS.
 	Script = "scripts/kube-testenv.sh"
 

@@ -36,8 +36,6 @@ import (
 const (
 	// EnvBinary names the Rancher server binary to run, overriding DefaultBinary.
 	EnvBinary = "RANCHER_REAL_BIN"
-	// EnvRequire set to 1 turns a skip for a missing binary into a failure.
-	EnvRequire = "REQUIRE_RANCHER"
 	// DefaultVersion is the Rancher release the suite is written against.
 	DefaultVersion = "v2.12.3"
 	// BuildHint says how the binary is made; it is not built by the tests (13 minutes on 2 cores).

@@ -4,6 +4,7 @@ package testskip
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -40,9 +42,12 @@ func openPTY(t *testing.T) (controller, terminal *os.File) {
 }
 
 // goTestCommand is `go test ./internal/testskip/testdata/skipper` in a new
-// session, with no server and no REQUIRE_… (CI sets them), env added.
-func goTestCommand(goTool, root string, env ...string) *exec.Cmd {
-	cmd := exec.Command(goTool, "test", "./internal/testskip/testdata/skipper")
+// session, with no server and no REQUIRE_… (CI sets them), env added; it is
+// killed when t ends or after two minutes.
+func goTestCommand(t *testing.T, goTool, root string, env ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, goTool, "test", "./internal/testskip/testdata/skipper")
 	cmd.Dir = root
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k != "KUBEBUILDER_ASSETS" && !strings.HasPrefix(k, "REQUIRE_") {
@@ -61,7 +66,7 @@ func goTestCommand(goTool, root string, env ...string) *exec.Cmd {
 func goTestAtTerminal(t *testing.T, goTool, root string, env ...string) (terminal, stdout string, err error) {
 	t.Helper()
 	c, term := openPTY(t)
-	cmd := goTestCommand(goTool, root, env...)
+	cmd := goTestCommand(t, goTool, root, env...)
 	var out bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, &out, term
 	cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, 0
@@ -125,7 +130,7 @@ func TestMain_TellsTheTerminal(t *testing.T) {
 func TestMain_TellsTheLog(t *testing.T) {
 	goTool, root, want := skipper(t)
 	for run := 1; run <= 2; run++ {
-		cmd := goTestCommand(goTool, root)
+		cmd := goTestCommand(t, goTool, root)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -168,7 +173,7 @@ func TestMain_TellsTheFile(t *testing.T) {
 		return string(b)
 	}
 
-	cmd := goTestCommand(goTool, root)
+	cmd := goTestCommand(t, goTool, root)
 	stdout, stderr := create("stdout"), create("stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
@@ -181,7 +186,7 @@ func TestMain_TellsTheFile(t *testing.T) {
 		t.Errorf("separate files: standard output holds %q, want one ok line", out)
 	}
 
-	cmd = goTestCommand(goTool, root)
+	cmd = goTestCommand(t, goTool, root)
 	both := create("both")
 	cmd.Stdout, cmd.Stderr = both, both
 	if err := cmd.Run(); err != nil {

@@ -16,9 +16,9 @@
 // in that file, written through the go command's own open file so that its
 // later lines follow it (where the kernel lets a process share its parent's
 // file, else at the terminal only: a second writer with an offset of its own
-// would overwrite the file's lines). CI sets
-// REQUIRE_KUBE=1, REQUIRE_MOTO=1 and REQUIRE_RANCHER=1, under which a skip is
-// a failure. The go command would replay a cached "ok" without running the
+// would overwrite the file's lines). CI (.ci/run) sets
+// REQUIRE_KUBE=1 and REQUIRE_MOTO=1, and REQUIRE_RANCHER=1 where the real
+// Rancher binary is cached, under which a skip is a failure. The go command would replay a cached "ok" without running the
 // binary, and the line would not come again: a package that skipped is kept
 // out of the test cache (see uncache).
 //
@@ -156,15 +156,15 @@ func Report(c *Counter, where func() (root, pkg string), open func() (io.WriteCl
 }
 
 // openTerminal opens where the person who ran `go test` reads: the go
-// command's standard error (proc(5), /proc/<pid>/fd): a terminal or a pipe
-// opened again; a regular file (a log) shared with the go command, so that
+// command's standard error (proc(5), /proc/<pid>/fd): a terminal, a pipe or
+// a socket opened again; a regular file (a log) shared with the go command, so that
 // neither overwrites the other's lines (shareStderr); else the controlling
 // terminal the test binary shares with it.
 func openTerminal() (io.WriteCloser, error) {
 	parent := fmt.Sprintf("/proc/%d/fd/2", os.Getppid())
 	if fi, err := os.Stat(parent); err == nil {
 		switch mode := fi.Mode(); {
-		case mode&(os.ModeNamedPipe|os.ModeCharDevice) != 0:
+		case mode&(os.ModeNamedPipe|os.ModeCharDevice|os.ModeSocket) != 0:
 			if f, err := os.OpenFile(parent, os.O_WRONLY|os.O_APPEND, 0); err == nil {
 				return f, nil
 			}
