@@ -179,7 +179,12 @@ func (s *motoSuite) testTenantRoles(t *testing.T) {
 	}
 
 	// AWS_ALLOWED_ROLE_ARNS empty: every annotated namespace is refused,
-	// named with the fix, and never gets the daemon's own credential.
+	// named with the fix, and never gets the daemon's own credential. The
+	// unannotated namespace's Secret is deleted first, so that holding the
+	// daemon's own credential afterwards shows this run wrote it.
+	if err := admin.CoreV1().Secrets("tenant-a1").Delete(t.Context(), secretName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	once := exec.CommandContext(t.Context(), s.bin, "--once")
 	once.Env = append(slices.DeleteFunc(slices.Clone(cmd.Env), func(e string) bool { return strings.HasPrefix(e, "AWS_ALLOWED_ROLE_ARNS=") }),
 		"KUBE_NAMESPACES=tenant-b,tenant-a1")
@@ -197,7 +202,7 @@ func (s *motoSuite) testTenantRoles(t *testing.T) {
 	if got := hosts("tenant-a1"); !slices.Equal(got, []string{own}) {
 		t.Errorf("the unannotated namespace holds %v", got)
 	}
-	secrets := []string{motoAWSSecret, s.motoPassword(t, "us-east-1", "111111111111"), s.motoPassword(t, "us-east-1", motoDefaultAcct)}
+	secrets := []string{motoAWSSecret, s.motoPassword(t, "us-east-1", "111111111111"), s.motoPassword(t, "us-east-1", "222222222222"), s.motoPassword(t, "us-east-1", motoDefaultAcct)}
 	for what, out := range map[string]string{"log": logs(), "/readyz": readyz, "/metrics": metrics, "--once": string(out)} {
 		for _, sec := range secrets {
 			if strings.Contains(out, sec) {

@@ -21,12 +21,13 @@ func TestRancher_ProjectRoleRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	const role = "arn:aws:iam::999999999999:role/outsider"
-	refused := e.srv.NewProject(t, "role-"+rancherreal.Suffix())
-	plain := e.srv.NewProject(t, "plain-"+rancherreal.Suffix())
-	e.srv.AnnotateProject(t, refused, tenantrole.Annotation, role)
 	kc := e.srv.KubeClient(t)
 	for _, mode := range []string{"v3", "kubernetes"} {
 		t.Run(mode, func(t *testing.T) {
+			// Projects of its own: what the other mode wrote proves nothing here.
+			refused := e.srv.NewProject(t, "role-"+rancherreal.Suffix())
+			plain := e.srv.NewProject(t, "plain-"+rancherreal.Suffix())
+			e.srv.AnnotateProject(t, refused, tenantrole.Annotation, role)
 			out, code := e.runOnce(append(keyEnv(e.srv.AdminToken), "CATTLE_URL="+e.srv.URL+"/v3",
 				"RANCHER_PROJECTS="+refused.ID+","+plain.ID, "RANCHER_SECRET_API="+mode)...)
 			want := "scope " + refused.ID + ": annotation " + tenantrole.Annotation + " names role " + role + ", but AWS_ALLOWED_ROLE_ARNS is empty"
