@@ -25,6 +25,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testproc"
 )
 
 // BenchmarkCompare_Nabsul1000Namespaces runs this daemon and
@@ -104,7 +105,7 @@ func BenchmarkCompare_Nabsul1000Namespaces(b *testing.B) {
 		out, err := cmd.CombinedOutput()
 		took := time.Since(start)
 		if err != nil {
-			b.Fatalf("%s: %v\n%s", who, err, lastLines(string(out), 20))
+			b.Fatalf("%s: %v\n%s", who, err, testproc.LastLines(string(out), 20))
 		}
 		r.seconds = append(r.seconds, took.Seconds())
 		r.requests = append(r.requests, float64(requests(b, srv, user)[""]-before))

@@ -31,17 +31,15 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/ecrsource/ecrtest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/apptest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/targettest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testproc"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubesecret"
 )
 
 // What the scale benchmarks share (issue 22): the daemon's binary run against
 // a real kube-apiserver, ECR served by the stand-in with real-size
 // passwords, a watch on the Secrets it writes, and readings of the process.
-
-// ecrPasswordSize is what real ECR passwords measure (~2,400 characters,
-// docs/ecr.md); the stand-in's own 30 would hide what tokens cost.
-const ecrPasswordSize = 2400
 
 // benchUser is the client-certificate user the daemon runs as, so the
 // server's audit log counts its requests apart.
@@ -62,11 +60,14 @@ func footprintBinary(b testing.TB) string {
 	return testbin.Binary(b)
 }
 
-// realPassword is the n-th password: ecrPasswordSize characters of base64,
-// as ECR's.
+// realPassword is the n-th password: targettest.PasswordSize characters of
+// base64, as real ECR passwords measure (docs/ecr.md; the stand-in's own 30
+// would hide what tokens cost). Unlike targettest.NewPassword's it is
+// numbered: its first 15 characters, BENCH and n, say which ECR answer it
+// was (issuedExpiry reads them).
 func realPassword(n int64) string {
 	head := fmt.Sprintf("BENCH%010d", n)
-	return head + strings.Repeat("eyJwYXlsb2FkIjoi", ecrPasswordSize/16)[:ecrPasswordSize-len(head)]
+	return head + strings.Repeat("eyJwYXlsb2FkIjoi", targettest.PasswordSize/16)[:targettest.PasswordSize-len(head)]
 }
 
 // startECR serves GetAuthorizationToken with a new real-size password at
@@ -167,7 +168,7 @@ func runDaemon(b testing.TB, bin string, env []string) *daemon {
 // tail is the end of the daemon's log.
 func (d *daemon) tail() string {
 	out, _ := os.ReadFile(d.logPath)
-	return lastLines(string(out), 30)
+	return testproc.LastLines(string(out), 30)
 }
 
 // lines returns the daemon's JSON log lines whose msg holds msg.

@@ -31,8 +31,3 @@ func procStatus(b testing.TB, pid int) map[string]int64 {
 	}
 	return kb
 }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testwait"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/kubeapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/namespaces"
@@ -65,23 +66,30 @@ func BenchmarkRunTimeout_Kube10000NamespacesLowQPS(b *testing.B) {
 		r := refresher.New([]refresher.Source{benchSource{}}, nil)
 		r.Logger, r.RunTimeout = log, runTimeout
 		sw := watchSecrets(b, srv, secretName)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(b.Context())
+		defer cancel() // the loop body runs once (see above)
 		start := time.Now()
 		if err := tg.Start(ctx, r); err != nil {
 			b.Fatal(err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx, "@every 24h") }()
-		deadline := time.Now().Add(10 * time.Minute)
+		// Each watch event signals sw.change; the wait ends at the 10,000th
+		// Secret, when the refresher stops, or after 10 minutes.
+		limit := time.NewTimer(10 * time.Minute)
+		defer limit.Stop()
 		for added, _ := sw.count(); added < n; added, _ = sw.count() {
-			if time.Now().After(deadline) {
+			select {
+			case <-sw.change:
+			case err := <-done:
+				b.Fatalf("the refresher stopped at %d of %d Secrets: %v", added, n, err)
+			case <-limit.C:
 				b.Fatalf("%d of %d Secrets after 10 minutes", added, n)
 			}
-			time.Sleep(100 * time.Millisecond)
 		}
 		all := time.Since(start)
 		cancel()
-		if err := <-done; err != nil {
+		if err := testwait.Recv(b, done); err != nil {
 			b.Fatal(err)
 		}
 		durations, failed := runs.get()

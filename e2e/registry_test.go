@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/registrytest"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testbin"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/testskip"
 )
 
 // The proof that what the daemon writes opens a real registry, and what it
@@ -140,10 +142,11 @@ func newHelm(t *testing.T, regs *registrytest.Net) *helm {
 	assets, err := kubetest.Assets()
 	bin := filepath.Join(assets, "helm")
 	if _, serr := os.Stat(bin); err != nil || serr != nil {
-		if os.Getenv("REQUIRE_KUBE") == "1" {
-			t.Fatalf("no helm binary in the kube-testenv folder (%v): run scripts/kube-testenv.sh", err)
+		if err == nil {
+			err = serr
 		}
-		t.Skip("SKIP (no helm): run scripts/kube-testenv.sh and set KUBEBUILDER_ASSETS to prove the credentials with the real helm binary")
+		testskip.Skip(t, testskip.Kube, fmt.Sprintf("no helm binary in the kube-testenv folder (%v): run %s and set %s to prove the credentials with the real helm binary",
+			err, kubetest.Script, kubetest.EnvAssets))
 	}
 	dir := t.TempDir()
 	return &helm{bin: bin, dir: dir, loginConfig: filepath.Join(dir, "login.json"), ca: regs.CAFile,
