@@ -208,7 +208,7 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 	}
 	now := r.Now()
 	o := &outcome{hostErrs: map[string][]error{}, tokens: map[string]Token{}, gen: sc.ident.gen, pushes: sc.pushes, scope: sc.Scope}
-	toks, refused := sc.ident.inHand(now), sc.ident.refused
+	toks, refused, takeBack := sc.ident.inHand(now), sc.ident.refused, !sc.settled
 	r.mu.Unlock()
 	log := r.Logger.WithField("scope", sc.Name)
 	var stack string // of a panic
@@ -232,7 +232,7 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 			// not the run: the scope then fails and is retried with backoff.
 			sctx, cancel := context.WithTimeout(ctx, cmp.Or(r.ScopeTimeout, DefaultScopeTimeout))
 			defer cancel()
-			r.apply(sctx, sc, toks, o, log)
+			r.apply(sctx, sc, Input{Tokens: toks, Managed: r.isManaged, Log: log, TakeBack: takeBack || refused != nil}, o, log)
 		}()
 		if refused != nil {
 			o.scopeErr, o.identityRefused = errors.Join(fmt.Errorf("scope %s: %w", sc.Name, refused), o.scopeErr), true
@@ -279,8 +279,8 @@ func (r *Refresher) writeScope(ctx context.Context, sc *scopeState) (counts, err
 // apply plans the scope and carries the plan out: each write is skipped when
 // this process already wrote exactly that, checked in a dry run, applied
 // otherwise; every outcome lands in o.
-func (r *Refresher) apply(ctx context.Context, sc *scopeState, toks []Token, o *outcome, log logrus.FieldLogger) {
-	plan, err := o.scope.Target.Plan(ctx, Input{Tokens: toks, Managed: r.isManaged, Log: log})
+func (r *Refresher) apply(ctx context.Context, sc *scopeState, in Input, o *outcome, log logrus.FieldLogger) {
+	plan, err := o.scope.Target.Plan(ctx, in)
 	if err != nil {
 		o.scopeErr = fmt.Errorf("scope %s: %w", sc.Name, err)
 		return

@@ -37,8 +37,11 @@ type scopeState struct {
 	failures     int32
 	origin       origin
 	planned      bool // a pass has completed at least once
-	busy         bool // a pass is writing it
-	removed      bool // dropped while busy: its outcome is not booked
+	// settled is set once a pass wrote everything with the scope's identity
+	// (not refused, not dry): no take-back is planned after that.
+	settled bool
+	busy    bool // a pass is writing it
+	removed bool // dropped while busy: its outcome is not booked
 }
 
 // scopeFail is how a scope's last pass failed.
@@ -281,6 +284,7 @@ func (r *Refresher) book(sc *scopeState, o *outcome, now time.Time) (missing []f
 	// its retry time (or sooner, with newer tokens), not at every wake.
 	sc.gen = o.gen
 	if len(errs) == 0 {
+		sc.settled = sc.settled || !r.DryRun && !o.identityRefused
 		sc.failures, sc.retryAt = 0, time.Time{}
 		r.track(sc, nil, false, now)
 		return missing, false, nil

@@ -2,6 +2,7 @@ package refresher_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,5 +55,39 @@ func TestRefresher_RefusedIdentityPlannedWithNoToken(t *testing.T) {
 	}
 	if rd := e.r.Readiness(e.clock.Now()); rd.Ready || !strings.Contains(rd.Reason, "AWS_ALLOWED_ROLE_ARNS") {
 		t.Errorf("readiness %v: %s", rd.Ready, rd.Reason)
+	}
+}
+
+// Input.TakeBack is set until a scope is first written in full with its
+// identity, again once its identity changes, and while it is refused: a
+// target takes another identity's hosts out then, and otherwise keeps a host
+// whose token is only late.
+func TestRefresher_TakeBackUntilSettled(t *testing.T) {
+	t.Parallel()
+	const role = "arn:aws:iam::111111111111:role/team-a"
+	e := newEnv(t, []refresher.Source{sourceA()})
+	tenants(e, []string{hostB}, role)
+	tg := &fakeTarget{}
+	var asked []bool
+	tg.PlanFunc = func(_ context.Context, in refresher.Input) (refresher.Plan, error) {
+		asked = append(asked, in.TakeBack)
+		return refresher.Plan{Writes: []refresher.Write{tg.write("obj", in.Tokens)}}, nil
+	}
+	pass := func(sc refresher.Scope) {
+		t.Helper()
+		e.r.AddScope(sc)
+		e.clock.Set(e.r.NextDue())
+		_ = e.r.RunDue(t.Context())
+	}
+	sc := refresher.Scope{Name: "team", Group: "namespaces", Target: tg}
+	pass(sc) // new: take back
+	pass(sc) // written in full before: keep
+	sc.Identity = role
+	pass(sc) // identity changed: take back
+	pass(sc) // settled again: keep
+	sc.Identity = "arn:aws:iam::999999999999:role/not-allowed"
+	pass(sc) // refused: take back
+	if want := []bool{true, false, true, false, true}; !slices.Equal(asked, want) {
+		t.Errorf("TakeBack at each plan = %v, want %v", asked, want)
 	}
 }

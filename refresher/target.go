@@ -75,6 +75,14 @@ type Input struct {
 	// shared with hosts of others). Outcomes of writes are logged by the
 	// refresher.
 	Log logrus.FieldLogger
+	// TakeBack asks the target to take out of the objects this process may
+	// rewrite every managed host Tokens lack: set while the scope's identity
+	// is refused (Tokens is then empty: the scope gets no credential at all),
+	// and until the scope is first written in full with its identity (a new
+	// scope, or one whose identity changed, may hold another identity's
+	// tokens). Otherwise a managed host without a token is kept: its token
+	// may only be late.
+	TakeBack bool
 }
 
 // Plan is what a scope should hold.

@@ -173,7 +173,7 @@ func TestTarget_RefusedIdentityTakesBack(t *testing.T) {
 	foreign := e.Create(foreignSecret("takeback-foreign", `{"auths":{"`+host+`":{"auth":"eDp5"}}}`))
 
 	for _, ns := range []string{"takeback-had", "takeback-none", "takeback-foreign"} {
-		p, err := tg.Scope(ns).Target.Plan(t.Context(), refresher.Input{Managed: onlyHost, Log: e.Log})
+		p, err := tg.Scope(ns).Target.Plan(t.Context(), refresher.Input{Managed: onlyHost, Log: e.Log, TakeBack: true})
 		if err != nil || len(p.Writes) != 1 || len(p.Writes[0].Tokens) != 0 {
 			t.Fatalf("%s: plan %+v, %v; want one write holding no token", ns, p, err)
 		}

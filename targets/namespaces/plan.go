@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
@@ -37,7 +36,6 @@ func (t *Target) Scope(name string) refresher.Scope {
 
 func (t *Target) scope(name, identity string) refresher.Scope {
 	n := &namespace{t: t, name: name}
-	n.first.Store(true)
 	return refresher.Scope{Name: t.ScopePrefix + name, Group: Group, Identity: identity, Target: n}
 }
 
@@ -54,12 +52,6 @@ func roleOf(ns *corev1.Namespace) string {
 type namespace struct {
 	t    *Target
 	name string
-	// first is set until the scope's first write succeeds: that write also
-	// takes out the entries of every other host this daemon manages (those
-	// another identity's tokens left there when the namespace changed role).
-	// Later writes keep them, as a host ECR stops returning is kept until its
-	// token expires.
-	first atomic.Bool
 }
 
 // Plan is one write: the Secret holding every token. It reads nothing: the
@@ -68,10 +60,11 @@ type namespace struct {
 // in Apply, or in Check through the server's dry run. A namespace that has
 // left the selection since its scope was due plans nothing.
 //
-// Planned with no token at all (its identity refused: it gets no credential
-// at all, never the daemon's own), the write takes out of an existing Secret
-// of this daemon's every entry of a host this daemon manages, and creates
-// nothing.
+// With want.TakeBack (a new scope, one whose identity changed, one refused)
+// the write also takes out of the Secret every entry of a host this daemon
+// manages that the tokens lack. Planned with no token at all (its identity
+// refused: it gets no credential at all, never the daemon's own), that is all
+// it does, and it creates nothing.
 func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Plan, error) {
 	t := n.t
 	if !t.selectedNow(n.name) {
@@ -96,7 +89,7 @@ func (n *namespace) Plan(_ context.Context, want refresher.Input) (refresher.Pla
 		Fields: logrus.Fields{"namespace": n.name, "secret": t.SecretName},
 	}
 	var drop func(string) bool
-	if n.first.Load() || len(want.Tokens) == 0 {
+	if want.TakeBack {
 		drop = func(h string) bool { return want.Managed != nil && want.Managed(h) }
 	}
 	if len(want.Tokens) == 0 {
@@ -128,9 +121,6 @@ func (n *namespace) write(toks []refresher.Token, own func(*corev1.Secret) error
 		}
 		if err != nil || len(auths) == 0 {
 			return res, err
-		}
-		if !dry {
-			n.first.Store(false)
 		}
 		if err := t.patchServiceAccounts(ctx, n.name, dry); err != nil {
 			return refresher.ResultFailed, fmt.Errorf("secret %s/%s %s, but: %w", n.name, t.SecretName, res, err)
