@@ -55,9 +55,9 @@ func TestWriter_ApplyFromListed(t *testing.T) {
 	applyFrom := func(read *corev1.Secret, pw string, dry bool) func(*refresher.Result) error {
 		return func(res *refresher.Result) (err error) {
 			if dry {
-				*res, err = w.CheckFrom(ctx, "from-a", "pull", read, managed, auths(pw), nil)
+				*res, err = w.CheckFrom(ctx, "from-a", "pull", read, managed, auths(pw), nil, nil)
 			} else {
-				*res, err = w.ApplyFrom(ctx, "from-a", "pull", read, managed, auths(pw), nil)
+				*res, err = w.ApplyFrom(ctx, "from-a", "pull", read, managed, auths(pw), nil, nil)
 			}
 			return err
 		}
@@ -94,7 +94,7 @@ func TestWriter_ApplyFromListed(t *testing.T) {
 
 	// Not given a Secret: Apply as ever (create first). Given one the rule refuses: no request.
 	errTest := errors.New("refused by the caller's rule")
-	if _, err := w.ApplyFrom(ctx, "from-a", "pull", listed(), managed, auths("pw-four"), func(*corev1.Secret) error { return errTest }); !errors.Is(err, errTest) {
+	if _, err := w.ApplyFrom(ctx, "from-a", "pull", listed(), managed, auths("pw-four"), nil, func(*corev1.Secret) error { return errTest }); !errors.Is(err, errTest) {
 		t.Fatalf("own's refusal not returned: %v", err)
 	}
 	if got := e.requests(); len(got) != 0 {
@@ -104,7 +104,7 @@ func TestWriter_ApplyFromListed(t *testing.T) {
 		t.Error("the writer keeps a record of a Secret it may not write")
 	}
 	apply(func(res *refresher.Result) (err error) {
-		*res, err = w.ApplyFrom(ctx, "from-a", "new", nil, managed, auths("pw-five"), nil)
+		*res, err = w.ApplyFrom(ctx, "from-a", "new", nil, managed, auths("pw-five"), nil, nil)
 		return err
 	}, kubesecret.Created, "POST "+path)
 }

@@ -142,15 +142,16 @@ func (w *Writer) Apply(ctx context.Context, namespace, name string, labels map[s
 // after ownership is checked on it, one update carrying its resourceVersion,
 // with no create attempt (409) and no second read, so a new process refreshes
 // a Secret it listed with one request. A change made since read is a 409 and
-// read again, never overwritten, as with a record.
-func (w *Writer) ApplyFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, how{read: read})
+// read again, never overwritten, as with a record. With drop it replaces the
+// entries of the hosts drop reports, as Replace does.
+func (w *Writer) ApplyFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{read: read, drop: drop})
 	return res, redactAuths(err, auths)
 }
 
 // CheckFrom is Check starting from read, as ApplyFrom does.
-func (w *Writer) CheckFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, own func(*corev1.Secret) error) (refresher.Result, error) {
-	res, err := w.write(ctx, namespace, name, labels, auths, own, how{dry: true, read: read})
+func (w *Writer) CheckFrom(ctx context.Context, namespace, name string, read *corev1.Secret, labels map[string]string, auths map[string]Auth, drop func(host string) bool, own func(*corev1.Secret) error) (refresher.Result, error) {
+	res, err := w.write(ctx, namespace, name, labels, auths, own, how{dry: true, read: read, drop: drop})
 	return res, redactAuths(err, auths)
 }
 

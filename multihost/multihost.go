@@ -54,6 +54,10 @@ type Assignment struct {
 	// that can keep their entries as they are does; one that replaces the
 	// object whole cannot write it.
 	Kept []string
+	// Dropped are, with want.TakeBack, the managed hosts it holds whose
+	// token is not in hand: their entries are taken out (another identity's,
+	// or a refused scope's). Tokens may then be empty.
+	Dropped []string
 }
 
 // Assign decides, for every token in want, which objects hold it after this run:
@@ -61,7 +65,10 @@ type Assignment struct {
 // or else one named nameFor(host), created or (when it is wholly ours
 // already, its host removed by hand) given the host back. A host whose own
 // name is taken by an object that is not wholly ours fails, naming it. Each
-// object is assigned once, with every host it holds.
+// object is assigned once, with every host it holds. With want.TakeBack the
+// managed hosts it holds without a token are Dropped, not Kept, and every
+// object wholly ours that holds none of the tokens is assigned too, with
+// only hosts to drop.
 func Assign(want refresher.Input, objects []Object, nameFor func(host string) string) ([]Assignment, []refresher.Failure) {
 	p := planner{want: want, byKey: map[string]int{}}
 	byName := map[string]*Object{}
@@ -71,7 +78,7 @@ func Assign(want refresher.Input, objects []Object, nameFor func(host string) st
 		if !o.UpdateOnly {
 			byName[o.Name] = o
 		}
-		mine := p.whollyOurs(o) == nil
+		mine := p.mine(o)
 		var hosts []string // hosts being written that o, not ours, holds
 		for _, h := range o.Hosts {
 			switch {
@@ -107,6 +114,18 @@ func Assign(want refresher.Input, objects []Object, nameFor func(host string) st
 			p.assign(o, o.Name, t)
 		}
 	}
+	if want.TakeBack {
+		// Objects wholly ours that hold none of the tokens: each is written
+		// with its managed hosts taken out.
+		for i := range objects {
+			o := &objects[i]
+			if _, done := p.byKey["obj:"+o.Key]; done || len(o.Hosts) == 0 || !p.mine(o) {
+				continue
+			}
+			p.byKey["obj:"+o.Key] = len(p.out)
+			p.out = append(p.out, Assignment{Object: o, Name: o.Name, Dropped: slices.Compact(slices.Sorted(slices.Values(o.Hosts)))})
+		}
+	}
 	return p.out, failures
 }
 
@@ -114,6 +133,12 @@ type planner struct {
 	want  refresher.Input
 	byKey map[string]int // assignment key → index in out
 	out   []Assignment
+}
+
+// mine reports whether this process may rewrite o whole (whollyOurs says
+// why not).
+func (p *planner) mine(o *Object) bool {
+	return o.Refused == nil && !o.Unknown && !slices.ContainsFunc(o.Hosts, func(h string) bool { return !p.want.Managed(h) })
 }
 
 // whollyOurs is nil when this process may rewrite o whole, else why not.
@@ -156,6 +181,7 @@ func (p *planner) assign(o *Object, name string, t refresher.Token) {
 		if !slices.ContainsFunc(a.Tokens, func(x refresher.Token) bool { return x.Host == t.Host }) {
 			a.Tokens = append(a.Tokens, t)
 			a.Kept = slices.DeleteFunc(a.Kept, func(h string) bool { return h == t.Host })
+			a.Dropped = slices.DeleteFunc(a.Dropped, func(h string) bool { return h == t.Host })
 		}
 		return
 	}
@@ -167,9 +193,12 @@ func (p *planner) assign(o *Object, name string, t refresher.Token) {
 			if h == t.Host || slices.Contains(a.Kept, h) || slices.ContainsFunc(a.Tokens, func(x refresher.Token) bool { return x.Host == h }) {
 				continue
 			}
-			if tok, ok := p.token(h); ok {
+			switch tok, ok := p.token(h); {
+			case ok:
 				a.Tokens = append(a.Tokens, tok)
-			} else {
+			case p.want.TakeBack:
+				a.Dropped = append(a.Dropped, h)
+			default:
 				a.Kept = append(a.Kept, h)
 			}
 		}

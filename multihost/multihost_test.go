@@ -109,3 +109,35 @@ func TestPlan_UpdateOnly(t *testing.T) {
 		t.Errorf("assignments %+v, failures %v: want a new %s and the update-only one", as, fs, nameA)
 	}
 }
+
+// With TakeBack (a new or changed identity, a refused one), a managed host
+// without a token is dropped, not kept, and an object wholly ours holding
+// none of the tokens is assigned with only its hosts to drop; one that is
+// not ours, or holds a host of others, is not.
+func TestAssign_TakeBack(t *testing.T) {
+	t.Parallel()
+	var log logbuf.Buffer
+	objs := []multihost.Object{
+		{Key: "1", Name: "own-account", Hosts: []string{hostA}},
+		{Key: "2", Name: "mixed", Hosts: []string{hostA, hostB}},
+		{Key: "3", Name: "not-ours", Hosts: []string{hostA}, Refused: errors.New("someone else's")},
+		{Key: "4", Name: "shared", Hosts: []string{hostA, foreign}},
+	}
+	in := input(&log, []string{hostB}, hostA)
+	in.TakeBack = true
+	as, _ := multihost.Assign(in, objs, registryhost.CredentialName)
+	got := map[string]string{}
+	for _, a := range as {
+		got[a.Name] = hosts(a) + " drop " + strings.Join(a.Dropped, ",") + " keep " + strings.Join(a.Kept, ",")
+	}
+	want := map[string]string{"mixed": hostB + " drop " + hostA + " keep ", "own-account": " drop " + hostA + " keep "}
+	if len(got) != len(want) || got["mixed"] != want["mixed"] || got["own-account"] != want["own-account"] {
+		t.Errorf("assignments %q, want %q", got, want)
+	}
+
+	in.TakeBack = false
+	as, _ = multihost.Assign(in, objs, registryhost.CredentialName)
+	if len(as) != 1 || as[0].Name != "mixed" || strings.Join(as[0].Kept, ",") != hostA || len(as[0].Dropped) != 0 {
+		t.Errorf("without TakeBack: %+v, want only mixed, keeping %s", as, hostA)
+	}
+}

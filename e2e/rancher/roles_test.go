@@ -2,6 +2,8 @@ package rancher
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +48,44 @@ func TestRancher_ProjectRoleRefused(t *testing.T) {
 			}
 			if !written {
 				t.Errorf("the unannotated project was not written")
+			}
+		})
+	}
+}
+
+// A project that held the daemon's own credential, then names a role the allow list refuses, gets
+// no credential at all (CONTRACT, "An AWS identity per tenant"): its credential is emptied of the
+// daemon's registries, both ways, on the real server — the /v3 dockerCredential and, on 2.12+,
+// the project-scoped Secret. Another host in it that the daemon does not manage would keep it
+// untouched (never rewritten); here it holds only the daemon's.
+func TestRancher_ProjectRoleTakesBackOwn(t *testing.T) {
+	t.Parallel()
+	e := setup212(t)
+	const role = "arn:aws:iam::999999999999:role/outsider"
+	for _, mode := range []string{"v3", "kubernetes"} {
+		t.Run(mode, func(t *testing.T) {
+			p := e.srv.NewProject(t, "takeback-"+mode+"-"+rancherreal.Suffix())
+			env := append(keyEnv(e.srv.AdminToken), "CATTLE_URL="+e.srv.URL+"/v3", "RANCHER_PROJECTS="+p.ID, "RANCHER_SECRET_API="+mode)
+			if out, code := e.runOnce(env...); code != 0 {
+				t.Fatalf("unannotated: exit %d, want 0:\n%s", code, out)
+			}
+			if got := passwordOf(e.mustGet(p.BackingNamespace, ourName), host); got == "" {
+				t.Fatalf("the unannotated project does not hold %s", host)
+			}
+			e.srv.AnnotateProject(t, p, tenantrole.Annotation, role)
+			out, code := e.runOnce(env...)
+			if code != 1 || !strings.Contains(out, "AWS_ALLOWED_ROLE_ARNS is empty") || !strings.Contains(out, "emptied of this daemon's registries") {
+				t.Fatalf("refused: exit %d, want 1, the refusal and the take-back:\n%s", code, out)
+			}
+			if got := auths(e.mustGet(p.BackingNamespace, ourName)); len(got) != 0 {
+				t.Errorf("the refused project's Secret still holds %v", slices.Collect(maps.Keys(got)))
+			}
+			if mode == "v3" {
+				for _, c := range e.v3Credentials(p, e.srv.AdminToken, ourName) {
+					if len(c.Registries) != 0 {
+						t.Errorf("the refused project's dockerCredential still holds %v", slices.Collect(maps.Keys(c.Registries)))
+					}
+				}
 			}
 		})
 	}

@@ -75,7 +75,7 @@ func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Pla
 		// host removed by hand, or another user name, shows that it holds
 		// something else than this process last wrote there.
 		regs := map[string]rancherapi.RegistryAuth{}
-		stale := cr == nil
+		stale := cr == nil || len(a.Dropped) > 0 // dropped hosts are never in regs
 		for _, t := range a.Tokens {
 			keys := []string{t.Host}
 			if cr != nil {
@@ -94,6 +94,12 @@ func (tg *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Pla
 			What: "docker credential", Object: "dockerCredential " + a.Name, Tokens: a.Tokens, Stale: stale,
 			Detail: "keys=" + strings.Join(slices.Sorted(maps.Keys(regs)), ","),
 			Fields: logrus.Fields{"credential": a.Name},
+		}
+		if len(a.Dropped) > 0 {
+			w.Fields["taken_back"] = strings.Join(a.Dropped, ",")
+			if len(a.Tokens) == 0 {
+				w.Written = "docker credential emptied of this daemon's registries: the project's AWS identity is another, or refused"
+			}
 		}
 		if cr == nil {
 			name := a.Name

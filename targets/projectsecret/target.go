@@ -88,6 +88,15 @@ func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan
 			What: "project-scoped secret", Written: "project-scoped secret written", Object: id, Tokens: a.Tokens, Detail: "project=" + project,
 			Action: refresher.ResultCreated, Fields: logrus.Fields{"secret": id},
 		}
+		var drop func(string) bool // the hosts taken back (Input.TakeBack)
+		if dropped := a.Dropped; len(dropped) > 0 {
+			drop = func(h string) bool { return slices.Contains(dropped, h) }
+			w.Detail += ";dropped=" + strings.Join(dropped, ",")
+			w.Fields["taken_back"] = strings.Join(dropped, ",")
+			if len(a.Tokens) == 0 {
+				w.Written = "project-scoped secret emptied of this daemon's registries: the project's AWS identity is another, or refused"
+			}
+		}
 		if s != nil {
 			w.Action = refresher.ResultUpdated
 			if s.Labels[kubesecret.ManagedByLabel] != kubesecret.ManagedBy {
@@ -96,11 +105,11 @@ func (t *Target) Plan(ctx context.Context, want refresher.Input) (refresher.Plan
 		}
 		// A dry run meets the same refusals through the API server's own dry run.
 		w.Apply = func(ctx context.Context) (refresher.Result, error) {
-			res, err := t.Cluster.Writer.ApplyFrom(ctx, ns, name, s, labels, auths, own)
+			res, err := t.Cluster.Writer.ApplyFrom(ctx, ns, name, s, labels, auths, drop, own)
 			return t.explainWrite(ns, res, err)
 		}
 		w.Check = func(ctx context.Context) (refresher.Result, error) {
-			res, err := t.Cluster.Writer.CheckFrom(ctx, ns, name, s, labels, auths, own)
+			res, err := t.Cluster.Writer.CheckFrom(ctx, ns, name, s, labels, auths, drop, own)
 			return t.explainWrite(ns, res, err)
 		}
 		// Read back as something else than this process last wrote there.
