@@ -38,8 +38,9 @@ type cause struct {
 
 type causeKey struct{ group, text string }
 
-// group is what a scope is counted with for causes: its Group, or itself.
-func (sc *scopeState) group() string { return cmp.Or(sc.Group, sc.Name) }
+// group is what a scope is counted with (causes, metrics): its Group, or
+// itself.
+func (sc Scope) group() string { return cmp.Or(sc.Group, sc.Name) }
 
 // causeText is an error's text with the scope's name (and a namespace's,
 // the part after its last "/") taken out, so that one cause reads the same
@@ -158,9 +159,7 @@ func (r *Refresher) track(sc *scopeState, err error, refusal bool, now time.Time
 		r.leaveCause(sc, now)
 	}
 	if err == nil {
-		if sc.fail != nil && sc.fail.lastErr == "" {
-			sc.fail = nil
-		}
+		sc.fail = nil
 		return false
 	}
 	if sc.fail == nil {

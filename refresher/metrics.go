@@ -1,7 +1,6 @@
 package refresher
 
 import (
-	"cmp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +60,7 @@ func (m *Metrics) label(sc Scope) string {
 	if m != nil && m.PerScope {
 		return sc.Name
 	}
-	return cmp.Or(sc.Group, sc.Name)
+	return sc.group()
 }
 
 func (m *Metrics) write(host, scope string, res Result) {
