@@ -28,7 +28,7 @@ func limitsSection() setup.Section {
 		Title: "Rate and concurrency (every mode)",
 		Settings: []setup.Setting{
 			{Env: envWriteConcurrency, Default: strconv.Itoa(refresher.DefaultWorkers),
-				Usage: "how many scopes (namespaces, projects, environments) are written at once, 1-" + strconv.Itoa(MaxWriteConcurrency) + "; also the most requests in flight to the platform"},
+				Usage: "how many scopes (namespaces, projects, environments) a run writes at once, 1-" + strconv.Itoa(MaxWriteConcurrency) + "; scopes that watches push (a new namespace) are written beside a run by as many again"},
 			{Env: envKubeQPS, Default: strconv.Itoa(kubeapi.DefaultQPS),
 				Usage: "Kubernetes API requests per second, at most (client side; the API server's Priority and Fairness may slow it further with 429 Retry-After, which is honoured)"},
 			{Env: envKubeBurst, DefaultHelp: "2 × " + envKubeQPS, Usage: "Kubernetes API requests allowed at once above that rate; at least " + envKubeQPS},
