@@ -62,14 +62,13 @@ func (e awsError) Temporary() bool {
 // code when there is one (a short identifier, never the message), else what
 // kind of failure it was.
 func (e awsError) ErrorCode() string {
-	var ae smithy.APIError
 	var ne net.Error
 	var mc *MissingCredentialsError
 	switch {
 	case errors.As(e.err, &mc):
 		return "NoCredentials"
-	case errors.As(e.err, &ae) && validCode(ae.ErrorCode()):
-		return ae.ErrorCode()
+	case Code(e.err) != "":
+		return Code(e.err)
 	case errors.Is(e.err, context.DeadlineExceeded), errors.As(e.err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.As(e.err, &ne):
