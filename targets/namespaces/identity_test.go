@@ -92,11 +92,12 @@ func (e *env) hosts(ns string) []string {
 func TestTarget_RoleAnnotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.namespaces(map[string]map[string]string{"role-own": nil, "role-a": nil, "role-refused": nil, "role-garbage": nil, "role-huge": nil})
+	e.namespaces(map[string]map[string]string{"role-own": nil, "role-a": nil, "role-refused": nil, "role-garbage": nil, "role-huge": nil, "role-padded": nil})
 	e.annotate("role-a", roleA)
 	e.annotate("role-refused", roleOther)
 	e.annotate("role-garbage", "team-a please")
 	e.annotate("role-huge", strings.Repeat("x", 200_000)) // kept, logged and shown bounded
+	e.annotate("role-padded", strings.Repeat(" ", 2100)+"arn:aws:iam::222222222222:role/team-b")
 	r := e.Refresher()
 	e.tenants(r, "arn:aws:iam::222222222222:role/team-*")
 	tg := e.target(namespaces.Options{Selection: mustSelection(t, []string{"role-*"}, "", nil)})
@@ -109,6 +110,9 @@ func TestTarget_RoleAnnotation(t *testing.T) {
 	}
 	if got := e.hosts("role-a"); !slices.Equal(got, []string{hostA}) {
 		t.Errorf("team-a's namespace holds %v, want its role's registry only", got)
+	}
+	if got := e.hosts("role-padded"); !slices.Equal(got, []string{hostA}) {
+		t.Errorf("the namespace naming team-b after 2,100 spaces holds %v, want that role's registry (never the daemon's own)", got)
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if strings.HasPrefix(line, "scope role-huge: ") && (len(line) > 1000 || !strings.Contains(line, "which is not an IAM role ARN")) {

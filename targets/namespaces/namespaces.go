@@ -125,7 +125,10 @@ func (t *Target) slimNamespace(obj any) (any, error) {
 			if out.Annotations == nil {
 				out.Annotations = map[string]string{}
 			}
-			if len(v) > tenantrole.MaxIdentity+1 { // a role ARN is shorter: what is cut is refused all the same
+			switch {
+			case k == tenantrole.Annotation:
+				v = tenantrole.Identity(v) // trimmed, then bounded: what is cut is refused all the same
+			case len(v) > tenantrole.MaxIdentity+1:
 				v = v[:tenantrole.MaxIdentity+1]
 			}
 			out.Annotations[k] = v
