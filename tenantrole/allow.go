@@ -45,6 +45,10 @@ func Identity(annotation string) string {
 	return v
 }
 
+// IdentityOf is the identity an object's annotations name (Annotation), as
+// Identity gives it: "" for the daemon's own.
+func IdentityOf(annotations map[string]string) string { return Identity(annotations[Annotation]) }
+
 // AllowList is AWS_ALLOWED_ROLE_ARNS: the roles a tenant may name, as ARNs
 // or path.Match globs (arn:aws:iam::111122223333:role/team-*; a * never
 // crosses a /). Empty allows none.

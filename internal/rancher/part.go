@@ -15,6 +15,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/rancherapi"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/cattle"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // AllProjectsGroup is the group, in metrics and the readiness summary, of
@@ -123,7 +124,7 @@ func listScopes(ctx context.Context, client *rancherapi.Client, scope scoper, lo
 			sc := scope(p.ID)
 			sc.Group = AllProjectsGroup
 			if client.Rancher2() {
-				sc.Identity = roleOf(p.Annotations)
+				sc.Identity = tenantrole.IdentityOf(p.Annotations)
 			}
 			scopes = append(scopes, sc)
 		}

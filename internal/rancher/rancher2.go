@@ -14,6 +14,7 @@ import (
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/refresher"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/norman"
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/targets/projectsecret"
+	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/tenantrole"
 )
 
 // tokenCheckInterval is how often the Rancher API token's expiry is read again.
@@ -89,7 +90,7 @@ func inClusterPart(c config, d setup.Deps) (*setup.Part, error) {
 			scopes := make([]refresher.Scope, 0, len(projects))
 			for _, pr := range projects {
 				sc := scope(pr.ID)
-				sc.Group, sc.Identity = AllProjectsGroup, roleOf(pr.Annotations)
+				sc.Group, sc.Identity = AllProjectsGroup, tenantrole.IdentityOf(pr.Annotations)
 				scopes = append(scopes, sc)
 			}
 			return scopes, nil

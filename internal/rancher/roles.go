@@ -21,9 +21,6 @@ import (
 // annotations reads one project's annotations.
 type annotations func(ctx context.Context, id string) (map[string]string, error)
 
-// roleOf is the identity a project's annotations name ("" for the daemon's own).
-func roleOf(a map[string]string) string { return tenantrole.Identity(a[tenantrole.Annotation]) }
-
 // namedProjects is the discovery of the Rancher 2.x projects RANCHER_PROJECTS
 // (or CATTLE_URL) names: the same scopes each time, each with the identity
 // its annotation names. A project whose annotation cannot be read keeps the
@@ -66,7 +63,7 @@ func (d *namedProjects) discover(ctx context.Context) ([]refresher.Scope, error)
 		a, err := d.read(ctx, id)
 		switch {
 		case err == nil:
-			k.identity, k.read = roleOf(a), true
+			k.identity, k.read = tenantrole.IdentityOf(a), true
 			k.target.fail(nil)
 		case k.read:
 			d.log.WithError(err).WithField("project", id).Warn("project annotations not read; its scope keeps the AWS identity read last")

@@ -45,7 +45,7 @@ func roleOf(ns *corev1.Namespace) string {
 	if ns == nil {
 		return ""
 	}
-	return tenantrole.Identity(ns.Annotations[tenantrole.Annotation])
+	return tenantrole.IdentityOf(ns.Annotations)
 }
 
 // namespace is one selected namespace, as the refresher's Target.
