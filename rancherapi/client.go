@@ -234,7 +234,7 @@ func (c *Client) do(req *http.Request, v any) error {
 		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode,
 			Message: fmt.Sprintf("response body larger than %d MiB", maxObjectBytes>>20)}
 	}
-	if nr := notRancher(resp.StatusCode, resp.Header, body); nr != "" {
+	if nr := notRancher(resp.StatusCode, resp.Header, body, requestSecrets(req)); nr != "" {
 		return &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, NotRancher: nr}
 	}
 	if err := json.Unmarshal(body, v); err != nil {

@@ -186,10 +186,10 @@ func checkResponse(req *http.Request, resp *http.Response) error {
 	}
 	e := &Error{Method: req.Method, URL: sanitizeURL(req.URL), StatusCode: resp.StatusCode, token: sentToken(req)}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
-	e.NotRancher = notRancher(resp.StatusCode, resp.Header, body)
+	secrets := requestSecrets(req)
+	e.NotRancher = notRancher(resp.StatusCode, resp.Header, body, secrets)
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		secrets := requestSecrets(req)
 		e.Code, e.FieldName = safeCode(eb.Code), safeFieldName(eb.FieldName)
 		if e.FieldName != "" && safeMessage(e.FieldName, secrets) != e.FieldName {
 			e.FieldName = ""

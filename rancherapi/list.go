@@ -159,7 +159,7 @@ func sniffPage(resp *http.Response, body *bufio.Reader) string {
 		return ""
 	}
 	page, _ := io.ReadAll(io.LimitReader(body, sniffLen))
-	return notRancher(resp.StatusCode, resp.Header, page)
+	return notRancher(resp.StatusCode, resp.Header, page, requestSecrets(resp.Request))
 }
 
 func isJSONError(err error) bool {

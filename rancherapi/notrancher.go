@@ -34,14 +34,14 @@ const sniffLen = 64 << 10
 // notRancher says what answered instead of a Rancher API, or "" when the
 // answer may be Rancher's (or says nothing either way). A 5xx is never judged:
 // a proxy's error page in front of a restarting Rancher is not a wrong URL.
-func notRancher(status int, header http.Header, body []byte) string {
+func notRancher(status int, header http.Header, body []byte, secrets []string) string {
 	if status >= 500 {
 		return ""
 	}
 	b := bytes.TrimSpace(body)
 	switch {
 	case isHTML(header, b):
-		if title := htmlTitle(b); title != "" {
+		if title := htmlTitle(b, secrets); title != "" {
 			return fmt.Sprintf("it answered %d with an HTML page titled %q", status, title)
 		}
 		return fmt.Sprintf("it answered %d with an HTML page", status)
@@ -56,7 +56,7 @@ func notRancher(status int, header http.Header, body []byte) string {
 		if json.Valid(b) {
 			return fmt.Sprintf("it answered %d with JSON that is not an object", status)
 		}
-		if text := firstLine(b); text != "" {
+		if text := firstLine(b, secrets); text != "" {
 			return fmt.Sprintf("it answered %d with plain text %q, not JSON", status, text)
 		}
 		return fmt.Sprintf("it answered %d with something that is not JSON", status)
@@ -70,7 +70,7 @@ func notRancher(status int, header http.Header, body []byte) string {
 	_ = json.Unmarshal(obj["apiVersion"], &apiVersion)
 	if kind != "" && apiVersion != "" {
 		what := "an object"
-		if k, v := safeFieldName(kind), quoteShort(apiVersion); k != "" && v != "" {
+		if k, v := safeFieldName(kind), quoteShort(apiVersion, secrets); k != "" && v != "" {
 			what = "a " + v + " " + k
 		}
 		return fmt.Sprintf("it answered %d as a Kubernetes API server does, with %s", status, what)
@@ -99,25 +99,26 @@ var titleRE = regexp.MustCompile(`(?is)<title[^>]*>([^<]{1,200})</title>`)
 
 // htmlTitle is the page's title, short and printable ("Welcome to nginx!",
 // "404 Not Found"), or "".
-func htmlTitle(b []byte) string {
+func htmlTitle(b []byte, secrets []string) string {
 	m := titleRE.FindSubmatch(b)
 	if m == nil {
 		return ""
 	}
-	return quoteShort(strings.Join(strings.Fields(string(m[1])), " "))
+	return quoteShort(strings.Join(strings.Fields(string(m[1])), " "), secrets)
 }
 
 // firstLine is the body's first line when it is short plain text ("404 page
 // not found"), else "".
-func firstLine(b []byte) string {
+func firstLine(b []byte, secrets []string) string {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
-	return quoteShort(string(bytes.TrimSpace(line)))
+	return quoteShort(string(bytes.TrimSpace(line)), secrets)
 }
 
 // quoteShort returns s when it is printable and at most 60 bytes with no
-// secret-looking run (what a page title or a version is), else "".
-func quoteShort(s string) string {
-	if s == "" || len(s) > 60 || safeMessage(s, nil) != s || secretLooking.MatchString(s) {
+// secret-looking run and nothing of secrets, the request's own (what a page
+// title or a version is), else "".
+func quoteShort(s string, secrets []string) string {
+	if s == "" || len(s) > 60 || safeMessage(s, secrets) != s || secretLooking.MatchString(s) {
 		return ""
 	}
 	return s

@@ -168,7 +168,7 @@ func TestNotRancher_RancherAnswers(t *testing.T) {
 		"ServiceUnavailable": {503, nil, ""},
 		"Empty401":           {401, nil, ""},
 	} {
-		if got := notRancher(c.status, c.header, []byte(c.body)); got != "" {
+		if got := notRancher(c.status, c.header, []byte(c.body), nil); got != "" {
 			t.Errorf("%s: notRancher = %q, want \"\"", name, got)
 		}
 	}
@@ -180,12 +180,12 @@ func TestNotRancher_QuotesOnlyShortPlainText(t *testing.T) {
 	long := "<html><title>" + strings.Repeat("x", 80) + "</title></html>"
 	secretish := "<html><title>token-abcde:" + strings.Repeat("Q", 40) + "</title></html>"
 	for _, page := range []string{long, secretish} {
-		got := notRancher(200, http.Header{"Content-Type": {"text/html"}}, []byte(page))
+		got := notRancher(200, http.Header{"Content-Type": {"text/html"}}, []byte(page), nil)
 		if got != "it answered 200 with an HTML page" {
 			t.Errorf("notRancher = %q", got)
 		}
 	}
-	if got := notRancher(404, nil, []byte(strings.Repeat("k", 30)+"\n")); strings.Contains(got, "kkkk") {
+	if got := notRancher(404, nil, []byte(strings.Repeat("k", 30)+"\n"), nil); strings.Contains(got, "kkkk") {
 		t.Errorf("notRancher quotes a secret-looking text: %q", got)
 	}
 }
@@ -229,5 +229,25 @@ func TestClient_UnauthorizedHints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A page that quotes a short piece of the request's own secret in its title
+// or first line is named without it: a secret too short to look like one is
+// still never quoted.
+func TestNotRancher_NeverQuotesTheRequestsSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "pw-short9"
+	for _, body := range []string{"<html><title>hello " + secret + "</title></html>", "denied for " + secret + "\n"} {
+		header := http.Header{"Content-Type": {"text/plain"}}
+		if strings.HasPrefix(body, "<html>") {
+			header = http.Header{"Content-Type": {"text/html"}}
+		}
+		if got := notRancher(404, header, []byte(body), []string{secret}); strings.Contains(got, secret) {
+			t.Errorf("notRancher(%q) = %q: quotes the secret", body, got)
+		}
+		if got := notRancher(404, header, []byte(body), nil); !strings.Contains(got, secret) {
+			t.Errorf("notRancher(%q) = %q without secrets: the test shows nothing", body, got)
+		}
 	}
 }

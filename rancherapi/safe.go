@@ -78,6 +78,9 @@ var secretKeys = map[string]bool{"password": true, "secretvalue": true, "secret"
 // Authorization header's credentials (encoded and decoded) and the body's
 // secret fields. It reads the body again through GetBody.
 func requestSecrets(req *http.Request) []string {
+	if req == nil {
+		return nil
+	}
 	var out []string
 	auth := req.Header.Get("Authorization")
 	if scheme, cred, ok := strings.Cut(auth, " "); ok {
