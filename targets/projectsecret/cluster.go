@@ -123,6 +123,7 @@ type Project struct {
 // System project, for RANCHER_PROJECTS=all without CATTLE_URL.
 func (c *Cluster) ListProjects(ctx context.Context) ([]Project, error) {
 	var out []Project
+	var pages kubeapi.Pages
 	opts := metav1.ListOptions{Limit: 500}
 	for {
 		list, err := c.Projects.List(ctx, opts)
@@ -135,7 +136,9 @@ func (c *Cluster) ListProjects(ctx context.Context) ([]Project, error) {
 			}
 			out = append(out, Project{ID: p.GetNamespace() + ":" + p.GetName(), Annotations: p.GetAnnotations()})
 		}
-		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+		if opts.Continue, err = pages.Next(list.GetContinue()); err != nil {
+			return nil, fmt.Errorf("list projects.management.cattle.io: %w", err)
+		} else if opts.Continue == "" {
 			return out, nil
 		}
 	}

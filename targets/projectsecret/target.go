@@ -163,6 +163,7 @@ func (t *Target) backingNamespace(ctx context.Context) (string, error) {
 func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 	opts := metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeDockerConfigJson), Limit: 500}
 	var out []corev1.Secret
+	var pages kubeapi.Pages
 	for {
 		list, err := t.Cluster.Client.Secrets(ns).Needs(secretVerbs...).List(ctx, opts)
 		if err != nil {
@@ -173,7 +174,9 @@ func (t *Target) list(ctx context.Context, ns string) ([]corev1.Secret, error) {
 				out = append(out, s)
 			}
 		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
+		if opts.Continue, err = pages.Next(list.Continue); err != nil {
+			return nil, fmt.Errorf("list secrets in %s: %w", ns, err)
+		} else if opts.Continue == "" {
 			return out, nil
 		}
 	}
