@@ -30,9 +30,18 @@ grep -o 'Rancher 1.x, .*' "$tmp/bench" | sed 's/^/Rancher mode idle: /'
 port=$(( 20000 + RANDOM % 20000 ))
 "$tmp/rancher-ecr-credentials" --demo --listen-port "$port" --log-level warn >"$tmp/out" 2>&1 &
 pid=$!
+# readyz: GET /readyz answered 200 (bash's /dev/tcp: no curl needed on a fresh machine).
+readyz() {
+  local status
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  read -r -t 2 _ status _ <&3
+  exec 3<&- 3>&-
+  [ "$status" = 200 ]
+}
 ready=""
 for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  if readyz 2>/dev/null; then ready=1; break; fi
   sleep 0.1
 done
 [ -n "$ready" ] || { echo "daemon never became ready"; cat "$tmp/out"; exit 1; }
