@@ -1,7 +1,6 @@
 package targettest
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rancher-ecr-credentials/rancher-ecr-credentials/internal/kubetest"
@@ -43,7 +43,7 @@ func (e *Env) Create(s *corev1.Secret) *corev1.Secret {
 // Secret reads namespace/name.
 func (e *Env) Secret(namespace, name string) *corev1.Secret {
 	e.T.Helper()
-	s, err := e.Admin.CoreV1().Secrets(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	s, err := e.Admin.CoreV1().Secrets(namespace).Get(e.T.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		e.T.Fatalf("get secret %s/%s: %v", namespace, name, err)
 	}
@@ -86,7 +86,14 @@ func (e *Env) WaitWritten(namespace, name, key string, want func() string) *core
 	e.T.Helper()
 	var s *corev1.Secret
 	testwait.For(e.T, testwait.Limit, "secret "+namespace+"/"+name+" key "+key+" to hold the fresh token", func() bool {
-		s = e.Secret(namespace, name)
+		got, err := e.Admin.CoreV1().Secrets(namespace).Get(e.T.Context(), name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return false // not written yet
+		case err != nil:
+			e.T.Fatalf("get secret %s/%s: %v", namespace, name, err)
+		}
+		s = got
 		w := want()
 		return w != "" && strings.Contains(string(s.Data[key]), w)
 	})
