@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,9 +145,12 @@ func TestModuleRoot(t *testing.T) {
 var helpers = []string{"internal/kubetest", "internal/mototest", "internal/rancherreal", "internal/testskip", "internal/targettest", "internal/consumertest"}
 
 // reporters are what a TestMain calls to report the skips: testskip.Main, or
-// a helper's Main that calls it (kubetest.Shared.Run, rancherreal.Shared.Run,
-// testbin.Main).
-var reporters = []string{"testskip.Main(m)", ".Run(m)", "testbin.Main(m)"}
+// a helper's Main that calls it (testbin.Main, and Run of a variable the
+// package declares as a kubetest.Shared or rancherreal.Shared: see shared).
+var reporters = []string{"testskip.Main(m)", "testbin.Main(m)"}
+
+// shared are the helper types whose Run(m) reports the skips.
+var shared = []string{"kubetest.Shared", "rancherreal.Shared"}
 
 // Every package whose tests use a helper that skips for want of a server has
 // a TestMain that reports the skips: without one they would be counted and
@@ -166,6 +170,8 @@ func TestEveryPackageReports(t *testing.T) {
 		}
 		files, _ := filepath.Glob(filepath.Join(path, "*_test.go"))
 		uses, reports := "", false
+		var mains []string               // TestMain bodies
+		calls := slices.Clone(reporters) // and the Run(m) of the package's shared servers
 		for _, f := range files {
 			src, err := os.ReadFile(f)
 			if err != nil {
@@ -183,12 +189,29 @@ func TestEveryPackageReports(t *testing.T) {
 				}
 			}
 			for _, decl := range parsed.Decls {
-				if fn, ok := decl.(*ast.FuncDecl); ok && fn.Name.Name == "TestMain" && fn.Recv == nil {
-					body := string(src[fn.Body.Pos()-1 : fn.Body.End()-1])
-					for _, r := range reporters {
-						reports = reports || strings.Contains(body, r)
+				switch d := decl.(type) {
+				case *ast.FuncDecl:
+					if d.Name.Name == "TestMain" && d.Recv == nil {
+						mains = append(mains, string(src[d.Body.Pos()-1:d.Body.End()-1]))
+					}
+				case *ast.GenDecl:
+					for _, spec := range d.Specs {
+						v, ok := spec.(*ast.ValueSpec)
+						if !ok || v.Type == nil {
+							continue
+						}
+						if typ := string(src[v.Type.Pos()-1 : v.Type.End()-1]); slices.Contains(shared, typ) {
+							for _, n := range v.Names {
+								calls = append(calls, n.Name+".Run(m)")
+							}
+						}
 					}
 				}
+			}
+		}
+		for _, body := range mains {
+			for _, c := range calls {
+				reports = reports || strings.Contains(body, c)
 			}
 		}
 		if uses != "" && !reports {
