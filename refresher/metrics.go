@@ -205,16 +205,20 @@ func (r *Refresher) identityStates(now time.Time) map[string]*[3]int {
 		if out[id] == nil {
 			out[id] = &[3]int{}
 		}
+		// As /readyz's summary counts them (groups): a planned scope that
+		// holds nothing and failed at nothing (a watched Secret gone) is
+		// none of the three.
 		state := 0
 		switch {
 		case !sc.planned:
 			state = 2
-		case sc.lastErr() != "" || len(sc.pairs) == 0:
+		case sc.lastErr() != "":
 			state = 1
+		case len(sc.pairs) == 0:
+			continue
 		}
-		for _, p := range sc.pairs {
-			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
-			if state == 0 && (p.lastErr != "" || !ps.ready(now)) {
+		for i := range sc.pairs {
+			if p := &sc.pairs[i]; state == 0 && (p.lastErr != "" || !p.held(now)) {
 				state = 1
 			}
 		}

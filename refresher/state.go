@@ -86,6 +86,12 @@ type pairState struct {
 	lastSuccess, expiresAt stamp
 }
 
+// held reports whether the pair holds an unexpired credential this process
+// wrote (PairStatus.ready).
+func (p *pairState) held(now time.Time) bool {
+	return PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}.ready(now)
+}
+
 // stamp is an instant in Unix nanoseconds; 0 is the zero time.
 type stamp int64
 

@@ -130,7 +130,7 @@ func (r *Refresher) groups(now time.Time, label func(Scope) string) map[groupKey
 		for _, p := range sc.pairs {
 			gs := get(g, p.host)
 			ps := PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}
-			held := ps.ready(now)
+			held := p.held(now)
 			if held && p.lastErr == "" {
 				gs.Fresh++
 			} else {
@@ -192,7 +192,7 @@ func (r *Refresher) Readiness(now time.Time) Readiness {
 		for i := range sc.pairs {
 			p := &sc.pairs[i]
 			rd.PairsTotal++
-			if (PairStatus{LastSuccess: p.lastSuccess.time(), ExpiresAt: p.expiresAt.time()}).ready(now) {
+			if p.held(now) {
 				good.offer(sc, p)
 			} else {
 				bad.offer(sc, p)
