@@ -93,13 +93,8 @@ func (r *Resolver) Sources(identity, scope string) ([]refresher.Source, error) {
 	session := SessionName(scope)
 	cfg := r.Base.Copy()
 	cfg.Credentials = aws.NewCredentialsCache(&counted{
-		CredentialsProvider: stscreds.NewAssumeRoleProvider(sts.NewFromConfig(r.Base, r.STSOptions...), identity, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = session
-			if r.ExternalID != "" {
-				o.ExternalID = aws.String(r.ExternalID)
-			}
-		}),
-		role: identity, m: r.Metrics,
+		CredentialsProvider: AssumeRoleProvider(sts.NewFromConfig(r.Base, r.STSOptions...), identity, session, r.ExternalID),
+		role:                identity, m: r.Metrics,
 	})
 	ro := &role{asked: r.asked}
 	for _, s := range r.NewSources(cfg, identity) {
@@ -191,4 +186,16 @@ func explain(err error) error {
 		return fmt.Errorf("%w; the role's permissions policy must allow ecr:GetAuthorizationToken (and pulls from the repositories the tenant uses)", err)
 	}
 	return err
+}
+
+// AssumeRoleProvider assumes role through client as session, with
+// externalID when it is set (AWS_ROLE_EXTERNAL_ID): the daemon's own
+// AWS_ROLE_ARN and every tenant role are assumed alike.
+func AssumeRoleProvider(client stscreds.AssumeRoleAPIClient, role, session, externalID string) *stscreds.AssumeRoleProvider {
+	return stscreds.NewAssumeRoleProvider(client, role, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = session
+		if externalID != "" {
+			o.ExternalID = aws.String(externalID)
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -50,12 +49,7 @@ func ownConfig(ctx context.Context, cfg Config, a awsSetup) (aws.Config, error) 
 		return aws.Config{}, err
 	}
 	if cfg.RoleARN != "" && !cfg.WebIdentity {
-		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = cfg.RoleSessionName
-			if cfg.RoleExternalID != "" {
-				o.ExternalID = aws.String(cfg.RoleExternalID)
-			}
-		})
+		p := tenantrole.AssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, cfg.RoleSessionName, cfg.RoleExternalID)
 		awsCfg.Credentials = aws.NewCredentialsCache(p)
 	}
 	return awsCfg, nil
