@@ -86,14 +86,7 @@ func without(raw []byte, auths map[string]Auth) dockerConfig {
 	if err != nil || len(raw) == 0 {
 		return dockerConfig{}
 	}
-	for k := range cfg.auths {
-		if _, ours := auths[normalized(k)]; ours {
-			delete(cfg.auths, k)
-		} else if _, ours := auths[k]; ours {
-			delete(cfg.auths, k)
-		}
-	}
-	return cfg
+	return cfg.dropping(func(host string) bool { _, ours := auths[host]; return ours })
 }
 
 // dropping returns c without the entries of the hosts drop reports, however
