@@ -20,10 +20,10 @@ var ownLabels = map[string]string{kubesecret.ManagedByLabel: kubesecret.ManagedB
 // detail is what decides the Secret's content besides the tokens.
 const detail = kubesecret.ManagedByLabel + "=" + kubesecret.ManagedBy
 
-// Scope is the scope of namespace name, as Start pushes it into the
-// refresher: its annotation rancher-ecr-credentials/role-arn, as the
-// informer has it, is the scope's Identity (none: the daemon's own). It
-// plans nothing while the namespace is not selected.
+// Scope is the scope of namespace name as the informer has it now, the one
+// Start pushes at the namespace's last event: its annotation
+// rancher-ecr-credentials/role-arn is the scope's Identity (none: the
+// daemon's own). It plans nothing while the namespace is not selected.
 func (t *Target) Scope(name string) refresher.Scope {
 	identity := ""
 	if obj, ok, _ := t.nsInf.GetStore().GetByKey(name); ok {
