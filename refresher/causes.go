@@ -236,8 +236,9 @@ func (r *Refresher) leaveCause(sc *scopeState, now time.Time) {
 }
 
 // logJoined says, once per cause, how many more scopes met a failure already
-// logged for another scope of their group.
-func (r *Refresher) logJoined() {
+// logged for another scope of their group; it returns how many lines it
+// logged (news of the run, as fresh failures are).
+func (r *Refresher) logJoined() int {
 	type line struct {
 		c      cause
 		parked bool
@@ -258,4 +259,5 @@ func (r *Refresher) logJoined() {
 		r.Logger.WithFields(logrus.Fields{"target": l.c.key.group, "more": l.c.joined, "scopes": l.c.scopes, "like": l.c.example, "parked": l.parked}).
 			WithError(errors.New(l.c.key.text)).Error("more scopes failed alike")
 	}
+	return len(lines)
 }

@@ -71,7 +71,7 @@ func (r *Refresher) run(ctx context.Context, full, discover bool) error {
 	if cut {
 		fresh++
 	}
-	r.logJoined()
+	fresh += r.logJoined()
 	if err := ctx.Err(); err != nil && len(errs) == 0 && full {
 		errs = append(errs, err)
 	}
